@@ -1,0 +1,100 @@
+"""One issue type for every layer, rendered three ways.
+
+A :class:`Problem` has a severity, a stable code, a precise location and a message. The API renders it as
+a FHIR ``OperationOutcome.issue``, the MLLP listener as an ``ERR`` segment with AE/AR, the command line as
+one line (``render_line``). Readers collect problems in a :class:`ProblemSink`: in *strict* mode the first
+error raises :class:`InputError`; in *lenient* mode every problem is collected and the caller decides.
+
+Exception tree (all raised for bad *input*, never for bugs)::
+
+    GatewayError
+    └── InputError            -- carries .problems (tuple[Problem, ...]); at least one has severity error
+
+Stable codes are ``<AREA>-<NNN>`` (``XML-001``, ``MHS-012``, ``PS-003`` ...) and are listed in
+``docs/problem-codes.md``; a code never changes meaning once released.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from enum import Enum
+
+
+class Severity(str, Enum):
+    """Severity as FHIR IssueSeverity spells it (``fatal`` is not used: errors stop or collect)."""
+
+    ERROR = "error"
+    WARNING = "warning"
+    INFORMATION = "information"
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One finding about input: where, what, how bad, and a stable code.
+
+    ``location`` is precise and human readable, e.g. ``export.xml:212 /MedicomExport/Patient/Episode[3]/@icpc``,
+    ``line 88 record MED field 6`` or ``Bundle.entry[2].resource.subject``.
+    """
+
+    severity: Severity
+    code: str
+    location: str
+    message: str
+
+    def render_line(self) -> str:
+        """The one-line CLI form: ``error XML-001 export.xml:3 /a/b: message``."""
+        return f"{self.severity.value} {self.code} {self.location}: {self.message}"
+
+    def to_operation_outcome_issue(self) -> dict:
+        """The FHIR ``OperationOutcome.issue`` form (location as ``expression``)."""
+        return {
+            "severity": self.severity.value,
+            "code": "invalid" if self.severity is Severity.ERROR else "informational",
+            "details": {"coding": [{"system": "urn:his-gateway:problem", "code": self.code}],
+                        "text": self.message},
+            "expression": [self.location],
+        }
+
+
+class GatewayError(Exception):
+    """Root of every exception this project raises on purpose."""
+
+
+class InputError(GatewayError):
+    """Input could not be accepted; ``problems`` says every reason found (at least one error)."""
+
+    def __init__(self, problems: Iterable[Problem]):
+        self.problems: tuple[Problem, ...] = tuple(problems)
+        first = self.problems[0].render_line() if self.problems else "invalid input"
+        more = f" (+{len(self.problems) - 1} more)" if len(self.problems) > 1 else ""
+        super().__init__(first + more)
+
+
+@dataclass
+class ProblemSink:
+    """Collects problems while reading. ``strict=True`` raises on the first error.
+
+    Warnings (for example an unknown code that is kept) never raise.
+    """
+
+    strict: bool = False
+    problems: list[Problem] = field(default_factory=list)
+
+    def error(self, code: str, location: str, message: str) -> None:
+        p = Problem(Severity.ERROR, code, location, message)
+        self.problems.append(p)
+        if self.strict:
+            raise InputError([p])
+
+    def warning(self, code: str, location: str, message: str) -> None:
+        self.problems.append(Problem(Severity.WARNING, code, location, message))
+
+    @property
+    def has_errors(self) -> bool:
+        return any(p.severity is Severity.ERROR for p in self.problems)
+
+    def raise_if_errors(self) -> None:
+        """Raise :class:`InputError` with every problem if any of them is an error."""
+        if self.has_errors:
+            raise InputError(self.problems)
