@@ -10,8 +10,6 @@ import json
 import os
 from pathlib import Path
 
-import msgspec
-
 from mappings import model as m
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -20,7 +18,7 @@ REGEN = os.environ.get("HISGW_REGEN_GOLDEN") == "1"
 
 def canonical_pretty(obj: m.Dossier | m.PostboxItem) -> str:
     """Sorted-key, indented canonical JSON (Decimals as strings), newline-terminated."""
-    builtins = msgspec.to_builtins(obj, decimal_format="string")
+    builtins = json.loads(m.to_json(obj))
     return json.dumps(builtins, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
