@@ -98,7 +98,10 @@ def format_names() -> list[str]:
 
 def _resolvable(target: str) -> bool:
     mod = target.split(":")[0]
-    return importlib.util.find_spec(mod) is not None
+    try:
+        return importlib.util.find_spec(mod) is not None
+    except ModuleNotFoundError:  # the parent package is not installed
+        return False
 
 
 def get_format(name: str) -> DossierFormat:

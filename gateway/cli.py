@@ -33,7 +33,7 @@ from adapters.base import format_names, get_format
 from mappings.model import Dossier
 from mappings.problems import InputError, Problem, ProblemSink, Severity
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="his-gateway: convert, validate and summarise GP dossiers; run the gateway.")
 
 EXIT_INVALID = 1
@@ -183,8 +183,6 @@ def summary(input: str = typer.Argument(..., help="input file, or '-' for standa
             episode: list[str] = typer.Option([], "--episode", help="narrow to this episode id (repeatable)"),
             strict: bool = StrictOpt) -> None:
     """Build the NHG professional summary of each dossier in INPUT and write it in format --to."""
-    from mappings.summary import build_summary
-
     src = get_format(_check_format(from_, "--from"))
     _check_format(to, "--to")
     try:
@@ -192,6 +190,7 @@ def summary(input: str = typer.Argument(..., help="input file, or '-' for standa
     except ValueError:
         raise _usage(f"--as-of {as_of!r} is not a date YYYY-MM-DD") from None
     sink = ProblemSink(strict=strict)
+    from mappings.summary import build_summary
 
     def body() -> None:
         with _open_input(input) as (stream, name), _atomic_output(output) as out:

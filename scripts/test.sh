@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Runs the whole test suite on a fresh machine that has only Python 3.11+ and pip:
+# installs uv if missing, creates the project environment from uv.lock, runs pytest.
+# Extra arguments go to pytest (e.g. `bash scripts/test.sh -k medicom`).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/_uv.sh
+"${UV[@]}" sync --frozen --quiet
+exec "${UV[@]}" run --frozen --no-sync pytest "$@"
