@@ -80,15 +80,32 @@ class ProblemSink:
 
     strict: bool = False
     problems: list[Problem] = field(default_factory=list)
+    max_errors: int = 100
+    """Lenient mode gives up after this many errors (``IO-003``): garbage input must not make a
+    problem list as large as itself."""
+    max_warnings: int = 1000
+    """Warnings beyond this many are counted, not kept (one ``IO-004`` line says how many were dropped)."""
+    _errors: int = 0
+    _warnings: int = 0
 
     def error(self, code: str, location: str, message: str) -> None:
         p = Problem(Severity.ERROR, code, location, message)
         self.problems.append(p)
+        self._errors += 1
         if self.strict:
             raise InputError([p])
+        if self._errors >= self.max_errors:
+            self.problems.append(Problem(Severity.ERROR, "IO-003", location,
+                                         f"stopped after {self._errors} errors"))
+            raise InputError(self.problems)
 
     def warning(self, code: str, location: str, message: str) -> None:
-        self.problems.append(Problem(Severity.WARNING, code, location, message))
+        self._warnings += 1
+        if self._warnings <= self.max_warnings:
+            self.problems.append(Problem(Severity.WARNING, code, location, message))
+        elif self._warnings == self.max_warnings + 1:
+            self.problems.append(Problem(Severity.WARNING, "IO-004", location,
+                                         f"more than {self.max_warnings} warnings; the rest are not listed"))
 
     @property
     def has_errors(self) -> bool:
