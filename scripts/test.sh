@@ -5,5 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/_uv.sh
+source scripts/_system.sh
+ensure_postgresql
 "${UV[@]}" sync --frozen --quiet
 exec "${UV[@]}" run --frozen --no-sync pytest "$@"
