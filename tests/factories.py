@@ -10,8 +10,11 @@ from __future__ import annotations
 import datetime as dt
 import random
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from mappings import model as m
+
+_AMS = ZoneInfo("Europe/Amsterdam")
 
 _ICPC = ["K78", "K86", "T90", "R96", "L86.01", "S74.02", "R74", "A04", "L03", "K77", "P76", "N01", "D12",
          "F71", "H71", "U71", "T93", "K90.03", "R78", "L84"]
@@ -24,6 +27,14 @@ _TEXTS = ["Voelt zich beter, maar het is nog erg stijf", "Geen koorts, niet ziek
           "RR 135/85 | pols 72 reg.", "Controle over 3 mnd.\nBij klachten eerder terug.",
           "Pt. vraagt om verwijzing fysiotherapie (c:\\temp\\brief.doc)", "Hoesten sinds 2 wk, géén dyspneu",
           "Uitleg leefregels & medicatie-inname <1x per dag>", "E: stabiel; P: metoprolol 50 mg 1dd1"]
+
+
+def _real(t: dt.datetime) -> dt.datetime:
+    """Shift a wall-clock time out of the spring-forward gap (it does not exist in Europe/Amsterdam)."""
+    aware = t.replace(tzinfo=_AMS)
+    if aware.astimezone(dt.UTC).astimezone(_AMS).replace(tzinfo=None) != t:
+        return t + dt.timedelta(hours=1)
+    return t
 
 
 def _bsn(rng: random.Random) -> str:
@@ -80,7 +91,7 @@ def typical_dossier(seed: int = 1, episodes: int = 30, journal_lines: int = 300,
     contacts = []
     lines_left, ci = journal_lines, 0
     while lines_left > 0:
-        start = base - dt.timedelta(days=rng.randrange(0, 900), minutes=rng.randrange(0, 600))
+        start = _real(base - dt.timedelta(days=rng.randrange(0, 900), minutes=rng.randrange(0, 600)))
         dcs = []
         for _ in range(rng.choice([1, 1, 2])):
             n = min(lines_left, 4)
