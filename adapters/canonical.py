@@ -46,6 +46,9 @@ class CanonicalFormat(DossierFormat):
             # a pretty-printed single document: read it whole
             yield self.read(first + rest_start + stream.read(), source=source, sink=sink)
             return
+        if not first.strip() and not rest_start:
+            sink.error("CAN-004", f"{source}:1", "empty input: no dossier")
+            raise InputError(sink.problems)
         lineno = 0
         pending = [first, rest_start]
         while True:
