@@ -90,6 +90,9 @@ def _atomic_output(path: str | None) -> Iterator[BinaryIO]:
             yield tmp
             tmp.flush()
             os.fsync(tmp.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmpname, 0o666 & ~umask)  # mkstemp makes 0600; output is an ordinary file
         os.replace(tmpname, target)
     finally:
         if os.path.exists(tmpname):

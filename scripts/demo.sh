@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Demo on a fresh machine: reads the real NHG professional summary (Nictiz test data), writes it in every
-# HIS dialect, reads each back, and builds the FHIR summary document. Output goes to ./var/demo/.
+# HIS dialect built so far, validates each, and builds the professional summary. Output goes to ./var/demo/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/_uv.sh
@@ -10,10 +10,10 @@ OUT=var/demo
 mkdir -p "$OUT"
 run() { echo "+ hisgw $*" >&2; "${UV[@]}" run --frozen --no-sync hisgw "$@"; }
 run convert "$PS" --from ps-hl7v3 --to canonical -o "$OUT/ps.canonical.json"
-for f in medicom microhis omnihis; do
+for f in omnihis omnihis-ndjson; do
   run convert "$PS" --from ps-hl7v3 --to "$f" -o "$OUT/ps.$f"
   run validate "$OUT/ps.$f" --from "$f"
 done
-run summary "$PS" --from ps-hl7v3 --as-of 2017-06-21 --to fhir -o "$OUT/summary.fhir.json"
+run summary "$PS" --from ps-hl7v3 --as-of 2017-06-21 --to omnihis -o "$OUT/summary.omnihis.json"
 echo "demo output in $OUT/" >&2
 ls -l "$OUT" >&2
