@@ -41,14 +41,14 @@ import msgspec
 
 # --------------------------------------------------------------------------- validators
 
-_AGB_RE = re.compile(r"^\d{8}$")
-_UZI_RE = re.compile(r"^\d{9}$")
-_URA_RE = re.compile(r"^\d{8}$")
-_UZOVI_RE = re.compile(r"^\d{4}$")
+_AGB_RE = re.compile(r"^[0-9]{8}\Z")
+_UZI_RE = re.compile(r"^[0-9]{9}\Z")
+_URA_RE = re.compile(r"^[0-9]{8}\Z")
+_UZOVI_RE = re.compile(r"^[0-9]{4}\Z")
 # ICPC-1-NL: chapter letter, two digits (process codes -30..-69 and diagnoses), optional Dutch
 # extension ".d" or ".dd".
-ICPC_RE = re.compile(r"^[A-Z]\d{2}(\.\d{1,2})?$")
-_ID_RE = re.compile(r"^[A-Za-z0-9.\-_:]{1,64}$")
+ICPC_RE = re.compile(r"^[A-Z][0-9]{2}(\.[0-9]{1,2})?\Z")
+_ID_RE = re.compile(r"^[A-Za-z0-9.\-_:]{1,64}\Z")
 
 
 def bsn_is_valid(bsn: str) -> bool:

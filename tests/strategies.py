@@ -44,10 +44,10 @@ def _bsn_from(n: int) -> str:
 
 
 bsns = st.integers(10_000_000, 99_999_999).map(_bsn_from).filter(lambda b: b != "" and m.bsn_is_valid(b))
-agbs = st.from_regex(r"\A\d{8}\Z", fullmatch=True)
-uzis = st.from_regex(r"\A\d{9}\Z", fullmatch=True)
-uzovis = st.from_regex(r"\A\d{4}\Z", fullmatch=True)
-icpcs = st.from_regex(r"\A[A-Z]\d{2}(\.\d{1,2})?\Z", fullmatch=True)
+agbs = st.from_regex(r"\A[0-9]{8}\Z", fullmatch=True)
+uzis = st.from_regex(r"\A[0-9]{9}\Z", fullmatch=True)
+uzovis = st.from_regex(r"\A[0-9]{4}\Z", fullmatch=True)
+icpcs = st.from_regex(r"\A[A-Z][0-9]{2}(\.[0-9]{1,2})?\Z", fullmatch=True)
 dates = st.dates(dt.date(1900, 1, 1), dt.date(2030, 12, 31))
 prefixes = st.sampled_from(["van", "van der", "de", "van den", "ter", "in 't", "van 't", "d'"])
 
@@ -76,7 +76,7 @@ names = st.builds(
 )
 addresses = st.builds(
     m.Address, street=opt(short), house_number=opt(st.sampled_from(["1", "12a", "45-2", "221 bis"])),
-    postal_code=opt(st.from_regex(r"\A[1-9]\d{3} [A-Z]{2}\Z", fullmatch=True)), city=opt(short),
+    postal_code=opt(st.from_regex(r"\A[1-9][0-9]{3} [A-Z]{2}\Z", fullmatch=True)), city=opt(short),
     country=opt(st.sampled_from(["NL", "Nederland", "BE"])),
     use=opt(st.sampled_from(["home", "work", "temp", "postal"])),
 )
@@ -95,7 +95,7 @@ def _organization(oid: str) -> st.SearchStrategy[m.Organization]:
 
 def _professional(pid: str, org_ids: list[str]) -> st.SearchStrategy[m.HealthProfessional]:
     return st.builds(m.HealthProfessional, id=st.just(pid), name=names, agb=opt(agbs), uzi=opt(uzis),
-                     big=opt(st.from_regex(r"\A\d{11}\Z", fullmatch=True)),
+                     big=opt(st.from_regex(r"\A[0-9]{11}\Z", fullmatch=True)),
                      role=opt(st.sampled_from(["01.015", "01.018", "30.000"])),
                      organization_id=opt(st.sampled_from(org_ids)), telecom=tele_tuple)
 
@@ -151,9 +151,9 @@ def _medication(draw, mid: str, episode_ids: list[str], author_ids: list[str]) -
     quantity = draw(opt(decimals))
     return m.Medication(
         id=mid, product_name=draw(text), product_system=system,
-        product_code=draw(st.from_regex(r"\A\d{3,8}\Z", fullmatch=True)) if system else None,
-        atc=draw(opt(st.from_regex(r"\A[A-Z]\d{2}[A-Z]{2}\d{2}\Z", fullmatch=True))),
-        dosage_text=draw(opt(text)), dosage_code=draw(opt(st.from_regex(r"\A\d{1,4}\Z", fullmatch=True))),
+        product_code=draw(st.from_regex(r"\A[0-9]{3,8}\Z", fullmatch=True)) if system else None,
+        atc=draw(opt(st.from_regex(r"\A[A-Z][0-9]{2}[A-Z]{2}[0-9]{2}\Z", fullmatch=True))),
+        dosage_text=draw(opt(text)), dosage_code=draw(opt(st.from_regex(r"\A[0-9]{1,4}\Z", fullmatch=True))),
         start=start, end=end, status=draw(st.sampled_from(["active", "stopped", "completed"])),
         prescribed_on=draw(opt(dates)),
         prescriber_id=draw(opt(st.sampled_from(author_ids))) if author_ids else None,
@@ -166,7 +166,7 @@ def _medication(draw, mid: str, episode_ids: list[str], author_ids: list[str]) -
 def _measurement(draw, mid: str) -> m.Measurement:
     kind = draw(st.sampled_from(["number", "text", "none"]))
     return m.Measurement(
-        id=mid, code=draw(st.from_regex(r"\A\d{1,4}\Z", fullmatch=True)), effective=draw(moments),
+        id=mid, code=draw(st.from_regex(r"\A[0-9]{1,4}\Z", fullmatch=True)), effective=draw(moments),
         value_quantity=draw(decimals) if kind == "number" else None,
         value_text=draw(text) if kind == "text" else None,
         unit=draw(opt(st.sampled_from(["mmol/L", "Cel", "kg", "mm[Hg]", "umol/L", "%"]))),
@@ -194,11 +194,11 @@ def dossiers(draw, max_items: int = 4) -> m.Dossier:
         contacts=tuple(draw(_contact(f"c{i}", eids, author_ids)) for i in range(draw(n))),
         medications=tuple(draw(_medication(f"med{i}", eids, author_ids)) for i in range(draw(n))),
         measurements=tuple(draw(_measurement(f"meas{i}")) for i in range(draw(n))),
-        intolerances=tuple(m.Intolerance(id=f"int{i}", text=draw(text), code=draw(opt(st.from_regex(r"\A\d{1,5}\Z", fullmatch=True))),
+        intolerances=tuple(m.Intolerance(id=f"int{i}", text=draw(text), code=draw(opt(st.from_regex(r"\A[0-9]{1,5}\Z", fullmatch=True))),
                                          start=draw(opt(dates)), status=draw(st.sampled_from(["active", "inactive"])))
                            for i in range(draw(st.integers(0, 2)))),
         contraindications=tuple(m.ContraIndication(id=f"ci{i}", text=draw(text),
-                                                   code=draw(opt(st.from_regex(r"\A\d{1,5}\Z", fullmatch=True))),
+                                                   code=draw(opt(st.from_regex(r"\A[0-9]{1,5}\Z", fullmatch=True))),
                                                    start=draw(opt(dates)), end=None)
                                 for i in range(draw(st.integers(0, 2)))),
         attention_notes=tuple(m.AttentionNote(id=f"att{i}", text=draw(text), date=draw(opt(dates)))
