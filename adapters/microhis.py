@@ -15,6 +15,7 @@ Reading streams: one dossier is built and yielded per ``END``, with a per-line b
 from __future__ import annotations
 
 import datetime as dt
+import re
 import typing
 from collections.abc import Iterable, Iterator
 from decimal import Decimal, InvalidOperation
@@ -108,6 +109,27 @@ NULLABLE = {c: {f.name for f in msgspec.structs.fields(c) if f.required and type
 ACCEPTS = {(c, f): frozenset(_accepts(c, f)) for c in CHILDREN for f in CHILDREN[c]}
 CODE_FOR = {(c, f): _code_for(c, f) for c in CHILDREN for f in CHILDREN[c]}
 _CP1252 = frozenset(bytes(range(256)).decode("cp1252", errors="ignore"))
+# one escape: \\ \p \r \n, \uXXXX except surrogates, \UXXXXXXXX up to 0010FFFF; a backslash followed by
+# anything else matches the empty last alternative and is reported as broken
+_ESCAPE = re.compile(r"\\(?:([\\prn])|u((?![dD][89A-Fa-f])[0-9A-Fa-f]{4})|U((?:000[0-9A-Fa-f]|0010)[0-9A-Fa-f]{4})|)")
+_SIMPLE = {"\\": "\\", "p": "|", "r": "\r", "n": "\n"}
+
+
+def _unescape(raw: str) -> str | None:
+    """The text of an escaped field, or None if it holds a broken escape."""
+    out: list[str] = []
+    last = 0
+    for match in _ESCAPE.finditer(raw):
+        simple, hex4, hex8 = match.groups()
+        if simple is None and hex4 is None and hex8 is None:
+            return None
+        out.append(raw[last:match.start()])
+        out.append(_SIMPLE[simple] if simple is not None else chr(int(hex4 or hex8, 16)))
+        last = match.end()
+    out.append(raw[last:])
+    return "".join(out)
+
+
 _ESC = str.maketrans({"\\": "\\\\", "|": "\\p", "\r": "\\r", "\n": "\\n"})
 
 
@@ -184,30 +206,10 @@ class _Reader:
     def unescape(self, raw: str, lineno: int, code: str, pos: int) -> str | None:
         if raw == "\\e":
             return ""
-        out, i, n = [], 0, len(raw)
-        while i < n:
-            c = raw[i]
-            if c != "\\":
-                out.append(c)
-                i += 1
-                continue
-            nxt = raw[i + 1] if i + 1 < n else ""
-            simple = {"\\": "\\", "p": "|", "r": "\r", "n": "\n"}.get(nxt)
-            if simple is not None:
-                out.append(simple)
-                i += 2
-                continue
-            width = {"u": 4, "U": 8}.get(nxt)
-            hexpart = raw[i + 2:i + 2 + width] if width else ""
-            try:
-                if not width or len(hexpart) != width:
-                    raise ValueError
-                out.append(chr(int(hexpart, 16)))
-            except (ValueError, OverflowError):
-                self.sink.error("MHS-005", self.where(lineno, code, pos), f"broken escape {raw[i:i + 10]!r}")
-                return None
-            i += 2 + width
-        return "".join(out)
+        text = _unescape(raw)
+        if text is None:
+            self.sink.error("MHS-005", self.where(lineno, code, pos), f"broken escape in {raw[:40]!r}")
+        return text
 
     def value(self, raw: str, kind: str, lineno: int, code: str, pos: int) -> Any:
         try:
@@ -332,7 +334,7 @@ class _Reader:
         for pos, ((name, kind), raw) in enumerate(zip(scalars, fields[1:], strict=False), 2):
             if raw == "":
                 continue
-            v = self.value(raw, kind, lineno, code, pos)
+            v = raw if kind == "s" and "\\" not in raw else self.value(raw, kind, lineno, code, pos)
             if v is None:
                 self.broken = True
                 return None
