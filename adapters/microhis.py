@@ -174,6 +174,15 @@ def _records(obj: msgspec.Struct, code: str, out: list[str]) -> None:
             _records(item, sub, out)
 
 
+def _single_file(header: str, top: str, obj: msgspec.Struct) -> bytes:
+    """A whole file holding one document: header, its records, END, trailer."""
+    out = [f"HDR|{header}|{VERSION}"]
+    _records(obj, top, out)
+    out.append("END")
+    out.append(f"TRL|1|{len(out) - 1}")
+    return _encode(out)
+
+
 def _encode(lines: list[str]) -> bytes:
     return ("\r\n".join(lines) + "\r\n").encode("cp1252")
 
@@ -414,12 +423,7 @@ class MicroHisFormat(DossierFormat, PostboxFormat):
     media_type = "text/plain; charset=windows-1252"
 
     def write(self, dossier: m.Dossier) -> bytes:
-        out = [f"HDR|MICROHIS|{VERSION}"]
-        _records(dossier, "DOS", out)
-        n = len(out) - 1
-        out.append("END")
-        out.append(f"TRL|1|{n + 1}")
-        return _encode(out)
+        return _single_file("MICROHIS", "DOS", dossier)
 
     def write_many(self, dossiers: Iterable[m.Dossier], out: BinaryIO) -> int:
         out.write(_encode([f"HDR|MICROHIS|{VERSION}"]))
@@ -449,12 +453,7 @@ class MicroHisFormat(DossierFormat, PostboxFormat):
         return found[0]
 
     def write_postbox(self, item: m.PostboxItem) -> bytes:
-        out = [f"HDR|MICROHIS-POSTBUS|{VERSION}"]
-        _records(item, "PBX", out)
-        n = len(out) - 1
-        out.append("END")
-        out.append(f"TRL|1|{n + 1}")
-        return _encode(out)
+        return _single_file("MICROHIS-POSTBUS", "PBX", item)
 
     def read_postbox(self, data: bytes, *, source: str = "<input>",
                      sink: ProblemSink | None = None) -> m.PostboxItem:
