@@ -108,6 +108,10 @@ NULLABLE = {c: {f.name for f in msgspec.structs.fields(c) if f.required and type
             for c in SCALARS}
 ACCEPTS = {(c, f): frozenset(_accepts(c, f)) for c in CHILDREN for f in CHILDREN[c]}
 CODE_FOR = {(c, f): _code_for(c, f) for c in CHILDREN for f in CHILDREN[c]}
+MANY_FIELDS = {c: [f for f, many in CHILDREN[c].items() if many] for c in CHILDREN}
+CHECKS_BY_CLASS = {c: {f: t for (cc, f), t in CODE_CHECKS.items() if cc is c} for c in CHILDREN}
+_from_iso_date = dt.date.fromisoformat  # accepts YYYYMMDD since Python 3.11
+_from_iso_moment = dt.datetime.fromisoformat
 _CP1252 = frozenset(bytes(range(256)).decode("cp1252", errors="ignore"))
 # one escape: \\ \p \r \n, \uXXXX except surrogates, \UXXXXXXXX up to 0010FFFF; a backslash followed by
 # anything else matches the empty last alternative and is reported as broken
@@ -201,6 +205,7 @@ class _Reader:
     def __init__(self, source: str, sink: ProblemSink, top: str):
         self.source, self.sink, self.top = source, sink, top
         self.tables = code_tables()
+        self.code_sets = {name: table.codes for name, table in self.tables.tables.items()}
         self.stack: list[_Open] = []
         self.broken = False  # the current document has an error: skip to its end
 
@@ -255,7 +260,11 @@ class _Reader:
         try:
             for f in NULLABLE[item.cls]:
                 item.values.setdefault(f, None)
-            obj = item.cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in item.values.items()})
+            values = item.values
+            for f in MANY_FIELDS[item.cls]:
+                if f in values:
+                    values[f] = tuple(values[f])
+            obj = item.cls(**values)
         except (ValueError, TypeError) as exc:
             msg = str(exc)
             if isinstance(exc, TypeError) and "missing" in msg:
@@ -339,18 +348,32 @@ class _Reader:
                 self.broken = True
                 return None
         values: dict[str, Any] = {}
-        checks = CODE_CHECKS
+        checks = CHECKS_BY_CLASS[cls]
         for pos, ((name, kind), raw) in enumerate(zip(scalars, fields[1:], strict=False), 2):
             if raw == "":
                 continue
-            v = raw if kind == "s" and "\\" not in raw else self.value(raw, kind, lineno, code, pos)
+            if kind == "s" and "\\" not in raw:  # the common case, inline
+                v = raw
+            elif kind == "t" and len(raw) == 14 and raw.isdigit():
+                try:  # C-level ISO 8601 basic format
+                    v = _from_iso_moment(raw[:8] + "T" + raw[8:])
+                except ValueError:
+                    v = self.value(raw, kind, lineno, code, pos)
+            elif kind == "d" and len(raw) == 8 and raw.isdigit():
+                try:
+                    v = _from_iso_date(raw)
+                except ValueError:
+                    v = self.value(raw, kind, lineno, code, pos)
+            else:
+                v = self.value(raw, kind, lineno, code, pos)
             if v is None:
                 self.broken = True
                 return None
             values[name] = v
-            table = checks.get((cls, name))
-            if table and v not in self.tables[table]:
-                self.tables.check(table, v, self.where(lineno, code, pos), self.sink)
+            if checks:
+                table = checks.get(name)
+                if table and v not in self.code_sets[table]:
+                    self.tables.check(table, v, self.where(lineno, code, pos), self.sink)
         self.stack.append(_Open(cls, values, lineno, code))
         return None
 
