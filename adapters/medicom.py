@@ -13,15 +13,14 @@ is reported (``MED-010``), so nothing in an export is dropped silently.
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 import typing
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import msgspec
 from lxml import etree
 
+from adapters.forms import basic_date, basic_moment, exact_decimal, format_date, format_moment
 from adapters.base import DossierFormat, PostboxFormat, sink_or_new
 from adapters.xmlsafe import element_path, parse_xml
 from mappings import model as m
@@ -35,8 +34,6 @@ ENCODING = "ISO-8859-15"
 
 GENDER = {"male": "M", "female": "V", "other": "X", "unknown": "O"}
 GENDER_BACK = {v: k for k, v in GENDER.items()}
-_from_iso_date = dt.date.fromisoformat  # accepts YYYYMMDD since Python 3.11
-_from_iso_moment = dt.datetime.fromisoformat
 
 
 class Many:
@@ -130,9 +127,9 @@ def _text(value: Any, kind: Any) -> str:
     if kind == "s":
         return value
     if kind == "d":
-        return value.strftime("%Y%m%d")
+        return format_date(value)
     if kind == "t":
-        return value.strftime("%Y%m%d%H%M%S")
+        return format_moment(value)
     if kind == "n":
         return str(value)
     if kind == "b":
@@ -225,26 +222,17 @@ class _Reader:
                 return None
             return raw
         try:
-            # dates by slicing, not strptime: strptime costs ~5 us a call, 2,800 calls in a typical dossier
             if kind == "d":
-                if len(raw) != 8 or not raw.isdigit():
-                    raise ValueError
-                return dt.date(int(raw[:4]), int(raw[4:6]), int(raw[6:]))
+                return basic_date(raw)
             if kind == "t":
-                if len(raw) != 14 or not raw.isdigit():
-                    raise ValueError
-                return dt.datetime(int(raw[:4]), int(raw[4:6]), int(raw[6:8]), int(raw[8:10]), int(raw[10:12]),
-                                   int(raw[12:]))
+                return basic_moment(raw)
             if kind == "n":
-                number = Decimal(raw)
-                if not number.is_finite() or raw.strip() != raw:
-                    raise ValueError
-                return number
+                return exact_decimal(raw)
             if kind == "b":
                 return {"ja": True, "nee": False}[raw]
             if kind == "g":
                 return GENDER_BACK[raw]
-        except (ValueError, KeyError, InvalidOperation):
+        except (ValueError, KeyError):
             expect = {"d": "a date YYYYMMDD", "t": "a moment YYYYMMDDHHMMSS", "n": "a decimal number",
                       "b": "ja or nee", "g": "M, V, X or O"}[kind]
             self.sink.error("MED-012", self.where(el), f"{raw[:40]!r} is not {expect}")
@@ -277,12 +265,12 @@ class _Reader:
                 value = text
             elif kind == "t" and text and len(text) == 14 and text.isdigit() and not len(child):
                 try:  # C-level ISO 8601 basic format, YYYYMMDDTHHMMSS
-                    value = _from_iso_moment(text[:8] + "T" + text[8:])
+                    value = basic_moment(text)
                 except ValueError:
                     value = self.value(child, kind)
             elif kind == "d" and text and len(text) == 8 and text.isdigit() and not len(child):
                 try:
-                    value = _from_iso_date(text)
+                    value = basic_date(text)
                 except ValueError:
                     value = self.value(child, kind)
             else:

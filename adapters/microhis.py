@@ -18,11 +18,12 @@ import datetime as dt
 import re
 import typing
 from collections.abc import Iterable, Iterator
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, BinaryIO
 
 import msgspec
 
+from adapters.forms import basic_date, basic_moment, exact_decimal, format_date, format_moment
 from adapters.base import DossierFormat, PostboxFormat, sink_or_new
 from mappings import model as m
 from mappings.codetables import code_tables
@@ -110,8 +111,6 @@ ACCEPTS = {(c, f): frozenset(_accepts(c, f)) for c in CHILDREN for f in CHILDREN
 CODE_FOR = {(c, f): _code_for(c, f) for c in CHILDREN for f in CHILDREN[c]}
 MANY_FIELDS = {c: [f for f, many in CHILDREN[c].items() if many] for c in CHILDREN}
 CHECKS_BY_CLASS = {c: {f: t for (cc, f), t in CODE_CHECKS.items() if cc is c} for c in CHILDREN}
-_from_iso_date = dt.date.fromisoformat  # accepts YYYYMMDD since Python 3.11
-_from_iso_moment = dt.datetime.fromisoformat
 _CP1252 = frozenset(bytes(range(256)).decode("cp1252", errors="ignore"))
 # one escape: \\ \p \r \n, \uXXXX except surrogates, \UXXXXXXXX up to 0010FFFF; a backslash followed by
 # anything else matches the empty last alternative and is reported as broken
@@ -156,9 +155,9 @@ def _field(value: Any, kind: str) -> str:
     if kind == "s":
         return _escape(value)
     if kind == "d":
-        return value.strftime("%Y%m%d")
+        return format_date(value)
     if kind == "t":
-        return value.strftime("%Y%m%d%H%M%S")
+        return format_moment(value)
     if kind == "n":
         return str(value)
     if kind == "b":
@@ -230,25 +229,17 @@ class _Reader:
             if kind == "s":
                 return raw if "\\" not in raw else self.unescape(raw, lineno, code, pos)
             if kind == "d":
-                if len(raw) != 8 or not raw.isdigit():
-                    raise ValueError
-                return dt.date(int(raw[:4]), int(raw[4:6]), int(raw[6:]))
+                return basic_date(raw)
             if kind == "t":
-                if len(raw) != 14 or not raw.isdigit():
-                    raise ValueError
-                return dt.datetime(int(raw[:4]), int(raw[4:6]), int(raw[6:8]), int(raw[8:10]), int(raw[10:12]),
-                                   int(raw[12:]))
+                return basic_moment(raw)
             if kind == "n":
-                number = Decimal(raw)
-                if not number.is_finite() or raw.strip() != raw:
-                    raise ValueError
-                return number
+                return exact_decimal(raw)
             if kind == "b":
                 if raw != "J":
                     raise ValueError
                 return True
             return GENDER_BACK[raw]
-        except (ValueError, KeyError, InvalidOperation):
+        except (ValueError, KeyError):
             expect = {"d": "a date YYYYMMDD", "t": "a moment YYYYMMDDHHMMSS", "n": "a decimal number", "b": "J or empty",
                       "g": "M, V, X or O"}[kind]
             self.sink.error("MHS-006", self.where(lineno, code, pos), f"{raw[:40]!r} is not {expect}")
@@ -356,12 +347,12 @@ class _Reader:
                 v = raw
             elif kind == "t" and len(raw) == 14 and raw.isdigit():
                 try:  # C-level ISO 8601 basic format
-                    v = _from_iso_moment(raw[:8] + "T" + raw[8:])
+                    v = basic_moment(raw)
                 except ValueError:
                     v = self.value(raw, kind, lineno, code, pos)
             elif kind == "d" and len(raw) == 8 and raw.isdigit():
                 try:
-                    v = _from_iso_date(raw)
+                    v = basic_date(raw)
                 except ValueError:
                     v = self.value(raw, kind, lineno, code, pos)
             else:
