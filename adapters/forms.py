@@ -40,8 +40,10 @@ def exact_decimal(raw: str) -> Decimal:
 
 
 def format_date(value: dt.date) -> str:
-    return value.strftime("%Y%m%d")
+    """date -> ``YYYYMMDD``, always four year digits (strftime writes year 999 as ``9990102``)."""
+    return value.isoformat().replace("-", "")
 
 
 def format_moment(value: dt.datetime) -> str:
-    return value.strftime("%Y%m%d%H%M%S")
+    """whole-second naive datetime -> ``YYYYMMDDHHMMSS``, always four year digits."""
+    return value.isoformat().replace("-", "").replace(":", "").replace("T", "")
