@@ -1,0 +1,184 @@
+"""Durable store of inbound HL7 v2 messages (SQLAlchemy Core; SQLite in WAL mode by default).
+
+One row per message, keyed by (MSH-3, MSH-4, MSH-10) under a UNIQUE constraint the *database* enforces:
+a message is inserted together with the acknowledgement bytes in one transaction; when the insert fails
+on that constraint the message was seen before and the stored acknowledgement is returned, so a resent
+message gets its original ACK again, byte for byte, and is stored once, whichever process or
+connection delivered it first. The listener sends an ACK only after :meth:`MessageStore.store_many`
+has committed (for SQLite: ``synchronous=FULL``, so the commit survives a crash of the process and of
+the machine).
+
+Each batch is one transaction (one multi-row INSERT; after a refusal on the key, a savepoint per message
+so that a duplicate rolls back only itself); the listener batches the messages that arrive while the
+previous commit runs (group commit). What is stored is the raw message: whatever reads it later maps it
+again, with the mapping of that day. Any SQLAlchemy URL works; PostgreSQL (``postgresql+psycopg://...``)
+needs no change.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    UniqueConstraint,
+    create_engine,
+    event,
+    func,
+    select,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+
+KEY_LENGTH = 255
+
+metadata = MetaData()
+inbound = Table(
+    "hl7v2_inbound",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("sending_application", String(KEY_LENGTH), nullable=False),  # MSH-3 as received
+    Column("sending_facility", String(KEY_LENGTH), nullable=False),  # MSH-4 as received
+    Column("control_id", String(KEY_LENGTH), nullable=False),  # MSH-10
+    Column("message_type", String(64), nullable=False),  # MSH-9 as received
+    Column("received_at", DateTime(), nullable=False),  # UTC
+    Column("peer", String(128), nullable=False),  # network access point (NEN 7513)
+    Column("ack_code", String(2), nullable=False),  # MSA-1 of the acknowledgement (AA AE AR CA CE CR)
+    Column("raw", LargeBinary, nullable=False),  # the message bytes as received
+    Column("ack", LargeBinary, nullable=True),  # the acknowledgement sent (NULL: MSH-15 asked for none)
+    Column(
+        "app_ack", LargeBinary, nullable=True
+    ),  # enhanced mode: the application acknowledgement to deliver
+    UniqueConstraint("sending_application", "sending_facility", "control_id", name="uq_hl7v2_inbound_key"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class InboundRecord:
+    """What the listener stores for one message."""
+
+    key: tuple[str, str, str]
+    message_type: str
+    raw: bytes
+    ack_code: str
+    ack: bytes | None
+    app_ack: bytes | None = None
+    peer: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class StoreResult:
+    """The acknowledgement to send: the new one, or (``duplicate``) the one stored first."""
+
+    ack: bytes | None
+    ack_code: str
+    duplicate: bool
+
+
+def _sqlite_pragmas(engine: Engine) -> None:
+    """WAL, full sync, a busy timeout; and BEGIN IMMEDIATE ourselves so SAVEPOINTs work with pysqlite."""
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection, _record) -> None:  # pragma: no cover - exercised via every SQLite test
+        dbapi_connection.isolation_level = None
+        cur = dbapi_connection.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=FULL")
+        cur.execute("PRAGMA busy_timeout=10000")
+        cur.execute("PRAGMA wal_autocheckpoint=10000")  # checkpoint (and its fsyncs) every ~40 MB, not 4 MB
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn) -> None:  # pragma: no cover - as above
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _row(r: InboundRecord, received: dt.datetime) -> dict:
+    return {
+        "sending_application": r.key[0],
+        "sending_facility": r.key[1],
+        "control_id": r.key[2],
+        "message_type": r.message_type,
+        "received_at": received,
+        "peer": r.peer[:128],
+        "ack_code": r.ack_code,
+        "raw": r.raw,
+        "ack": r.ack,
+        "app_ack": r.app_ack,
+    }
+
+
+class MessageStore:
+    """The inbound message table behind one SQLAlchemy URL (``sqlite:///path.db`` by default)."""
+
+    def __init__(self, url: str = "sqlite:///hisgw-mllp.db", *, create: bool = True):
+        self.url = url
+        self.engine = create_engine(url, future=True)
+        if self.engine.dialect.name == "sqlite":
+            _sqlite_pragmas(self.engine)
+        if create:
+            metadata.create_all(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def store_many(
+        self, records: Sequence[InboundRecord], now: dt.datetime | None = None
+    ) -> list[StoreResult]:
+        """Insert every record in one transaction; duplicates return the ACK stored first.
+
+        Fast path: one multi-row INSERT. When the database refuses it on the UNIQUE key (a resend, or
+        the same message twice in the batch), that transaction is rolled back and the batch inserted row
+        by row, each in a savepoint, so that only the duplicates fall out and get the stored ACK."""
+        received = (now or dt.datetime.now(dt.UTC)).replace(tzinfo=None)
+        rows = [_row(r, received) for r in records]
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(inbound.insert(), rows)
+            return [StoreResult(r.ack, r.ack_code, False) for r in records]
+        except IntegrityError:
+            pass
+        out: list[StoreResult] = []
+        with self.engine.begin() as conn:
+            for r, row in zip(records, rows, strict=True):
+                try:
+                    with conn.begin_nested():
+                        conn.execute(inbound.insert(), row)
+                    out.append(StoreResult(r.ack, r.ack_code, False))
+                except IntegrityError:
+                    got = conn.execute(
+                        select(inbound.c.ack, inbound.c.ack_code).where(
+                            inbound.c.sending_application == r.key[0],
+                            inbound.c.sending_facility == r.key[1],
+                            inbound.c.control_id == r.key[2],
+                        )
+                    ).one()
+                    out.append(StoreResult(got.ack, got.ack_code, True))
+        return out
+
+    def store(self, record: InboundRecord) -> StoreResult:
+        return self.store_many([record])[0]
+
+    def count(self) -> int:
+        with self.engine.connect() as conn:
+            return conn.execute(select(func.count()).select_from(inbound)).scalar_one()
+
+    def rows(self, key: tuple[str, str, str] | None = None) -> list:
+        """Stored rows (all, or those of one key), oldest first."""
+        q = select(inbound).order_by(inbound.c.id)
+        if key is not None:
+            q = q.where(
+                inbound.c.sending_application == key[0],
+                inbound.c.sending_facility == key[1],
+                inbound.c.control_id == key[2],
+            )
+        with self.engine.connect() as conn:
+            return list(conn.execute(q))

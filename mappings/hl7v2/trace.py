@@ -1,0 +1,34 @@
+"""The trace of input nothing consumed (after Microsoft FHIR-Converter's unused-segment report).
+
+Every ``from_segment`` names the fields it reads; a valued field outside that set is reported as a
+warning (``HL7-053``) and a segment no mapping of the message reads as ``HL7-054``, so nothing a sender
+put in a message is dropped silently. The warnings travel back to the sender as ERR segments with
+severity ``W`` next to an ``AA``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from mappings.hl7v2.er7 import Segment
+from mappings.problems import ProblemSink
+
+
+def warn_unread(seg: Segment, read: frozenset[int], sink: ProblemSink) -> None:
+    """``HL7-053`` for every valued field of ``seg`` not in ``read`` (the explicit null ``""`` counts as
+    empty)."""
+    start = 3 if seg.fields[0] == "MSH" else 1
+    for n in range(start, len(seg.fields)):
+        f = seg.fields[n]
+        if f and n not in read and f != '""':
+            sink.warning(
+                "HL7-053",
+                seg.loc(n),
+                f"{seg.fields[0]}-{n} is not read by the gateway; its value is not kept",
+            )
+
+
+def warn_unread_segments(segments: Iterable[Segment], sink: ProblemSink) -> None:
+    """``HL7-054`` for each segment the message mapping did not consume."""
+    for seg in segments:
+        sink.warning("HL7-054", seg.loc(), f"segment {seg.fields[0]} is not read by the gateway; not kept")
