@@ -9,7 +9,14 @@ Observations referring to them by ``urn:uuid:``), compare
   ``model_dump_json`` (the model route needs the JSON decoded and gives its answer back as JSON).
 
 Target: ours at least 10x faster, while checking more. Prints a markdown table and replaces the section
-"FHIR inbound validation" of docs/performance.md. Run: ``uv run python -m bench.bench_fhir_validate``.
+"FHIR inbound validation" of docs/performance.md.
+
+Second part, the professional summary as a FHIR document (issue "FHIR R4 mappings", acceptance 5): the
+typical dossier of ``tests.factories`` (30 episodes, 300 journal lines, 40 medications, ...) through
+``mappings.summary.build_summary`` and ``mappings.fhir.document.summary_document`` to JSON bytes
+(``mappings.fhir.common.dumps``, orjson), against fhir.resources R4B ``model_validate`` +
+``model_dump_json`` of the same document Bundle, in the same run. Target: our build under 10 ms median.
+Writes the section "FHIR summary document". Run: ``uv run python -m bench.bench_fhir_validate``.
 """
 
 from __future__ import annotations
@@ -312,6 +319,67 @@ def main() -> None:
     )
     print(body_md)
     write_section("FHIR inbound validation", body_md)
+    summary_document_bench(load)
+
+
+SUMMARY_TARGET_MS = 10.0
+
+
+def summary_document_bench(load: float) -> None:
+    """The typical dossier's summary document Bundle, built and serialised, against the R4B models."""
+    import datetime as dt
+
+    from mappings.fhir.common import dumps
+    from mappings.fhir.document import summary_document
+    from mappings.summary import build_summary
+    from tests.factories import typical_dossier
+
+    dossier = typical_dossier()
+    as_of = max(c.start for c in dossier.contacts).date()  # the day of the last contact: a full journal window
+
+    def build() -> bytes:
+        return dumps(summary_document(build_summary(dossier, as_of=as_of), as_of=as_of))
+
+    def document_only() -> bytes:
+        return dumps(summary_document(summary, as_of=as_of))
+
+    summary = build_summary(dossier, as_of=as_of)
+    doc = build()
+    decoded = orjson.loads(doc)
+    problems = validate(doc)
+    assert not [p for p in problems if p.severity.name == "ERROR"], [p.render_line() for p in problems]
+
+    def theirs() -> bytes:
+        return dump_json_with_models(validate_with_models(decoded))
+
+    theirs()
+    ours_ms = _median_ms(build, 100)
+    doc_ms = _median_ms(document_only, 100)
+    theirs_ms = _median_ms(theirs, 30)
+    counts: dict[str, int] = {}
+    for e in decoded["entry"]:
+        t = e["resource"]["resourceType"]
+        counts[t] = counts.get(t, 0) + 1
+    rows = [
+        "| path | median (ms) | x ours |",
+        "|---|---:|---:|",
+        f"| ours: build_summary + summary_document + dumps (orjson) | {ours_ms:.2f} | 1.0 |",
+        f"| ours: summary_document + dumps of an already selected summary | {doc_ms:.2f} | "
+        f"{doc_ms / ours_ms:.2f} |",
+        f"| fhir.resources R4B: model_validate + model_dump_json of the same document | {theirs_ms:.2f} | "
+        f"{theirs_ms / ours_ms:.1f} |",
+    ]
+    body_md = (
+        f"{machine()}; load average {load:.1f} at the start. Pinned to one core; median of 100 runs "
+        f"(R4B: 30) after 3 warm-up runs.\n"
+        f"Input: `tests.factories.typical_dossier()` as of {as_of}; the document Bundle has "
+        f"{len(decoded['entry'])} entries ({', '.join(f'{k} {v}' for k, v in sorted(counts.items()))}), "
+        f"{len(doc):,} bytes, and passes our inbound validator.\n"
+        f"Target: built and serialised under {SUMMARY_TARGET_MS:.0f} ms median. Measured: **{ours_ms:.2f} ms** "
+        f"({'met' if ours_ms < SUMMARY_TARGET_MS else 'NOT met'}).\n\n" + "\n".join(rows)
+    )
+    print(body_md)
+    write_section("FHIR summary document", body_md)
 
 
 if __name__ == "__main__":

@@ -215,8 +215,12 @@ def _register_extensions() -> None:
     import importlib
     import importlib.util
 
-    for mod in ("gateway.cli_service", "conformance.cli"):
-        if importlib.util.find_spec(mod) is not None:
+    for mod in ("gateway.cli_service", "gateway.consult.cli", "gateway.outbox.cli", "conformance.cli"):
+        try:
+            found = importlib.util.find_spec(mod) is not None
+        except ModuleNotFoundError:  # its package is not installed
+            found = False
+        if found:
             importlib.import_module(mod).register(app)
 
 

@@ -400,3 +400,26 @@ def test_the_database_enforces_one_row_per_sender_and_control_id(tmp_path):
     finally:
         a.close()
         b.close()
+
+
+def test_postgresql_store_behaves_the_same(pg_url):
+    url = pg_url.replace("postgresql://", "postgresql+psycopg://")
+    a, b = MessageStore(url), MessageStore(url)
+    try:
+        results: list = []
+
+        def race(s: MessageStore) -> None:
+            results.extend(s.store_many([_record(f"P{i}", f"ack-{id(s)}-{i}".encode()) for i in range(50)]))
+
+        threads = [threading.Thread(target=race, args=(s,)) for s in (a, b)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert a.count() == 50 and sum(not r.duplicate for r in results) == 50
+        rows = {r.control_id: r.ack for r in a.rows()}
+        for chunk in (results[:50], results[50:]):  # each thread's answers, in its order P0 .. P49
+            assert [r.ack for r in chunk] == [rows[f"P{i}"] for i in range(50)]
+    finally:
+        a.close()
+        b.close()

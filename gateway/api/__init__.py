@@ -1,0 +1,1 @@
+"""The HTTP side of the gateway: route table, FHIR interactions, Bundles, OpenAPI, SMART configuration."""

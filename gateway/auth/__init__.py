@@ -1,0 +1,1 @@
+"""SMART Backend Services: client keys and assertions, scopes, access tokens."""
