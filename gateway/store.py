@@ -522,35 +522,9 @@ class Store:
                 "If-Match",
                 headers={"ETag": f'W/"{current.version}"'},
             )
-        version = current.version + 1
         column, instant = now_instant()
-        data = self._finish(body, rid, version, instant)
-        done = conn.execute(
-            update(resource)
-            .where(
-                resource.c.res_type == rtype, resource.c.res_id == rid, resource.c.version == current.version
-            )
-            .values(version=version, last_updated=column, deleted=False, body=data)
-        )
-        if done.rowcount != 1:
-            raise FhirError(
-                409,
-                "conflict",
-                "API-031",
-                f"{rtype}/{rid} was changed at the same time; try again",
-                f"{rtype}/{rid}",
-            )
-        conn.execute(
-            insert(resource_history).values(
-                res_type=rtype,
-                res_id=rid,
-                version=version,
-                last_updated=column,
-                method="PUT",
-                deleted=False,
-                body=data,
-            )
-        )
+        data = self._finish(body, rid, current.version + 1, instant)
+        version = self._write_version(conn, rtype, rid, current.version, column, data, "PUT")
         self._unindex(conn, rtype, rid)
         self._index(conn, body, rtype, rid)
         self._participate(conn, body, rtype, rid, None, orgs)
@@ -561,23 +535,15 @@ class Store:
         )
         return Stored(rtype, rid, version, column, data, patients=patient_refs(body, self.base_url))
 
-    def delete(self, conn: Connection, orgs: tuple[str, ...], rtype: str, rid: str) -> Stored:
-        """Delete (a new, empty version); deleting what is already deleted changes nothing."""
-        current = self._visible_or_404(conn, orgs, rtype, rid, write=True, lock=True)
-        old = conn.execute(
-            select(resource.c.body).where(resource.c.res_type == rtype, resource.c.res_id == rid)
-        ).scalar()
-        patients = patient_refs(orjson.loads(old), self.base_url) if old else ()
-        if current.deleted:
-            return Stored(rtype, rid, current.version, "", None, deleted=True)
-        version = current.version + 1
-        column, _ = now_instant()
+    def _write_version(
+        self, conn: Connection, rtype: str, rid: str, read: int, column: str, data: bytes | None, method: str
+    ) -> int:
+        """Write version ``read + 1`` (``data`` None: deleted) if nobody wrote since ``read``, and its history row."""
+        version = read + 1
         done = conn.execute(
             update(resource)
-            .where(
-                resource.c.res_type == rtype, resource.c.res_id == rid, resource.c.version == current.version
-            )
-            .values(version=version, last_updated=column, deleted=True, body=None)
+            .where(resource.c.res_type == rtype, resource.c.res_id == rid, resource.c.version == read)
+            .values(version=version, last_updated=column, deleted=data is None, body=data)
         )
         if done.rowcount != 1:
             raise FhirError(
@@ -593,11 +559,24 @@ class Store:
                 res_id=rid,
                 version=version,
                 last_updated=column,
-                method="DELETE",
-                deleted=True,
-                body=None,
+                method=method,
+                deleted=data is None,
+                body=data,
             )
         )
+        return version
+
+    def delete(self, conn: Connection, orgs: tuple[str, ...], rtype: str, rid: str) -> Stored:
+        """Delete (a new, empty version); deleting what is already deleted changes nothing."""
+        current = self._visible_or_404(conn, orgs, rtype, rid, write=True, lock=True)
+        old = conn.execute(
+            select(resource.c.body).where(resource.c.res_type == rtype, resource.c.res_id == rid)
+        ).scalar()
+        patients = patient_refs(orjson.loads(old), self.base_url) if old else ()
+        if current.deleted:
+            return Stored(rtype, rid, current.version, "", None, deleted=True)
+        column, _ = now_instant()
+        version = self._write_version(conn, rtype, rid, current.version, column, None, "DELETE")
         self._unindex(conn, rtype, rid)
         conn.execute(
             delete(conditional_key).where(
