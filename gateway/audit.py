@@ -456,3 +456,34 @@ def verify(engine: Engine, batch: int = 2000) -> VerifyResult:
                 " (records removed from the end, or the head was changed)",
             )
     return VerifyResult(count, None)
+
+
+HL7V2_SENDER_SYSTEM = "urn:his-gateway:hl7v2-sender"
+BSN_SYSTEM = "http://fhir.nl/fhir/NamingSystem/bsn"
+
+
+def mllp_receipt(conn: Connection, received, resend: bool) -> None:
+    """The AuditEvent of one HL7 v2 message received over MLLP (``gateway.mllp.store.ReceiptHook``).
+
+    Who: the sending system (MSH-3 application, MSH-4 facility) from its network address, on behalf of
+    the facility (tenant key ``hl7v2:<MSH-4>``); what: the message (MSH-10 and the ACK code in the outcome
+    description, ``resend`` when it was stored before); which patients: the BSNs it names. Outcome 0 for
+    AA/CA, 4 for AE/CE, 8 for AR/CR."""
+    application, facility, control_id = received.key
+    who = Agent(
+        HL7V2_SENDER_SYSTEM,
+        f"{application}|{facility}",
+        application or facility or "HL7 v2 sender",
+        f"hl7v2:{facility}",
+        network=received.peer or None,
+    )
+    outcome = {"AA": "0", "CA": "0", "AE": "4", "CE": "4"}.get(received.ack_code, "8")
+    record(
+        conn,
+        who=who,
+        action="C",
+        subtype="mllp-receipt",
+        outcome=outcome,
+        outcome_desc=f"{received.ack_code} MSH-10 {control_id}" + (" resend" if resend else ""),
+        patient_identifiers=[(BSN_SYSTEM, bsn) for bsn in received.bsns],
+    )

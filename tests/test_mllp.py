@@ -423,3 +423,32 @@ def test_postgresql_store_behaves_the_same(pg_url):
     finally:
         a.close()
         b.close()
+
+
+def test_receipt_hook_runs_in_the_storing_transaction(tmp_path):
+    """`hisgw serve` audits each receipt through `on_receipt`: called for new and resent messages in the
+    storing transaction; when it fails, nothing of the batch is stored (the sender gets AE and resends)."""
+    from sqlalchemy import text
+
+    seen: list[tuple[str, bool]] = []
+
+    def hook(conn, record, resend):
+        conn.execute(text("SELECT 1"))
+        seen.append((record.key[2], resend))
+
+    url = f"sqlite:///{tmp_path / 'hook.db'}"
+    store = MessageStore(url, on_receipt=hook)
+    try:
+        store.store_many([_record("H1", b"a1"), _record("H2", b"a2")])
+        store.store_many([_record("H1", b"a3"), _record("H3", b"a4")])
+        assert seen == [("H1", False), ("H2", False), ("H1", True), ("H3", False)]
+
+        def failing(conn, record, resend):
+            raise OperationalError("INSERT INTO audit_log", {}, Exception("audit write failed"))
+
+        store.on_receipt = failing
+        with pytest.raises(OperationalError):
+            store.store_many([_record("H4", b"a5"), _record("H1", b"a6")])
+        assert sorted(r.control_id for r in store.rows()) == ["H1", "H2", "H3"]
+    finally:
+        store.close()

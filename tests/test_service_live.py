@@ -121,19 +121,38 @@ def test_mllp_listener_runs_beside_the_api(demo):
     """`hisgw serve` starts the MLLP listener of gateway.mllp next to the API: a message gets an ACK."""
     import socket
 
-    server, _ = demo
+    server, workdir = demo
     message = (
         b"MSH|^~\\&|LAB|ZH|HISGW|PRAKTIJK|20240101120000||ADT^A08|MSG-LIVE-1|P|2.5\r"
-        b"EVN|A08|20240101120000\rPID|1||555555914^^^NLMINBIZA^NNNLD||Direnc^A\r"
+        b"EVN|A08|20240101120000\rPID|1||555555914^^^NLMINBIZA^NNNLD||Direnc^A||19500520|F\rPV1|1|O\r"
     )
-    with socket.create_connection(("127.0.0.1", server.mllp_port), timeout=30) as s:
-        s.sendall(b"\x0b" + message + b"\x1c\r")
-        reply = b""
-        while not reply.endswith(b"\x1c\r"):
-            chunk = s.recv(4096)
-            assert chunk, reply
-            reply += chunk
-    assert reply.startswith(b"\x0bMSH|") and b"\rMSA|" in reply and b"MSG-LIVE-1" in reply
+    replies = []
+    for _ in range(2):  # the second is a resend: stored once, audited as a receipt again
+        with socket.create_connection(("127.0.0.1", server.mllp_port), timeout=30) as s:
+            s.sendall(b"\x0b" + message + b"\x1c\r")
+            reply = b""
+            while not reply.endswith(b"\x1c\r"):
+                chunk = s.recv(4096)
+                assert chunk, reply
+                reply += chunk
+        replies.append(reply)
+    assert replies[0].startswith(b"\x0bMSH|") and b"\rMSA|AA|MSG-LIVE-1" in replies[0]
+    assert replies[1] == replies[0]
+
+    # NEN 7513: each receipt left exactly one AuditEvent in the gateway's hash chain, naming the patient by BSN
+    import sqlite3
+
+    with sqlite3.connect(workdir / "var" / "hisgw.db") as db:
+        bodies = [json.loads(b) for (b,) in db.execute("SELECT body FROM audit_log ORDER BY seq")]
+    receipts = [
+        e for e in bodies if e["subtype"][0]["code"] == "mllp-receipt" and "MSG-LIVE-1" in e["outcomeDesc"]
+    ]
+    assert [e["outcomeDesc"] for e in receipts] == ["AA MSH-10 MSG-LIVE-1", "AA MSH-10 MSG-LIVE-1 resend"]
+    for e in receipts:
+        assert e["action"] == "C" and e["outcome"] == "0"
+        assert e["agent"][0]["who"]["identifier"]["value"] == "LAB|ZH"
+        idents = [x["what"].get("identifier") for x in e["entity"]]
+        assert {"system": "http://fhir.nl/fhir/NamingSystem/bsn", "value": PS_BSN} in idents
 
 
 def test_health_metrics_and_logs_without_patient_data(demo):

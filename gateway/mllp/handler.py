@@ -115,12 +115,13 @@ def decide(
         code, sent, _ = _acks(msh, "reject", problems, now)
         return Decision(None, sent, code, problems)
     outcome: ack.Outcome
+    result: object = None
     sink = ProblemSink()
     try:
         if parse_error is not None:
             raise parse_error
         assert msg is not None
-        messages.read(msg, sink, accepted=messages.INBOUND)
+        result = messages.read(msg, sink, accepted=messages.INBOUND)
         outcome = "accept"
     except InputError as exc:
         sink.problems.extend(p for p in exc.problems if p not in sink.problems)
@@ -128,6 +129,7 @@ def decide(
         outcome = "reject" if reject else "error"
     problems = tuple(sink.problems)
     code, sent, app = _acks(msh, outcome, problems, now)
+    bsns = _bsns(result) if outcome != "reject" else ()
     record = InboundRecord(
         key=key,
         message_type=msh.raw(9)[:64],
@@ -136,8 +138,19 @@ def decide(
         ack=sent,
         app_ack=app,
         peer=peer,
+        bsns=bsns,
     )
     return Decision(record, sent, code, problems)
+
+
+def _bsns(obj: object) -> tuple[str, ...]:
+    """The BSNs a mapped message names (for the NEN 7513 receipt audit; never logged)."""
+    found = []
+    for holder in (obj, getattr(obj, "item", None), getattr(obj, "consult", None), getattr(obj, "reply", None)):
+        bsn = getattr(getattr(holder, "patient", None), "bsn", None)
+        if bsn:
+            found.append(bsn)
+    return tuple(dict.fromkeys(found))
 
 
 def store_failed(data: bytes, reason: str, now: dt.datetime | None = None) -> bytes | None:

@@ -18,7 +18,7 @@ needs no change.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import (
@@ -35,7 +35,7 @@ from sqlalchemy import (
     func,
     select,
 )
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 KEY_LENGTH = 255
@@ -72,6 +72,8 @@ class InboundRecord:
     ack: bytes | None
     app_ack: bytes | None = None
     peer: str = ""
+    bsns: tuple[str, ...] = ()
+    """The patients the message names (BSN), for the receipt's audit record; not stored in this table."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,11 +118,22 @@ def _row(r: InboundRecord, received: dt.datetime) -> dict:
     }
 
 
-class MessageStore:
-    """The inbound message table behind one SQLAlchemy URL (``sqlite:///path.db`` by default)."""
+ReceiptHook = Callable[[Connection, InboundRecord, bool], None]
+"""Called in the storing transaction for every received record (the bool: a resend of a stored message);
+if it raises, the transaction fails and the sender gets AE/CE (``MLLP-003``) and resends."""
 
-    def __init__(self, url: str = "sqlite:///hisgw-mllp.db", *, create: bool = True):
+
+class MessageStore:
+    """The inbound message table behind one SQLAlchemy URL (``sqlite:///path.db`` by default).
+
+    ``on_receipt``: run in the same transaction for each record, new or resent (``hisgw serve`` writes
+    the NEN 7513 AuditEvent of the receipt there, so a message is never stored without its audit record)."""
+
+    def __init__(
+        self, url: str = "sqlite:///hisgw-mllp.db", *, create: bool = True, on_receipt: ReceiptHook | None = None
+    ):
         self.url = url
+        self.on_receipt = on_receipt
         self.engine = create_engine(url, future=True)
         if self.engine.dialect.name == "sqlite":
             _sqlite_pragmas(self.engine)
@@ -143,6 +156,9 @@ class MessageStore:
         try:
             with self.engine.begin() as conn:
                 conn.execute(inbound.insert(), rows)
+                if self.on_receipt is not None:
+                    for r in records:
+                        self.on_receipt(conn, r, False)
             return [StoreResult(r.ack, r.ack_code, False) for r in records]
         except IntegrityError:
             pass
@@ -162,6 +178,8 @@ class MessageStore:
                         )
                     ).one()
                     out.append(StoreResult(got.ack, got.ack_code, True))
+                if self.on_receipt is not None:
+                    self.on_receipt(conn, r, out[-1].duplicate)
         return out
 
     def store(self, record: InboundRecord) -> StoreResult:
