@@ -327,7 +327,6 @@ SUMMARY_TARGET_MS = 10.0
 
 def summary_document_bench(load: float) -> None:
     """The typical dossier's summary document Bundle, built and serialised, against the R4B models."""
-    import datetime as dt
 
     from mappings.fhir.common import dumps
     from mappings.fhir.document import summary_document

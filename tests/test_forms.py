@@ -1,7 +1,6 @@
 """Shared value forms: basic ISO 8601 dates and moments, exact decimals."""
 
 import datetime as dt
-from decimal import Decimal
 
 import pytest
 
