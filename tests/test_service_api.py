@@ -1,5 +1,6 @@
 """The FHIR R4 REST API (issue 5): CRUD, versions and ETags, search, _include, paging, history, Bundles,
-$validate, /metadata from the served routes, and every error an OperationOutcome with its status."""
+$validate, /metadata from the served routes, and every error an OperationOutcome with its status.
+Runs on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -9,6 +10,19 @@ import pytest
 from gateway.api.app import served_routes
 from gateway.fhir.examples import MINIMAL, minimal
 from gateway.fhir.resources import RESOURCES, WRITABLE
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def service(request, tmp_path):
+    """The gateway in-process on SQLite, then on a real PostgreSQL (tests/conftest.py)."""
+    from tests.conftest import Service
+
+    url = f"sqlite:///{tmp_path / 'gw.db'}" if request.param == "sqlite" else request.getfixturevalue("pg_url")
+    svc = Service(tmp_path, url).start()
+    try:
+        yield svc
+    finally:
+        svc.close()
 
 BSN = "http://fhir.nl/fhir/NamingSystem/bsn"
 AGB = "http://fhir.nl/fhir/NamingSystem/agb-z"

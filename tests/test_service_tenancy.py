@@ -1,12 +1,26 @@
 """Tenancy (issue 5, acceptance 4): a tenant never reads, finds or changes another tenant's resources --
 through read, vread, search, chained search, _include, _revinclude, _history, conditional operations,
-Bundles and the audit log. Another tenant's resource answers exactly like one that never existed."""
+Bundles and the audit log. Another tenant's resource answers exactly like one that never existed.
+Runs on SQLite and on PostgreSQL: the tenant filter is SQL in both."""
 
 from __future__ import annotations
 
 import pytest
 
 from gateway.fhir.examples import minimal
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def service(request, tmp_path):
+    """The gateway in-process on SQLite, then on a real PostgreSQL (tests/conftest.py)."""
+    from tests.conftest import Service
+
+    url = f"sqlite:///{tmp_path / 'gw.db'}" if request.param == "sqlite" else request.getfixturevalue("pg_url")
+    svc = Service(tmp_path, url).start()
+    try:
+        yield svc
+    finally:
+        svc.close()
 
 BSN = "http://fhir.nl/fhir/NamingSystem/bsn"
 AGB = "http://fhir.nl/fhir/NamingSystem/agb-z"
