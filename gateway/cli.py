@@ -145,12 +145,26 @@ OutOpt = typer.Option(None, "-o", "--output", help="output file; '-' or absent: 
 StrictOpt = typer.Option(False, "--strict", help="stop at the first error (default: report them all)")
 
 
+def _message_pair(src, dst, from_: str, to: str) -> tuple:
+    """Formats of messages rather than dossiers (``hl7v2``) list the conversions they make in
+    ``message_pairs`` ((from, to) -> (reader, writer)); any other pairing with them is a usage error."""
+    for fmt in (src, dst):
+        pairs = getattr(fmt, "message_pairs", None)
+        if pairs is not None:
+            if (from_, to) not in pairs:
+                made = ", ".join(f"--from {a} --to {b}" for a, b in pairs)
+                raise _usage(f"{fmt.name} holds messages, not dossiers; it converts {made}")
+            return pairs[(from_, to)]
+    return src, dst
+
+
 @app.command()
 def convert(input: str = typer.Argument(..., help="input file, or '-' for standard input"),
             from_: str = FromOpt, to: str = ToOpt, output: str | None = OutOpt,
             strict: bool = StrictOpt) -> None:
     """Convert INPUT from one format to another."""
     src, dst = get_format(_check_format(from_, "--from")), get_format(_check_format(to, "--to"))
+    src, dst = _message_pair(src, dst, from_, to)
     sink = ProblemSink(strict=strict)
 
     def body() -> None:
@@ -188,6 +202,9 @@ def summary(input: str = typer.Argument(..., help="input file, or '-' for standa
     """Build the NHG professional summary of each dossier in INPUT and write it in format --to."""
     src = get_format(_check_format(from_, "--from"))
     _check_format(to, "--to")
+    for name in (from_, to):
+        if getattr(get_format(name), "message_pairs", None) is not None:
+            raise _usage(f"{name} holds messages, not dossiers: there is no summary of it")
     try:
         ref = dt.date.fromisoformat(as_of) if as_of else dt.date.today()
     except ValueError:

@@ -19,8 +19,11 @@ from pathlib import Path
 import hl7
 import pytest
 
+from mappings.fhir.common import dumps
+from mappings.fhir.format import decode
+from mappings.fhir.r4b import validate_with_models
 from mappings.hl7v2 import canonical as c
-from mappings.hl7v2 import messages
+from mappings.hl7v2 import fhir, messages
 from mappings.hl7v2.er7 import Message, decode_bytes, parse, parse_bytes
 from mappings.problems import Problem, ProblemSink
 from tests.golden_util import GOLDEN, check_or_write
@@ -37,6 +40,7 @@ TYPES = [
     "mdm-t02-outbound",
     "oru-r01-outbound",
     "rri-i12-outbound",
+    "ack-outbound",
 ]
 CASES = sorted(p for t in TYPES if (AREA / t).is_dir() for p in (AREA / t).iterdir() if p.is_dir())
 MASKED = "<masked>"
@@ -127,6 +131,22 @@ def test_golden_round_trip(case: Path):
     original = parse_bytes(data)
     assert tree(written, sink.problems) == tree(original, sink.problems, original=True)
     assert pretty(messages.read(parse_bytes(written.to_bytes()))) == pretty(obj)
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_golden_round_trip_through_fhir(case: Path):
+    """v2 -> FHIR message Bundle (golden ``fhir.json``) -> v2: the same message after normalising."""
+    data, obj, sink = _read_case(case)
+    bundle = fhir.to_fhir(obj)
+    check_or_write(case / "fhir.json", dumps(bundle, pretty=True) + b"\n")
+    validate_with_models(bundle)  # a second opinion on the structure (fhir.resources R4B)
+    read_sink = ProblemSink()
+    back = fhir.from_fhir(decode(dumps(bundle), "fhir.json", read_sink), read_sink)
+    assert back == obj
+    original = parse_bytes(data)
+    assert tree(messages.write(back), sink.problems) == tree(original, sink.problems, original=True)
+    # reading the Bundle back warns only what reading the v2 message warned about the same codes
+    assert [p.code for p in read_sink.problems] == [p.code for p in sink.problems if p.code == "CODE-001"]
 
 
 def test_at_least_six_cases_per_message_type():

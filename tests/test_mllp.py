@@ -194,24 +194,33 @@ def enhanced(msg: bytes, accept: str, app: str) -> bytes:
     return msg.replace(b"|P|2.5|||||NLD|", f"|P|2.5|||{accept}|{app}|NLD|".encode())
 
 
-def test_enhanced_mode_commit_acks_and_stored_application_ack(store):
-    async def run():
-        async with listening(store) as (_, host, port), await MllpClient.connect(host, port, timeout=1) as c:
-            ca = await c.send(enhanced(with_id(ADT, "E1"), "AL", "AL"))
-            bad = enhanced(with_id(ADT, "E2"), "AL", "ER").replace(b"123456782^", b"123456789^")
-            ca_bad = await c.send(bad)
-            cr = await c.send(enhanced(with_id(ADT, "E3"), "ER", "NE").replace(b"ADT^A04", b"ADT^A99"))
-            await c.write(enhanced(with_id(ADT, "E4"), "NE", "AL"))  # never acknowledged on this connection
-            ca_su = await c.send(enhanced(with_id(ADT, "E5"), "SU", "NE"))
-            return ca, ca_bad, cr, ca_su
+def test_enhanced_mode_accept_ack_then_application_ack_on_the_same_connection(store):
+    """MSH-15 decides the accept ACK (CA/CR), MSH-16 the application ACK (AA/AE), which follows it on the
+    same connection once the message is stored; a resend gets both again, byte for byte."""
 
-    ca, ca_bad, cr, ca_su = asyncio.run(run())
-    assert msa(ca) == ("CA", "E1") and msa(ca_bad) == ("CA", "E2") and msa(ca_su) == ("CA", "E5")
+    async def run():
+        async with listening(store) as (_, host, port), await MllpClient.connect(host, port, timeout=5) as c:
+            e1 = enhanced(with_id(ADT, "E1"), "AL", "AL")
+            ca, aa = await c.send(e1), await c.read_ack()
+            bad = enhanced(with_id(ADT, "E2"), "AL", "ER").replace(b"123456782^", b"123456789^")
+            ca_bad, ae = await c.send(bad), await c.read_ack()
+            cr = await c.send(enhanced(with_id(ADT, "E3"), "ER", "NE").replace(b"ADT^A04", b"ADT^A99"))
+            only_app = await c.send(enhanced(with_id(ADT, "E4"), "NE", "AL"))  # no accept ACK asked
+            ca_su = await c.send(enhanced(with_id(ADT, "E5"), "SU", "NE"))  # no application ACK asked
+            again = await c.send(e1), await c.read_ack()
+            original = await c.send(with_id(ADT, "E6"))  # the next frame is E6's: nothing else came between
+            return ca, aa, ca_bad, ae, cr, only_app, ca_su, again, original
+
+    ca, aa, ca_bad, ae, cr, only_app, ca_su, again, original = asyncio.run(run())
+    assert msa(ca) == ("CA", "E1") and msa(aa) == ("AA", "E1")
+    assert msa(ca_bad) == ("CA", "E2") and msa(ae) == ("AE", "E2") and errs(ae)[0] == ("HL7-021", "PID-3.1")
     assert msa(cr) == ("CR", "E3") and errs(cr)[0][0] == "HL7-014"
+    assert msa(only_app) == ("AA", "E4") and msa(ca_su) == ("CA", "E5")
+    assert again == (ca, aa)
+    assert msa(original) == ("AA", "E6")
     rows = {r.control_id: r for r in store.rows()}
-    assert set(rows) == {"E1", "E2", "E3", "E4", "E5"}
-    assert msa(rows["E1"].app_ack) == ("AA", "E1") and msa(rows["E4"].app_ack) == ("AA", "E4")
-    assert msa(rows["E2"].app_ack) == ("AE", "E2") and errs(rows["E2"].app_ack)[0] == ("HL7-021", "PID-3.1")
+    assert set(rows) == {"E1", "E2", "E3", "E4", "E5", "E6"}
+    assert rows["E1"].app_ack == aa and rows["E2"].app_ack == ae and rows["E4"].app_ack == only_app
     assert rows["E4"].ack is None and rows["E3"].app_ack is None and rows["E5"].app_ack is None
 
 

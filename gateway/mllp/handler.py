@@ -50,7 +50,7 @@ def _problem(code: str, location: str, message: str) -> Problem:
 def _acks(
     msh: Segment | None, outcome: ack.Outcome, problems: tuple[Problem, ...], now: dt.datetime
 ) -> tuple[str, bytes | None, bytes | None]:
-    """(MSA-1 of what is sent, the ACK to send, the application ACK to keep for later delivery)."""
+    """(MSA-1 of the accept ACK or ACK, the ACK to send, the application ACK: stored, then sent after it)."""
     if not ack.is_enhanced(msh):
         code = ack.ORIGINAL[outcome]
         return code, ack.ack_bytes(ack.build_ack(msh, code, problems, now=now)), None

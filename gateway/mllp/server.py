@@ -2,7 +2,8 @@
 
 Per connection one reader loop decodes frames (:mod:`gateway.mllp.framing`) and hands each to
 :func:`gateway.mllp.handler.decide`; a writer task sends the acknowledgements in the order the messages
-arrived, each only after the store has committed it. Frames of all connections that arrive while a
+arrived, each only after the store has committed it (in enhanced mode the accept ACK, then the
+application ACK, both as the message's MSH-15 and MSH-16 ask). Frames of all connections that arrive while a
 commit runs are committed together (group commit, one worker thread), so a pipelining sender or many
 connections get far more than one fsync per message. Limits: ``max_frame`` bytes per frame (bigger
 frames are answered AR and not kept), ``idle_timeout`` seconds without a byte closes the connection,
@@ -190,28 +191,32 @@ class MllpServer:
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
 
-    async def _process(self, data: bytes, oversize: bool, size: int, peer: str) -> bytes | None:
+    async def _process(self, data: bytes, oversize: bool, size: int, peer: str) -> tuple[bytes, ...]:
+        """The acknowledgements of one frame, in the order they are sent: the ACK (original mode) or the
+        accept ACK (enhanced mode, as MSH-15 asks), then the application ACK (enhanced mode, as MSH-16
+        asks; sent on the same connection once the message is stored)."""
         if oversize:
             d = handler.reject_unframed(
                 data, f"frame of {size} bytes is over the limit of {self.max_frame} bytes"
             )
             log.warning("%s MLLP-001 frame of %d bytes refused", peer, size)
-            return d.ack
+            return (d.ack,) if d.ack else ()
         d = self._decide(data, peer=peer, default_charset=self.default_charset)
         if d.record is None:
             log.info("%s %s not stored (%s)", peer, d.code, ", ".join(p.code for p in d.problems[:3]))
-            return d.ack
+            return (d.ack,) if d.ack else ()
         try:
             result = await self._worker.submit(d.record)
         except Exception as exc:  # the database said no: tell the sender to keep the message
             log.error("%s MLLP-003 store failed: %s", peer, type(exc).__name__)
-            return handler.store_failed(data, type(exc).__name__)
+            failed = handler.store_failed(data, type(exc).__name__)
+            return (failed,) if failed else ()
         if self.after_store_delay:
             await asyncio.sleep(self.after_store_delay)
         log.debug(
             "%s %s %s%s", peer, d.record.key[2], result.ack_code, " (resent)" if result.duplicate else ""
         )
-        return result.ack
+        return tuple(a for a in (result.ack, result.app_ack) if a)
 
     async def _send_acks(
         self, queue: asyncio.Queue[asyncio.Task | None], writer: asyncio.StreamWriter
@@ -222,14 +227,15 @@ class MllpServer:
             if task is None:
                 return
             try:
-                ack = await task
+                acks = await task
             except Exception:  # a bug, not bad input: no ACK, so the sender resends; the log says why
                 log.exception("processing a frame failed")
                 continue
-            if ack is None or broken:
+            if not acks or broken:
                 continue
             try:
-                writer.write(frame(ack))
+                for ack in acks:
+                    writer.write(frame(ack))
                 await writer.drain()
             except (ConnectionError, OSError):
                 broken = True  # keep awaiting: every received frame is still processed and stored

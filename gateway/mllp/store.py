@@ -83,6 +83,8 @@ class StoreResult:
     ack: bytes | None
     ack_code: str
     duplicate: bool
+    app_ack: bytes | None = None
+    """Enhanced mode: the application acknowledgement (the one stored first, for a resend)."""
 
 
 def _sqlite_pragmas(engine: Engine) -> None:
@@ -159,7 +161,7 @@ class MessageStore:
                 if self.on_receipt is not None:
                     for r in records:
                         self.on_receipt(conn, r, False)
-            return [StoreResult(r.ack, r.ack_code, False) for r in records]
+            return [StoreResult(r.ack, r.ack_code, False, r.app_ack) for r in records]
         except IntegrityError:
             pass
         out: list[StoreResult] = []
@@ -168,16 +170,16 @@ class MessageStore:
                 try:
                     with conn.begin_nested():
                         conn.execute(inbound.insert(), row)
-                    out.append(StoreResult(r.ack, r.ack_code, False))
+                    out.append(StoreResult(r.ack, r.ack_code, False, r.app_ack))
                 except IntegrityError:
                     got = conn.execute(
-                        select(inbound.c.ack, inbound.c.ack_code).where(
+                        select(inbound.c.ack, inbound.c.ack_code, inbound.c.app_ack).where(
                             inbound.c.sending_application == r.key[0],
                             inbound.c.sending_facility == r.key[1],
                             inbound.c.control_id == r.key[2],
                         )
                     ).one()
-                    out.append(StoreResult(got.ack, got.ack_code, True))
+                    out.append(StoreResult(got.ack, got.ack_code, True, got.app_ack))
                 if self.on_receipt is not None:
                     self.on_receipt(conn, r, out[-1].duplicate)
         return out

@@ -1,0 +1,828 @@
+"""HL7 v2 messages <-> FHIR R4: one ``message`` Bundle per v2 message, after the HL7 V2-to-FHIR IG.
+
+Each canonical message struct (:mod:`mappings.hl7v2.canonical`) maps to one Bundle of type ``message``
+whose first entry is the MessageHeader, as FHIR messaging wants (messaging.html) and as the IG's message
+maps do. The clinical content goes through the gateway's own FHIR mappings (:mod:`mappings.fhir`), so an
+HL7 v2 result and a HIS result are the same Observation::
+
+    MSH[MessageHeader]   MSH-7 -> Bundle.timestamp, MSH-10 -> Bundle.identifier, MSH-9.2 -> eventCoding
+    PID[Patient]         mappings.fhir.patient (BSN, name, address, telecom); other PID-3 -> identifier
+                         (CX.4 -> assigner.display, CX.5 -> type, v2-0203); IN1[Coverage]
+    PV1[Encounter]       PV1-2 -> class (v2-0004), PV1-7 -> participant ATND, PV1-19 -> identifier VN,
+                         PV1-44 -> period.start
+    OBR[DiagnosticReport]  OBR-2/-3 -> identifier PLAC/FILL, OBR-4 -> code, OBR-7 -> effectiveDateTime,
+                         OBR-25 -> status, its OBX -> result (in order)
+    OBX[Observation]     mappings.fhir.observation (nl-core-LaboratoryTestResult, NHG Tabel 45)
+    XCN[Practitioner]    mappings.fhir.practitioner (AGB, UZI, BIG)
+    TXA+OBX (MDM)        the postbox Communication of mappings.fhir.communication (the form the FHIR API
+                         delivers postbox items in, so a letter is one resource whichever way it came)
+    RF1+PRD+NTE (REF)    ServiceRequest: RF1-6 -> identifier, RF1-2 -> priority, RF1-7/-8 ->
+                         occurrencePeriod, RF1-10 -> reasonCode, PRD(RP) -> requester, PRD(RT) ->
+                         performer (PractitionerRole), NTE -> note
+    RRI (reply)          Communication basedOn the ServiceRequest (by identifier), the answer as payload;
+                         MSA-2 -> MessageHeader.response.identifier
+    MSA+ERR (ACK)        MessageHeader.response (AA/CA ok, AE/CE transient-error, AR/CR fatal-error)
+                         with an OperationOutcome, one issue per ERR
+
+What HL7 v2 carries and FHIR has no element for (the MSH fields besides time and control id, EVN-2, the
+v2 result status OBR-25, OBR-16 ordering providers, the RF1 codes as sent, the PRD role and address, MSA-1
+as sent) travels in extensions ``urn:his-gateway:fhir:extension:hl7v2-*`` whose sub-extensions are named
+by the v2 field (``MSH-12``). FHIR elements derived from those fields (``status``, ``priority``,
+``response.code``) are written for FHIR consumers; the way back reads the v2 field. So v2 -> FHIR -> v2
+gives the same message (``tests/test_hl7v2_golden.py``); ids are deterministic (the same message gives the
+same bytes). Problems reading a Bundle back: ``HL7-070`` (not an HL7 v2 message Bundle), ``HL7-071`` (a
+resource the message needs is missing), and the ``FHIR-0xx`` of the mappings used.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import quote
+
+from mappings import model as m
+from mappings.fhir import communication, observation, patient, practitioner
+from mappings.fhir.common import (
+    ReadContext,
+    WriteContext,
+    as_dict,
+    as_list,
+    as_str,
+    fdatetime,
+    pdatetime,
+)
+from mappings.fhir.datatypes import address, canonical_address, contact_point, telecoms
+from mappings.hl7v2 import canonical as c
+from mappings.problems import InputError, ProblemSink
+
+V2 = "http://terminology.hl7.org/CodeSystem/"
+EXT = "urn:his-gateway:fhir:extension:hl7v2-"
+EXT_HEADER = EXT + "header"  # MSH fields, EVN-2, MSA-1/-3
+EXT_ORDER = EXT + "order"  # OBR-25 as sent, OBR-16 ordering providers
+EXT_REFERRAL = EXT + "referral"  # RF1-1..5 as sent
+EXT_PARTY = EXT + "party"  # PRD-1, PRD-3
+IDS = "urn:his-gateway:hl7v2:"
+CODING_SYSTEM = IDS + "coding-system:"  # + the v2 coding system name (CWE.3) as sent
+PROBLEM_CODE = "urn:his-gateway:problem-code"
+_V2_0203 = V2 + "v2-0203"
+_PARTICIPATION = V2 + "v3-ParticipationType"
+
+_RESULT_STATUS = {
+    "F": "final",
+    "P": "preliminary",
+    "C": "corrected",
+    "X": "cancelled",
+    "I": "registered",
+    "O": "registered",
+    "S": "partial",
+    "A": "partial",
+    "R": "partial",
+}
+_REFERRAL_STATUS = {"P": "active", "A": "active", "R": "revoked", "E": "completed"}
+_PRIORITY = {"S": "stat", "A": "asap", "R": "routine"}
+_ACK_CODE = {
+    "AA": "ok",
+    "CA": "ok",
+    "AE": "transient-error",
+    "CE": "transient-error",
+    "AR": "fatal-error",
+    "CR": "fatal-error",
+}
+_SEVERITY = {"E": "error", "W": "warning", "I": "information"}
+_SEVERITY_BACK = {v: k for k, v in _SEVERITY.items()}
+
+
+# --------------------------------------------------------------------------- small helpers
+
+
+def _v2ext(url: str, parts: list[tuple[str, Any]]) -> dict:
+    """A complex extension, one sub-extension per v2 field that has a value (str, datetime, Address)."""
+    sub: list[dict[str, Any]] = []
+    for name, value in parts:
+        if value is None or value == "":
+            continue
+        if isinstance(value, dt.datetime):
+            sub.append({"url": name, "valueDateTime": fdatetime(value)})
+        elif isinstance(value, m.Address):
+            sub.append({"url": name, "valueAddress": address(value)})
+        elif isinstance(value, dict):
+            sub.append({"url": name, "valueReference": value})
+        else:
+            sub.append({"url": name, "valueString": value})
+    return {"url": url, "extension": sub}
+
+
+def _read_ext(res: dict, url: str) -> dict[str, list[Any]]:
+    """The sub-extensions of the complex extension ``url``: name -> values (in order)."""
+    out: dict[str, list[Any]] = {}
+    for ext in as_list(res.get("extension")):
+        ext = as_dict(ext)
+        if ext.get("url") != url:
+            continue
+        for sub in as_list(ext.get("extension")):
+            sub = as_dict(sub)
+            value = next((v for k, v in sub.items() if k.startswith("value")), None)
+            out.setdefault(str(sub.get("url")), []).append(value)
+    return out
+
+
+def _one(parts: dict[str, list[Any]], name: str) -> Any:
+    values = parts.get(name)
+    return values[0] if values else None
+
+
+def _type(code: str) -> dict:
+    return {"coding": [{"system": _V2_0203, "code": code}]}
+
+
+def _code_of(cc: Any) -> str | None:
+    for cd in as_list(as_dict(cc).get("coding")):
+        return as_str(as_dict(cd).get("code"))
+    return None
+
+
+class _Writer:
+    """One message's Bundle being built: deterministic ids (scope = the message), entries in order."""
+
+    def __init__(self, header: c.MessageHeader) -> None:
+        self.ctx = WriteContext("hl7v2|" + header.control_id)
+        self.entries: list[dict] = []
+        self._prof: dict[str, dict] = {}
+
+    def add(self, res: dict) -> dict:
+        self.entries.append({"fullUrl": "urn:uuid:" + res["id"], "resource": res})
+        return {"reference": "urn:uuid:" + res["id"]}
+
+    def practitioner(self, p: m.HealthProfessional) -> dict:
+        """The Practitioner of an XCN (written once per distinct professional)."""
+        res = practitioner.to_fhir(p, self.ctx)[0]
+        key, n = p.id, 1
+        while key in self._prof and self._prof[key] != res:
+            n += 1
+            key = f"{p.id}#{n}"
+            res = {**res, "id": self.ctx.id("Practitioner", key)}
+        if key not in self._prof:
+            self._prof[key] = res
+            self.add(res)
+        return {"reference": "urn:uuid:" + res["id"]}
+
+    def patient(self, p: m.Patient, identifiers: tuple[c.Identifier, ...]) -> dict:
+        res = patient.to_fhir(p, self.ctx)
+        if identifiers:
+            res["identifier"] = res.get("identifier", []) + [_identifier(i) for i in identifiers]
+        ref = self.add(res)
+        self.ctx.patient = ref
+        if p.insurance is not None:
+            self.add(patient.coverage_to_fhir(p.insurance, self.ctx))
+        return ref
+
+    def visit(self, v: c.Visit) -> dict:
+        enc: dict = {"resourceType": "Encounter", "id": self.ctx.id("Encounter", "pv1"), "status": "unknown"}
+        if v.visit_number is not None:
+            enc["identifier"] = [{"type": _type("VN"), "value": v.visit_number}]  # PV1-19
+        enc["class"] = {"system": V2 + "v2-0004", "code": v.patient_class}  # PV1-2
+        if self.ctx.patient is not None:
+            enc["subject"] = self.ctx.patient
+        if v.attending:
+            atnd = [{"coding": [{"system": _PARTICIPATION, "code": "ATND"}]}]
+            enc["participant"] = [
+                {"type": atnd, "individual": self.practitioner(p)} for p in v.attending
+            ]  # PV1-7
+        if v.admitted is not None:
+            enc["period"] = {"start": fdatetime(v.admitted)}  # PV1-44
+        return self.add(enc)
+
+    def bundle(
+        self,
+        h: c.MessageHeader,
+        extra: list[tuple[str, Any]],
+        focus: list[dict],
+        response: dict | None = None,
+    ) -> dict:
+        hdr = [("MSH-9.1", h.message_type), ("MSH-9.2", h.trigger_event), ("MSH-9.3", h.message_structure)]
+        for n, hd in (
+            (3, h.sending_application),
+            (4, h.sending_facility),
+            (5, h.receiving_application),
+            (6, h.receiving_facility),
+        ):
+            if hd is not None:
+                hdr += [
+                    (f"MSH-{n}.1", hd.namespace),
+                    (f"MSH-{n}.2", hd.universal_id),
+                    (f"MSH-{n}.3", hd.universal_id_type),
+                ]
+        hdr += [
+            ("MSH-11", h.processing_id),
+            ("MSH-12", h.version),
+            ("MSH-15", h.accept_ack_type),
+            ("MSH-16", h.application_ack_type),
+            ("MSH-17", h.country),
+            ("MSH-18", h.charset),
+        ]
+        app = h.sending_application.namespace if h.sending_application else None
+        mh: dict = {
+            "resourceType": "MessageHeader",
+            "id": self.ctx.id("MessageHeader", "msh"),
+            "extension": [_v2ext(EXT_HEADER, hdr + extra)],
+            "eventCoding": (
+                {"system": V2 + "v2-0003", "code": h.trigger_event}  # MSH-9.2
+                if h.trigger_event
+                else {"system": V2 + "v2-0076", "code": h.message_type}  # MSH-9.1
+            ),
+            "source": {"endpoint": IDS + "application:" + quote(app or "unknown", safe="")},  # MSH-3
+        }
+        if app:
+            mh["source"]["name"] = app
+        if response is not None:
+            mh["response"] = response
+        if focus:
+            mh["focus"] = focus
+        out: dict = {
+            "resourceType": "Bundle",
+            "id": self.ctx.id("Bundle", "message"),
+            "identifier": {"system": IDS + "message-control-id", "value": h.control_id},  # MSH-10
+            "type": "message",
+        }
+        if h.timestamp is not None:
+            out["timestamp"] = fdatetime(h.timestamp)  # MSH-7
+        out["entry"] = [{"fullUrl": "urn:uuid:" + mh["id"], "resource": mh}, *self.entries]
+        return out
+
+
+def _identifier(i: c.Identifier) -> dict:
+    """CX -> Identifier: CX.1 value, CX.4 assigner, CX.5 type (the BSN goes the nl-core way)."""
+    out: dict = {"value": i.value}
+    if i.type is not None:
+        out["type"] = _type(i.type)
+    if i.authority is not None:
+        out["assigner"] = {"display": i.authority}
+    return out
+
+
+# --------------------------------------------------------------------------- canonical -> FHIR
+
+
+def _adt(x: c.AdtMessage) -> dict:
+    w = _Writer(x.header)
+    focus = [w.patient(x.patient, x.identifiers)]
+    if x.visit is not None:
+        w.visit(x.visit)
+    return w.bundle(x.header, [("EVN-2", x.event_time)], focus)
+
+
+def _order(w: _Writer, i: int, o: c.LabOrder, lean: tuple[Any, Any] | None = None) -> dict:
+    """The DiagnosticReport of an OBR and its Observations. ``lean``: the Observations already written by
+    :mod:`mappings.hl7v2.fast` as JSON: their Bundle entries (one fragment holding them all, separated by
+    commas) and the DiagnosticReport's ``result`` list."""
+    obs: Any = None
+    if lean is not None:
+        w.entries.append(lean[0])
+        obs = lean[1]
+    else:
+        obs = []
+        for x in o.measurements:  # OBX
+            obs.append(w.add(observation.to_fhir(x, w.ctx)))
+    ordering = [w.practitioner(p) for p in o.ordering]  # OBR-16
+    dr: dict = {"resourceType": "DiagnosticReport", "id": w.ctx.id("DiagnosticReport", str(i))}
+    ext = _v2ext(EXT_ORDER, [("OBR-25", o.result_status), *(("OBR-16", r) for r in ordering)])
+    if ext["extension"]:
+        dr["extension"] = [ext]
+    ids = []
+    if o.placer_number is not None:
+        ids.append({"type": _type("PLAC"), "value": o.placer_number})  # OBR-2
+    if o.filler_number is not None:
+        ids.append({"type": _type("FILL"), "value": o.filler_number})  # OBR-3
+    if ids:
+        dr["identifier"] = ids
+    dr["status"] = _RESULT_STATUS.get(o.result_status or "", "unknown")  # OBR-25
+    cd: dict = {"code": o.service_code}  # OBR-4
+    if o.service_system is not None:
+        cd = {"system": CODING_SYSTEM + quote(o.service_system, safe=""), **cd}
+    if o.service_text is not None:
+        cd["display"] = o.service_text
+    dr["code"] = {"coding": [cd]}
+    if w.ctx.patient is not None:
+        dr["subject"] = w.ctx.patient
+    if o.observed is not None:
+        dr["effectiveDateTime"] = fdatetime(o.observed)  # OBR-7
+    if obs:
+        dr["result"] = obs
+    return w.add(dr)
+
+
+def _oru(x: c.OruMessage) -> dict:
+    return oru_bundle(_Writer(x.header), x)
+
+
+def oru_bundle(w: _Writer, x: c.OruMessage, lean: list[tuple[Any, Any] | None] | None = None) -> dict:
+    """The Bundle of an ORU^R01; ``lean`` per order when its Observations are written already (the lean
+    path, see :func:`_order`)."""
+    w.patient(x.patient, x.identifiers)
+    if x.visit is not None:
+        w.visit(x.visit)
+    focus = [_order(w, i, o, lean[i - 1] if lean else None) for i, o in enumerate(x.orders, 1)]
+    return w.bundle(x.header, [], focus)
+
+
+def _mdm(x: c.MdmMessage) -> dict:
+    w = _Writer(x.header)
+    res = communication.postbox_to_fhir(x.item)  # TXA + OBX
+    if x.identifiers:
+        for cont in res["contained"]:
+            if cont.get("resourceType") == "Patient":
+                cont["identifier"] = cont.get("identifier", []) + [_identifier(i) for i in x.identifiers]
+    focus = [w.add(res)]
+    if x.visit is not None:
+        w.visit(x.visit)
+    return w.bundle(x.header, [], focus)
+
+
+def _party(w: _Writer, p: c.ConsultParty, key: str) -> dict:
+    role: dict = {"resourceType": "PractitionerRole", "id": w.ctx.id("PractitionerRole", key)}
+    role["extension"] = [_v2ext(EXT_PARTY, [("PRD-1", p.role), ("PRD-3", p.address)])]
+    if p.professional is not None:
+        role["practitioner"] = w.practitioner(p.professional)  # PRD-2, PRD-7
+    if p.organization is not None:
+        role["organization"] = {"display": p.organization}  # PRD-4.4
+    if p.specialism is not None:
+        role["specialty"] = [{"text": p.specialism}]  # PRD-4.1
+    if p.telecom:
+        role["telecom"] = [contact_point(t) for t in p.telecom]  # PRD-5
+    return w.add(role)
+
+
+def _ref(x: c.RefMessage) -> dict:
+    w = _Writer(x.header)
+    q = x.consult
+    w.patient(q.patient, q.identifiers)
+    requester = _party(w, q.requester, "requester")
+    recipient = _party(w, q.recipient, "recipient")
+    sr: dict = {"resourceType": "ServiceRequest", "id": w.ctx.id("ServiceRequest", "rf1")}
+    sr["extension"] = [
+        _v2ext(
+            EXT_REFERRAL,
+            [
+                ("RF1-1", q.status),
+                ("RF1-2", q.priority),
+                ("RF1-3", q.type),
+                ("RF1-4", q.disposition),
+                ("RF1-5", q.category),
+            ],
+        )
+    ]
+    sr["identifier"] = [{"system": IDS + "referral", "value": q.id}]  # RF1-6
+    sr["status"] = _REFERRAL_STATUS.get(q.status, "unknown")  # RF1-1
+    sr["intent"] = "order"
+    if q.priority in _PRIORITY:
+        sr["priority"] = _PRIORITY[q.priority]  # RF1-2
+    sr["subject"] = w.ctx.patient
+    period = {}
+    if q.effective is not None:
+        period["start"] = fdatetime(q.effective)  # RF1-7
+    if q.expires is not None:
+        period["end"] = fdatetime(q.expires)  # RF1-8
+    if period:
+        sr["occurrencePeriod"] = period
+    sr["requester"] = requester  # PRD(RP)
+    sr["performer"] = [recipient]  # PRD(RT)
+    if q.reason_code is not None or q.reason_text is not None:  # RF1-10
+        reason: dict = {}
+        if q.reason_code is not None:
+            cd: dict = {"code": q.reason_code}
+            if q.reason_system is not None:
+                cd = {"system": CODING_SYSTEM + quote(q.reason_system, safe=""), **cd}
+            if q.reason_text is not None:
+                cd["display"] = q.reason_text
+            reason["coding"] = [cd]
+        else:
+            reason["text"] = q.reason_text
+        sr["reasonCode"] = [reason]
+    sr["note"] = [{"text": q.question}]  # NTE-3
+    return w.bundle(x.header, [], [w.add(sr)])
+
+
+def _rri(x: c.RriMessage) -> dict:
+    w = _Writer(x.header)
+    r = x.reply
+    w.patient(r.patient, r.identifiers)
+    responder = _party(w, r.responder, "responder")
+    requester = _party(w, r.requester, "requester") if r.requester is not None else None
+    referral = {"system": IDS + "referral", "value": r.referral_id}  # RF1-6
+    com: dict = {"resourceType": "Communication", "id": w.ctx.id("Communication", "answer")}
+    com["extension"] = [_v2ext(EXT_REFERRAL, [("RF1-1", r.status)])]
+    com["identifier"] = [referral]
+    com["basedOn"] = [{"type": "ServiceRequest", "identifier": referral}]
+    com["status"] = "completed"
+    com["subject"] = w.ctx.patient
+    if r.answered is not None:
+        com["sent"] = fdatetime(r.answered)  # RF1-7
+    if requester is not None:
+        com["recipient"] = [requester]
+    com["sender"] = responder
+    com["payload"] = [{"contentString": r.answer}]  # NTE-3
+    response = {"identifier": r.in_reply_to, "code": "ok"}  # MSA-2
+    return w.bundle(x.header, [], [w.add(com)], response)
+
+
+def _ack(x: c.AckMessage) -> dict:
+    w = _Writer(x.header)
+    response: dict = {"identifier": x.control_id, "code": _ACK_CODE.get(x.code, "fatal-error")}  # MSA-2, -1
+    if x.errors:
+        issues = []
+        for e in x.errors:  # ERR
+            details = [
+                {"system": PROBLEM_CODE, "code": e.code},
+                {"system": V2 + "v2-0357", "code": e.hl7_code},
+            ]
+            issues.append(
+                {
+                    "severity": e.severity
+                    if e.severity in _SEVERITY_BACK
+                    else _SEVERITY.get(e.severity, "error"),
+                    "code": "processing",
+                    "details": {"coding": details, "text": e.message},
+                    "location": [e.location],
+                }
+            )
+        oo = {"resourceType": "OperationOutcome", "id": w.ctx.id("OperationOutcome", "err"), "issue": issues}
+        response["details"] = w.add(oo)
+    return w.bundle(x.header, [("MSA-1", x.code), ("MSA-3", x.text)], [], response)
+
+
+_TO_FHIR: dict[type, Callable[[Any], dict]] = {
+    c.AdtMessage: _adt,
+    c.OruMessage: _oru,
+    c.MdmMessage: _mdm,
+    c.RefMessage: _ref,
+    c.RriMessage: _rri,
+    c.AckMessage: _ack,
+}
+
+
+def to_fhir(obj: c.Hl7Canonical) -> dict:
+    """The FHIR R4 message Bundle of a canonical HL7 v2 message (deterministic)."""
+    return _TO_FHIR[type(obj)](obj)
+
+
+# --------------------------------------------------------------------------- FHIR -> canonical
+
+
+class _Reader:
+    def __init__(self, bundle: dict, sink: ProblemSink, source: str | None) -> None:
+        self.entries = [e for e in as_list(bundle.get("entry")) if isinstance(e, dict)]
+        self.ctx = ReadContext(sink, self.entries, source=source)
+        self._prof: dict[int, m.HealthProfessional | None] = {}
+
+    def of(self, rtype: str) -> list[int]:
+        return [
+            i for i, e in enumerate(self.entries) if as_dict(e.get("resource")).get("resourceType") == rtype
+        ]
+
+    def need(self, rtype: str, what: str) -> int | None:
+        found = self.of(rtype)
+        if not found:
+            self.ctx.error("HL7-071", "Bundle.entry", f"no {rtype}: the message needs {what}")
+            return None
+        return found[0]
+
+    def dt(self, value: Any, where: str) -> dt.datetime | None:
+        return pdatetime(value, where, self.ctx)
+
+    def practitioner(self, ref: Any, where: str) -> m.HealthProfessional | None:
+        i = self.ctx.resolve(ref, where, ("Practitioner",))
+        if i is None:
+            return None
+        if i not in self._prof:
+            self._prof[i] = practitioner.from_fhir(self.ctx.resource(i), self.ctx, self.ctx.at(i))
+        return self._prof[i]
+
+    def patient(self) -> tuple[m.Patient | None, tuple[c.Identifier, ...]]:
+        i = self.need("Patient", "the patient (PID)")
+        if i is None:
+            return None, ()
+        res = self.ctx.resource(i)
+        ids = tuple(_read_identifier(x) for x in as_list(res.get("identifier")) if "system" not in as_dict(x))
+        own = {**res, "identifier": [x for x in as_list(res.get("identifier")) if "system" in as_dict(x)]}
+        insurance = None
+        for k in self.of("Coverage"):
+            insurance = patient.coverage_from_fhir(self.ctx.resource(k), self.ctx, self.ctx.at(k))
+        return patient.from_fhir(own, self.ctx, self.ctx.at(i), insurance), ids
+
+    def visit(self) -> c.Visit | None:
+        found = self.of("Encounter")
+        if not found:
+            return None
+        i = found[0]
+        enc, at = self.ctx.resource(i), self.ctx.at(i)
+        number = None
+        for ident in as_list(enc.get("identifier")):
+            number = as_str(as_dict(ident).get("value"))
+        attending = []
+        for k, part in enumerate(as_list(enc.get("participant"))):
+            p = self.practitioner(as_dict(part).get("individual"), f"{at}.participant[{k}].individual")
+            if p is not None:
+                attending.append(p)
+        return c.Visit(
+            patient_class=as_str(as_dict(enc.get("class")).get("code")) or "",
+            visit_number=number,
+            attending=tuple(attending),
+            admitted=self.dt(as_dict(enc.get("period")).get("start"), f"{at}.period.start"),
+        )
+
+    def header(self, bundle: dict) -> tuple[c.MessageHeader, dict[str, list[Any]]] | None:
+        mh = as_dict(as_dict(self.entries[0] if self.entries else {}).get("resource"))
+        parts = _read_ext(mh, EXT_HEADER)
+        if bundle.get("type") != "message" or mh.get("resourceType") != "MessageHeader" or not parts:
+            self.ctx.error(
+                "HL7-070",
+                "Bundle",
+                "not an HL7 v2 message Bundle (type message, the first entry a "
+                f"MessageHeader with extension {EXT_HEADER})",
+            )
+            return None
+        hds = []
+        for n in (3, 4, 5, 6):
+            got = [_one(parts, f"MSH-{n}.{k}") for k in (1, 2, 3)]
+            hds.append(
+                c.Hd(namespace=got[0], universal_id=got[1], universal_id_type=got[2]) if any(got) else None
+            )
+        try:
+            h = c.MessageHeader(
+                message_type=_one(parts, "MSH-9.1") or "",
+                trigger_event=_one(parts, "MSH-9.2") or "",
+                control_id=as_str(as_dict(bundle.get("identifier")).get("value")) or "",
+                message_structure=_one(parts, "MSH-9.3"),
+                sending_application=hds[0],
+                sending_facility=hds[1],
+                receiving_application=hds[2],
+                receiving_facility=hds[3],
+                timestamp=self.dt(bundle.get("timestamp"), "Bundle.timestamp"),
+                processing_id=_one(parts, "MSH-11") or "P",
+                version=_one(parts, "MSH-12") or "2.5",
+                accept_ack_type=_one(parts, "MSH-15"),
+                application_ack_type=_one(parts, "MSH-16"),
+                country=_one(parts, "MSH-17"),
+                charset=_one(parts, "MSH-18") or "",
+            )
+        except (ValueError, TypeError) as exc:
+            self.ctx.error("HL7-070", "Bundle.entry[0].resource", f"not a valid message header: {exc}")
+            return None
+        return h, parts
+
+    def order(self, i: int) -> c.LabOrder | None:
+        dr, at = self.ctx.resource(i), self.ctx.at(i)
+        parts = _read_ext(dr, EXT_ORDER)
+        measurements = []
+        for k, ref in enumerate(as_list(dr.get("result"))):
+            j = self.ctx.resolve(ref, f"{at}.result[{k}]", ("Observation",))
+            if j is not None:
+                x = observation.from_fhir(self.ctx.resource(j), self.ctx, self.ctx.at(j), f"obx-{i}-{k}")
+                if x is not None:
+                    measurements.append(x)
+        ordering = [self.practitioner(r, f"{at}.extension") for r in parts.get("OBR-16", [])]
+        placer = filler = None
+        for ident in as_list(dr.get("identifier")):
+            kind = _code_of(as_dict(ident).get("type"))
+            if kind == "PLAC":
+                placer = as_str(as_dict(ident).get("value"))
+            elif kind == "FILL":
+                filler = as_str(as_dict(ident).get("value"))
+        cd = as_dict((as_list(as_dict(dr.get("code")).get("coding")) or [{}])[0])
+        system = as_str(cd.get("system"))
+        if system is not None:
+            system = _unquote_system(system)
+        code = as_str(cd.get("code"))
+        if code is None:
+            self.ctx.error("HL7-071", f"{at}.code", "the order (OBR-4) has no code")
+            return None
+        return c.LabOrder(
+            service_code=code,
+            service_text=as_str(cd.get("display")),
+            service_system=system,
+            placer_number=placer,
+            filler_number=filler,
+            observed=self.dt(dr.get("effectiveDateTime"), f"{at}.effectiveDateTime"),
+            ordering=tuple(p for p in ordering if p is not None),
+            result_status=_one(parts, "OBR-25"),
+            measurements=tuple(measurements),
+        )
+
+    def party(self, ref: Any, where: str) -> c.ConsultParty | None:
+        i = self.ctx.resolve(ref, where, ("PractitionerRole",))
+        if i is None:
+            self.ctx.error("HL7-071", where, "the consult party (PRD) is missing")
+            return None
+        role, at = self.ctx.resource(i), self.ctx.at(i)
+        parts = _read_ext(role, EXT_PARTY)
+        addr = _one(parts, "PRD-3")
+        prof = (
+            self.practitioner(role["practitioner"], f"{at}.practitioner") if "practitioner" in role else None
+        )
+        spec = as_list(role.get("specialty"))
+        return c.ConsultParty(
+            role=_one(parts, "PRD-1") or "",
+            professional=prof,
+            specialism=as_str(as_dict(spec[0]).get("text")) if spec else None,
+            organization=as_str(as_dict(role.get("organization")).get("display")),
+            address=canonical_address(addr, f"{at}.extension", self.ctx) if addr is not None else None,
+            telecom=telecoms(role.get("telecom"), f"{at}.telecom", self.ctx),
+        )
+
+
+def _unquote_system(system: str) -> str:
+    from urllib.parse import unquote
+
+    return unquote(system[len(CODING_SYSTEM) :]) if system.startswith(CODING_SYSTEM) else system
+
+
+def _read_identifier(x: Any) -> c.Identifier:
+    x = as_dict(x)
+    return c.Identifier(
+        value=as_str(x.get("value")) or "",
+        authority=as_str(as_dict(x.get("assigner")).get("display")),
+        type=_code_of(x.get("type")),
+    )
+
+
+def from_fhir(bundle: Any, sink: ProblemSink | None = None, *, source: str | None = None) -> c.Hl7Canonical:
+    """The canonical message of a message Bundle made by :func:`to_fhir` (or alike). Raises
+    :class:`InputError` with every problem (warnings stay in ``sink``)."""
+    sink = sink if sink is not None else ProblemSink()
+    start = len(sink.problems)
+    r = _Reader(as_dict(bundle), sink, source)
+    got = r.header(as_dict(bundle))
+    result = None
+    if got is not None:
+        h, parts = got
+        try:
+            result = _READ.get(h.message_type, _unsupported)(r, h, parts)
+        except (ValueError, TypeError) as exc:  # a canonical rule broken by what the Bundle says
+            r.ctx.error("HL7-071", "Bundle", f"not a valid {h.message_type} message: {exc}")
+    if result is None or sink.has_errors:
+        raise InputError(sink.problems[start:])
+    return result
+
+
+def _unsupported(r: _Reader, h: c.MessageHeader, parts: dict) -> None:
+    r.ctx.error(
+        "HL7-070", "Bundle.entry[0].resource.extension", f"message type {h.message_type!r} not supported"
+    )
+
+
+def _read_adt(r: _Reader, h: c.MessageHeader, parts: dict) -> c.AdtMessage | None:
+    p, ids = r.patient()
+    visit = r.visit()
+    if p is None:
+        return None
+    return c.AdtMessage(
+        header=h,
+        patient=p,
+        event_time=r.dt(_one(parts, "EVN-2"), "Bundle.entry[0].resource"),
+        identifiers=ids,
+        visit=visit,
+    )
+
+
+def _read_oru(r: _Reader, h: c.MessageHeader, parts: dict) -> c.OruMessage | None:
+    p, ids = r.patient()
+    visit = r.visit()
+    orders = [r.order(i) for i in r.of("DiagnosticReport")]
+    if p is None or any(o is None for o in orders):
+        return None
+    return c.OruMessage(
+        header=h, patient=p, orders=tuple(o for o in orders if o is not None), identifiers=ids, visit=visit
+    )
+
+
+def _read_mdm(r: _Reader, h: c.MessageHeader, parts: dict) -> c.MdmMessage | None:
+    i = r.need("Communication", "the document (TXA and its OBX)")
+    if i is None:
+        return None
+    res = dict(r.ctx.resource(i))
+    ids: tuple[c.Identifier, ...] = ()
+    contained = []
+    for cont in as_list(res.get("contained")):
+        if as_dict(cont).get("resourceType") == "Patient":
+            idents = as_list(cont.get("identifier"))
+            ids = tuple(_read_identifier(x) for x in idents if "system" not in as_dict(x))
+            cont = {**cont, "identifier": [x for x in idents if "system" in as_dict(x)]}
+            if not cont["identifier"]:
+                del cont["identifier"]
+        contained.append(cont)
+    res["contained"] = contained
+    item = communication.postbox_from_fhir(res, r.ctx.sink, r.ctx.at(i), r.ctx.source)
+    visit = r.visit()
+    if item is None:
+        return None
+    return c.MdmMessage(header=h, item=item, identifiers=ids, visit=visit)
+
+
+def _read_ref(r: _Reader, h: c.MessageHeader, parts: dict) -> c.RefMessage | None:
+    p, ids = r.patient()
+    i = r.need("ServiceRequest", "the consult request (RF1)")
+    if i is None or p is None:
+        return None
+    sr, at = r.ctx.resource(i), r.ctx.at(i)
+    rf1 = _read_ext(sr, EXT_REFERRAL)
+    requester = r.party(sr.get("requester"), f"{at}.requester")
+    recipient = r.party((as_list(sr.get("performer")) or [None])[0], f"{at}.performer[0]")
+    period = as_dict(sr.get("occurrencePeriod"))
+    reason = as_dict((as_list(sr.get("reasonCode")) or [{}])[0])
+    cd = as_dict((as_list(reason.get("coding")) or [{}])[0])
+    system = as_str(cd.get("system"))
+    ident = as_dict((as_list(sr.get("identifier")) or [{}])[0])
+    notes = [as_str(as_dict(n).get("text")) or "" for n in as_list(sr.get("note"))]
+    if requester is None or recipient is None:
+        return None
+    consult = c.ConsultRequest(
+        id=as_str(ident.get("value")) or "",
+        patient=p,
+        requester=requester,
+        recipient=recipient,
+        question="\n".join(notes),
+        status=_one(rf1, "RF1-1") or "P",
+        priority=_one(rf1, "RF1-2"),
+        type=_one(rf1, "RF1-3"),
+        disposition=_one(rf1, "RF1-4"),
+        category=_one(rf1, "RF1-5"),
+        effective=r.dt(period.get("start"), f"{at}.occurrencePeriod.start"),
+        expires=r.dt(period.get("end"), f"{at}.occurrencePeriod.end"),
+        reason_code=as_str(cd.get("code")),
+        reason_text=as_str(cd.get("display")) if cd else as_str(reason.get("text")),
+        reason_system=_unquote_system(system) if system is not None else None,
+        identifiers=ids,
+    )
+    return c.RefMessage(header=h, consult=consult)
+
+
+def _read_rri(r: _Reader, h: c.MessageHeader, parts: dict) -> c.RriMessage | None:
+    p, ids = r.patient()
+    i = r.need("Communication", "the consult answer")
+    if i is None or p is None:
+        return None
+    com, at = r.ctx.resource(i), r.ctx.at(i)
+    rf1 = _read_ext(com, EXT_REFERRAL)
+    responder = r.party(com.get("sender"), f"{at}.sender")
+    recipients = as_list(com.get("recipient"))
+    requester = r.party(recipients[0], f"{at}.recipient[0]") if recipients else None
+    mh = as_dict(r.entries[0].get("resource"))
+    payload = as_dict((as_list(com.get("payload")) or [{}])[0])
+    ident = as_dict((as_list(com.get("identifier")) or [{}])[0])
+    if responder is None:
+        return None
+    reply = c.ConsultReply(
+        referral_id=as_str(ident.get("value")) or "",
+        in_reply_to=as_str(as_dict(mh.get("response")).get("identifier")) or "",
+        patient=p,
+        responder=responder,
+        answer=as_str(payload.get("contentString")) or "",
+        requester=requester,
+        status=_one(rf1, "RF1-1") or "A",
+        answered=r.dt(com.get("sent"), f"{at}.sent"),
+        identifiers=ids,
+    )
+    return c.RriMessage(header=h, reply=reply)
+
+
+def _read_ack(r: _Reader, h: c.MessageHeader, parts: dict) -> c.AckMessage | None:
+    mh = as_dict(r.entries[0].get("resource"))
+    response = as_dict(mh.get("response"))
+    errors = []
+    for i in r.of("OperationOutcome"):
+        for issue in as_list(r.ctx.resource(i).get("issue")):
+            issue = as_dict(issue)
+            details = as_dict(issue.get("details"))
+            codes = {
+                as_str(as_dict(cd).get("system")): as_str(as_dict(cd).get("code"))
+                for cd in as_list(details.get("coding"))
+            }
+            errors.append(
+                c.AckError(
+                    severity=sev if (sev := as_str(issue.get("severity"))) in _SEVERITY_BACK else "error",
+                    code=codes.get(PROBLEM_CODE) or "",
+                    location=(as_list(issue.get("location")) or [""])[0],
+                    message=as_str(details.get("text")) or "",
+                    hl7_code=codes.get(V2 + "v2-0357") or "207",
+                )
+            )
+    return c.AckMessage(
+        header=h,
+        code=_one(parts, "MSA-1") or "",
+        control_id=as_str(response.get("identifier")) or "",
+        text=_one(parts, "MSA-3"),
+        errors=tuple(errors),
+    )
+
+
+_READ = {
+    "ADT": _read_adt,
+    "ORU": _read_oru,
+    "MDM": _read_mdm,
+    "REF": _read_ref,
+    "RRI": _read_rri,
+    "ACK": _read_ack,
+}
+
+__all__ = ["to_fhir", "from_fhir", "EXT_HEADER"]

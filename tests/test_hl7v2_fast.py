@@ -1,0 +1,106 @@
+"""The lean ORU^R01 -> FHIR path (mappings/hl7v2/fast.py) gives byte for byte the general route's Bundle:
+message -> canonical -> mappings.hl7v2.fhir.to_fhir -> dumps. Checked on every golden ORU^R01 and on
+generated variations of the benchmark message (numbers, units, ranges, flags, times, statuses, ids)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bench.bench_hl7v2 import oru_30
+from mappings.fhir.common import dumps
+from mappings.hl7v2 import fast, fhir, messages, obx
+from mappings.hl7v2.er7 import parse_bytes
+from mappings.problems import InputError, ProblemSink
+from tests.golden_util import GOLDEN
+
+ORU = sorted(
+    p for t in ("oru-r01", "oru-r01-outbound") for p in (GOLDEN / "hl7v2" / t).iterdir() if p.is_dir()
+)
+
+
+def general(data: bytes) -> tuple[bytes | None, list]:
+    sink = ProblemSink()
+    try:
+        return dumps(fhir.to_fhir(messages.read(parse_bytes(data), sink))), sink.problems
+    except InputError as exc:
+        return None, list(exc.problems)
+
+
+def lean(data: bytes) -> tuple[bytes | None, list]:
+    sink = ProblemSink()
+    try:
+        return fast.oru_bytes(data, sink), sink.problems
+    except InputError as exc:
+        return None, list(exc.problems)
+
+
+@pytest.fixture
+def lean_count(monkeypatch):
+    """How many OBX the lean path mapped itself (not handed to the general route)."""
+    count = [0]
+    original = fast._lean_obx
+
+    def counted(*args):
+        res = original(*args)
+        count[0] += res is not None
+        return res
+
+    monkeypatch.setattr(fast, "_lean_obx", counted)
+    return count
+
+
+@pytest.mark.parametrize("case", ORU, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_every_golden_oru_gives_the_same_bundle_bytes(case: Path, lean_count):
+    data = (case / "message.hl7").read_bytes()
+    fast.oru_bytes(data)  # the first reading fills the reader's caches of times and ranges
+    assert lean(data) == general(data)
+
+
+def test_the_lean_path_is_taken_for_the_golden_and_benchmark_reports(lean_count):
+    for case in ORU:
+        fast.oru_bytes((case / "message.hl7").read_bytes())
+    assert lean_count[0] >= 5
+    lean_count[0] = 0
+    data = oru_30()
+    assert lean(data) == general(data)
+    assert lean_count[0] == 30
+
+
+def test_the_refused_fields_are_those_the_obx_reader_warns_about_and_obx_21():
+    assert set(fast._REFUSED) == set(obx.UNREAD) | {21}
+
+
+_NUMBERS = st.sampled_from(["4.1", "+4", "007", ".5", "5.", "0.0000001", "-0", "-2.50", "1e3", "12", "x"])
+_UNITS = st.sampled_from(["", "mmol/L", "µmol/L", 'a"b\\\\c', "10*9/L", "mm Hg", "%"])
+_RANGES = st.sampled_from(["", "3.5-6.1", ">=3", ">3", "<5", "<=5.0", "-5--1", "normal", " 1 - 2 "])
+_FLAGS = st.sampled_from(["", "N", "H", "LL", "X"])
+_TIMES = st.sampled_from(["", "20240301080000", "20240301", "202403010815", "20241301", "20240331023000"])
+_STATUS = st.sampled_from(["F", "", "C", "D"])
+_CODES = st.sampled_from(
+    ["3208^glucose^NHG45", "382^^NHG45", "9999^x^NHG45", "2345-7^^LN", "^^^3208^g^NHG45"]
+)
+_EXTRA = st.sampled_from(["", "|||||||own-id-1", "|||||||bad id!", "||||x"])
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    st.lists(
+        st.tuples(_CODES, _NUMBERS, _UNITS, _RANGES, _FLAGS, _STATUS, _TIMES, _EXTRA), min_size=1, max_size=4
+    ),
+    st.sampled_from(["20240301080000", ""]),
+)
+def test_generated_reports_give_the_same_bytes_and_problems(obxs, obr7):
+    head, _, _ = oru_30().partition(b"OBX|")
+    head = head.replace(b"|||20240301080000\r", f"|||{obr7}\r".encode())
+    body = "".join(
+        f"OBX|{i}|NM|{code}||{value}|{unit}|{rng}|{flag}|||{status}|||{time}{extra}\r"
+        for i, (code, value, unit, rng, flag, status, time, extra) in enumerate(obxs, 1)
+    )
+    data = head + body.encode()
+    first = lean(data)
+    assert first == general(data)
+    assert lean(data) == first  # again, with the caches filled by the first reading
