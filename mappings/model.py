@@ -55,7 +55,9 @@ def bsn_is_valid(bsn: str) -> bool:
     """The BSN 11-test: 9 digits d1..d9, 9*d1 + 8*d2 + ... + 2*d8 - 1*d9 divisible by 11, and not 0."""
     if len(bsn) != 9 or not bsn.isascii() or not bsn.isdigit():
         return False
-    total = sum(int(c) * w for c, w in zip(bsn, (9, 8, 7, 6, 5, 4, 3, 2, -1), strict=True))
+    d = bsn.encode()  # ASCII digits: d[i] - 48 is the digit (written out: 0.6 us; a sum() over zip: 2.5 us)
+    total = 9 * d[0] + 8 * d[1] + 7 * d[2] + 6 * d[3] + 5 * d[4] + 4 * d[5] + 3 * d[6] + 2 * d[7] - d[8]
+    total -= 43 * 48  # the weights add up to 43
     return total % 11 == 0 and total != 0
 
 

@@ -46,7 +46,7 @@ def lean_count(monkeypatch):
 
     def counted(*args):
         res = original(*args)
-        count[0] += res is not None
+        count[0] += len(args[0]) if res is not None else 0
         return res
 
     monkeypatch.setattr(fast, "_lean_obx", counted)
@@ -104,3 +104,81 @@ def test_generated_reports_give_the_same_bytes_and_problems(obxs, obr7):
     first = lean(data)
     assert first == general(data)
     assert lean(data) == first  # again, with the caches filled by the first reading
+
+
+def _shapes() -> dict[str, bytes]:
+    """Reports whose segments are laid out in every way the OBX splitter (``fast._split_obx``) sees."""
+    data = oru_30()
+    head, _, rest = data.partition(b"OBX|")
+    rest = b"OBX|" + rest
+    obx_lines = rest.rstrip(b"\r").split(b"\r")
+    obr2 = b"OBR|2|P2|F2|LAB^Laboratorium^L|||20240302090000\r"
+    return {
+        "one OBR, OBX last": data,
+        "newline terminators": data.replace(b"\r", b"\n"),
+        "CR LF terminators": data.replace(b"\r", b"\r\n"),
+        "trailing blank lines": data + b"\r\r\n",
+        "a blank line among the OBX": head + b"\r".join(obx_lines[:3]) + b"\r\r" + b"\r".join(obx_lines[3:]),
+        "two OBR, each with OBX": (
+            head + b"\r".join(obx_lines[:10]) + b"\r" + obr2 + b"\r".join(obx_lines[10:])
+        ),
+        "two OBR, the first without OBX": head + obr2 + rest,
+        "an NTE among the OBX": head + obx_lines[0] + b"\rNTE|1||a note\r" + b"\r".join(obx_lines[1:]),
+        "an OBX before the OBR": data.replace(b"OBR|", obx_lines[0] + b"\rOBR|", 1),
+        "an escape in one OBX": data.replace(b"mmol/L", b"mmol\\T\\L", 1),
+        "a repetition in one OBX": data.replace(b"|3.5-6.1|", b"|3.5-6.1~4-5|", 1),
+        "OBX only, no OBR": data.replace(head.split(b"OBR|")[1], b"").replace(b"OBR|", b""),
+        "set ids not numbers": data.replace(b"OBX|1|", b"OBX|x|").replace(b"OBX|2|", b"OBX||"),
+        "short OBX (no time, no unit)": head + b"OBX|1|NM|3208^glucose^NHG45||5.5\r",
+    }
+
+
+@pytest.mark.parametrize("shape", list(_shapes()))
+def test_every_segment_layout_gives_the_general_routes_bytes_and_problems(shape):
+    data = _shapes()[shape]
+    fast.oru_bytes(oru_30())  # warm the caches the lean path reads
+    first = lean(data)
+    assert first == general(data)
+    assert lean(data) == first
+
+
+def test_the_split_route_takes_the_usual_layouts(monkeypatch, lean_count):
+    """The usual layouts go by the split route (OBX as field lists), the others by the segment route."""
+    fast.oru_bytes(oru_30())
+    split = fast._split_obx
+    taken: list[bool] = []
+    monkeypatch.setattr(fast, "_split_obx", lambda *a: taken.append(split(*a) is not None) or split(*a))
+    shapes = _shapes()
+    for shape in ("one OBR, OBX last", "newline terminators", "two OBR, each with OBX",
+                  "two OBR, the first without OBX", "trailing blank lines", "a blank line among the OBX"):
+        taken.clear()
+        lean_count[0] = 0
+        fast.oru_bytes(shapes[shape])
+        assert taken == [True] and lean_count[0] == 30, shape
+    for shape in ("an escape in one OBX", "an OBX before the OBR", "OBX only, no OBR"):
+        taken.clear()
+        lean(shapes[shape])  # "OBX only, no OBR" is an error: HL7-015
+        assert taken == [False], shape
+
+
+def test_the_cached_fhir_datetime_keeps_the_fold_of_the_autumn_hour():
+    """``fdatetime`` caches by value, and two datetimes that differ only in ``fold`` are equal: the
+    repeated hour of the end of summer time must still get both offsets."""
+    import datetime as dt
+
+    from mappings.fhir.common import fdatetime
+
+    first = dt.datetime(2024, 10, 27, 2, 30)
+    second = first.replace(fold=1)
+    assert first == second
+    assert [fdatetime(first), fdatetime(second), fdatetime(first)] == [
+        "2024-10-27T02:30:00+02:00", "2024-10-27T02:30:00+01:00", "2024-10-27T02:30:00+02:00"]
+
+
+def test_the_context_namespace_is_the_v5_uuid_of_the_scope():
+    import uuid
+
+    from mappings.fhir.common import NAMESPACE, WriteContext
+
+    for scope in ("", "hl7v2|BENCH-1", "é" * 50):
+        assert WriteContext(scope)._ns == uuid.uuid5(NAMESPACE, scope).bytes

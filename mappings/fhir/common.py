@@ -73,6 +73,14 @@ def _uuid5(namespace: bytes, name: str) -> str:
     return f"{x[:8]}-{x[8:12]}-5{x[13:16]}-{_VARIANT[x[16]]}{x[17:20]}-{x[20:32]}"
 
 
+def _uuid5_bytes(namespace: bytes, name: str) -> bytes:
+    """``uuid.uuid5(UUID(bytes=namespace), name).bytes``, without the object (1.5 us less a message)."""
+    d = bytearray(hashlib.sha1(namespace + name.encode("utf-8")).digest()[:16])
+    d[6] = (d[6] & 0x0F) | 0x50
+    d[8] = (d[8] & 0x3F) | 0x80
+    return bytes(d)
+
+
 class WriteContext:
     """Deterministic resource ids and the references of one dossier's resources.
 
@@ -84,7 +92,7 @@ class WriteContext:
     __slots__ = ("_ns", "_ids", "patient", "practice", "patient_display")
 
     def __init__(self, scope: str = "") -> None:
-        self._ns = uuid.UUID(_uuid5(NAMESPACE.bytes, scope)).bytes
+        self._ns = _uuid5_bytes(NAMESPACE.bytes, scope)
         self._ids: dict[tuple[str, str], str] = {}
         self.patient: dict | None = None
         self.practice: dict | None = None
@@ -141,11 +149,27 @@ def fdatetime(value: dt.datetime) -> str:
     Offsets of whole minutes only (datatypes.html#dateTime); the local mean time Amsterdam kept before
     1937 (+00:19:32) is written in UTC instead, which reads back to the same wall-clock time.
     """
+    cacheable = value.tzinfo is None and not value.fold  # equal datetimes may differ in fold
+    if cacheable:
+        hit = _FDATETIME.get(value)
+        if hit is not None:
+            return hit
     aware = value.replace(tzinfo=AMS)
     off = aware.utcoffset()
     if off is not None and off.seconds % 60:
-        return aware.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return aware.isoformat()
+        out = aware.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    else:
+        out = aware.isoformat()
+    if cacheable:
+        if len(_FDATETIME) >= 4096:
+            _FDATETIME.clear()
+        _FDATETIME[value] = out
+    return out
+
+
+_FDATETIME: dict[dt.datetime, str] = {}
+"""Recent results of :func:`fdatetime` for naive times with ``fold=0`` (2 us each with the zone lookup; a
+message repeats its times)."""
 
 
 def fmidnight(value: dt.date) -> str:

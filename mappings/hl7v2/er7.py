@@ -349,9 +349,13 @@ class Segment:
         self, field: int | None = None, rep: int = 1, comp: int | None = None, sub: int | None = None
     ) -> str:
         """A location as problems name it: ``PID-3``, ``OBX[2]-5``, ``PID-3[2].4.1``."""
-        s = f"{self.fields[0]}[{self.occurrence}]" if self.repeated else self.fields[0]
+        name = self.fields[0]
+        counts = self._counts
+        s = f"{name}[{self.occurrence}]" if counts is not None and counts.get(name, 0) > 1 else name
         if field is None:
             return s
+        if rep == 1 and comp is None:  # the usual case: every reader names its fields before any problem
+            return f"{s}-{field}"
         s += f"-{field}"
         if rep > 1:
             s += f"[{rep}]"
@@ -383,9 +387,20 @@ class Segment:
 
     def get(self, n: int, comp: int = 1, sub: int = 1, rep: int = 1) -> str:
         """The decoded value of field *n*, component *comp*, subcomponent *sub* of repetition *rep*."""
-        f = self.raw(n)
+        fields = self.fields
+        if n >= len(fields):
+            return ""
+        f = fields[n]
         if not f:
             return ""
+        if self.simple and n > 2:  # no repetition, subcomponent or escape: only components to split
+            if rep != 1 or sub != 1:
+                return ""
+            c = self.codec.delims.component
+            if c not in f:
+                return f if comp == 1 else ""
+            parts = f.split(c, comp)
+            return parts[comp - 1] if comp <= len(parts) else ""
         if n <= 2 and self.fields[0] in _HEADER_SEGMENTS:
             return f
         d = self.codec.delims

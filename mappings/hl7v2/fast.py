@@ -10,9 +10,12 @@ code in the first triplet, status F, a time and range the reader has seen before
 not read) goes straight to its Bundle entry as JSON, without the canonical Measurement in between. Any other
 OBX takes :func:`mappings.hl7v2.obx.from_segment` and :func:`mappings.fhir.observation.to_fhir`, as the
 general route does, and a message with any problem at all (even a warning) is read again by the general
-route, so problems are reported by one code only. Measured: 3,734 messages/s (docs/performance.md), twice
-the general route and still short of 5,000/s: what is left is about 90 us for MSH, PID, PV1, OBR and their
-resources and 3 us per OBX of plain Python (the v5 UUID of each Observation alone 0.7 us).
+route, so problems are reported by one code only. Measured first at 3,734 messages/s (about 90 us for
+MSH, PID, PV1, OBR and their resources and 3 us per OBX). Since then (docs/performance.md has the figure)
+the OBX lines are split into fields without making a ``Segment`` of each (:func:`_split_obx`), all OBX of
+an OBR are written in one loop with the JSON of their code, of unit + flag + range and of their time each
+cached, and the header readers lost some overhead (BSN 11-test written out, MSH-3..6 and FHIR dateTimes
+cached).
 
 The output is byte for byte the general route's: ``tests/test_hl7v2_fast.py`` checks it on every golden
 ORU^R01 and on generated variations of the benchmark message.
@@ -34,7 +37,15 @@ from mappings.hl7v2 import canonical as c
 from mappings.hl7v2 import fhir, in1, messages, msh, obr, obx, pid, pv1
 from mappings.hl7v2.canonical import LabOrder, OruMessage
 from mappings.hl7v2.datatypes import _DTM_CACHE
-from mappings.hl7v2.er7 import Message, parse_bytes
+from mappings.hl7v2.er7 import (
+    MAX_FIELDS,
+    MAX_MESSAGE_BYTES,
+    MAX_SEGMENTS,
+    Delimiters,
+    Message,
+    _decode,
+    parse,
+)
 from mappings.problems import ProblemSink
 
 _AFTER_ID = (
@@ -108,89 +119,151 @@ _REFUSED = (9, 10, 12, 13, *range(15, 22))
 OBX-21 (an id of the sender's); checked against ``obx.UNREAD`` in ``tests/test_hl7v2_fast.py``."""
 
 
-def _lean_obx(
-    f: list[str],
-    comp: str,
-    subject: bytes,
-    ids,
-    default_time: bytes | None,
-    default_id: str,
-    tabel45,
-) -> tuple[bytes, bytes] | None:
-    """The Observation of an OBX of the common form (``f``: its fields, a segment without repetitions,
-    subcomponents or escapes), exactly as ``observation.to_fhir(obx.from_segment(...))`` gives it; ``None``
-    when the OBX is of another form (the caller takes the general route for it). ``ids``: the SHA-1 of the
-    message's id namespace and ``Observation/``, to which the measurement id is added (a v5 UUID as
-    ``WriteContext.id`` makes it, without hashing the prefix 30 times)."""
-    n = len(f)
-    if n > _LEAN_MAX or n < 6 or f[2] != "NM":
-        return None
-    # _REFUSED, with slices (one check per field costs more than the rest of this function)
-    if any(f[9:11]) or any(f[12:14]) or any(f[15:22]):
-        return None
-    if n > 11 and f[11] and f[11] != "F":
-        return None
-    parts = f[3].split(comp, 3)
-    if len(parts) < 3 or parts[2] not in _TABEL45_SYSTEMS or parts[0] not in tabel45:
-        return None
-    raw5 = f[5]
-    unit = f[6] if n > 6 else ""
-    if comp in raw5 or comp in unit or not _NM_RE.match(raw5):
-        return None
-    flag = f[8] if n > 8 else ""
-    if flag and flag not in _FLAGS:
-        return None
-    raw14 = f[14] if n > 14 else ""
-    time = (_TIMES.get(raw14) or _time(raw14)) if raw14 else default_time
-    if time is None or len(default_id) > 64:
+def _code3(raw3: str, comp: str, tabel45) -> bytes | None:
+    """The ``code`` JSON of an OBX-3 of the common form (a Tabel 45 code in the first triplet), or
+    ``None`` (cached either way: it depends on the text alone)."""
+    parts = raw3.split(comp, 3)
+    hit = None
+    if len(parts) >= 3 and parts[2] in _TABEL45_SYSTEMS and parts[0] in tabel45:
+        hit = _CODINGS.get(parts[0]) or _code(parts[0])
+    cache = _CODE3.setdefault(comp, {})
+    if len(cache) < _CACHE_MAX:
+        cache[raw3] = hit
+    return hit
+
+
+def _tail(unit: str, raw7: str, flag: str, comp: str) -> bytes | None:
+    """What follows the number in the Observation of the common form, to the end of its Bundle entry:
+    unit, interpretation (OBX-8) and reference range (OBX-7); ``None`` when the OBX is of another form.
+    Cached only when found: a range is known once the OBX reader has parsed it (its cache)."""
+    interpretation = _INTERP.get(flag)
+    if interpretation is None or comp in unit:
         return None
     unit_or_none = unit or None
-    raw7 = f[7] if n > 7 else ""
-    rng = None
+    rng = b""
     if raw7:
         rng = _RANGES.get((raw7, unit_or_none)) or _range(raw7, unit_or_none)
         if rng is None:
             return None
-    # as dumps writes the reader's Decimal: str(Decimal(raw5)), which is raw5 itself for this plain form
-    value = raw5 if _PLAIN.match(raw5) else str(Decimal(raw5))
-    h = ids.copy()
-    h.update(default_id.encode())
-    x = h.hexdigest()
-    rid = f"{x[:8]}-{x[8:12]}-5{x[13:16]}-{_VARIANT[x[16]]}{x[17:20]}-{x[20:32]}"
-    # The Bundle entry of the resource observation.to_fhir builds, in its key order, as orjson writes it,
-    # and the reference to it: the parts that vary are spliced between parts serialised once (the dicts
-    # of an OBX -- resource, entry, reference -- and their serialisation cost 2 us of the 4.3 us an OBX
-    # took; 30 of them kept the report at 3,600/s). rid, default_id (a local id) and the number hold no
-    # character JSON escapes.
-    url = b"urn:uuid:" + rid.encode()
-    entry = b"".join(
-        (
-            b'{"fullUrl":"',
-            url,
-            b'","resource":{"resourceType":"Observation","id":"',
-            url[9:],
-            _AFTER_ID,
-            default_id.encode(),
-            _AFTER_VALUE,
-            _CODINGS.get(parts[0]) or _code(parts[0]),
-            subject,
-            b',"effectiveDateTime":',
-            time,
-            b',"valueQuantity":{"value":',
-            value.encode(),
-            _UNITS.get(unit_or_none) or _unit(unit_or_none),
-            b"}",
-            _INTERPRETATION[flag] if flag else b"",
-            rng or b"",
-            b"}}",
+    hit = (_UNITS.get(unit_or_none) or _unit(unit_or_none)) + b"}" + interpretation + rng + b"}}"
+    cache = _TAILS.setdefault(comp, {})
+    if len(cache) < _CACHE_MAX:
+        cache[(unit, raw7, flag)] = hit
+    return hit
+
+
+_CODE3: dict[str, dict[str, bytes | None]] = {}
+"""Per component separator: OBX-3 as written -> its ``code`` JSON, or ``None`` for another form."""
+_TAILS: dict[str, dict[tuple[str, str, str], bytes]] = {}
+"""Per component separator: (OBX-6, OBX-7, OBX-8) -> what :func:`_tail` gives."""
+_MISS = object()
+_INTERP = {"": b"", **{k: _INTERPRETATION[k] for k in _FLAGS}}
+
+
+def _lean_obx(
+    rows: Rows,
+    occurrence: int,
+    comp: str,
+    subject: bytes,
+    ids,
+    default_time: bytes | None,
+    id_prefix: str,
+    tabel45,
+) -> tuple[bytes, bytes] | None:
+    """The Observations of OBX of the common form (``rows``: their fields, segments without repetitions,
+    subcomponents or escapes; ``occurrence``: that of the first OBX in the message), exactly as
+    ``observation.to_fhir(obx.from_segment(...))`` gives them: their Bundle entries and the references to
+    them, each as JSON separated by commas; ``None`` when any OBX is of another form (the caller takes the
+    general route for it).
+    ``ids``: the SHA-1 of the message's id namespace and ``Observation/``, to which the measurement id is
+    added (a v5 UUID as ``WriteContext.id`` makes it, without hashing the prefix 30 times).
+
+    Speed (the 30-OBX report of ``bench/bench_hl7v2.py``, one core): 3.9 us an OBX with a check per field
+    and a call per OBX; about 2 us with the code, the unit + flag + range and the time each looked up once
+    in a cache of their JSON (those repeat in a lab's traffic; the value, the ids and the subject do not and
+    are spliced in every time), the module's names bound to locals, and one call per OBR."""
+    code3, tails = _CODE3.setdefault(comp, {}), _TAILS.setdefault(comp, {})
+    times, plain, nm = _TIMES, _PLAIN.match, _NM_RE.match
+    entries: list[bytes] = []
+    refs: list[bytes] = []
+    extend, add_ref = entries.extend, refs.append
+    occurrence -= 1
+    for f in rows:
+        occurrence += 1
+        n = len(f)
+        if n == 15:  # the usual length (OBX-14 the time): _REFUSED is then 9, 10, 12 and 13
+            if f[2] != "NM" or f[9] or f[10] or f[12] or f[13] or (f[11] and f[11] != "F"):
+                return None
+            unit, raw7, flag, raw14 = f[6], f[7], f[8], f[14]
+        else:
+            if n > _LEAN_MAX or n < 6 or f[2] != "NM":
+                return None
+            if n > 9:
+                if any(f[9:11]) or any(f[12:14]) or any(f[15:22]):  # _REFUSED
+                    return None
+                if n > 11 and f[11] and f[11] != "F":
+                    return None
+            unit = f[6] if n > 6 else ""
+            raw7 = f[7] if n > 7 else ""
+            flag = f[8] if n > 8 else ""
+            raw14 = f[14] if n > 14 else ""
+        set_id = f[1]
+        default_id = f"{id_prefix}-{set_id if set_id.isdigit() else occurrence}"
+        coding = code3.get(f[3], _MISS)
+        if coding is _MISS:
+            coding = _code3(f[3], comp, tabel45)
+        if coding is None:
+            return None
+        raw5 = f[5]
+        if plain(raw5):
+            value = raw5  # as dumps writes the reader's Decimal: str(Decimal(raw5)) is raw5 for this form
+        elif comp in raw5 or not nm(raw5):
+            return None
+        else:
+            value = str(Decimal(raw5))
+        tail = tails.get((unit, raw7, flag)) or _tail(unit, raw7, flag, comp)
+        if tail is None:
+            return None
+        time = (times.get(raw14) or _time(raw14)) if raw14 else default_time
+        if time is None or len(default_id) > 64:
+            return None
+        did = default_id.encode()
+        h = ids.copy()
+        h.update(did)
+        x = h.hexdigest()
+        url = f"urn:uuid:{x[:8]}-{x[8:12]}-5{x[13:16]}-{_VARIANT[x[16]]}{x[17:20]}-{x[20:32]}".encode()
+        # The Bundle entry of the resource observation.to_fhir builds, in its key order, as orjson writes
+        # it, and the reference to it: the parts that vary are spliced between parts serialised once (the
+        # dicts of an OBX -- resource, entry, reference -- and their serialisation cost 2 us of the 4.3 us
+        # an OBX took). The id, default_id (a local id) and the number hold no character JSON escapes.
+        # All entries go into one list joined once (a bytes object per OBX and a second join cost 0.15 us).
+        extend(
+            (
+                b',{"fullUrl":"',
+                url,
+                b'","resource":{"resourceType":"Observation","id":"',
+                url[9:],
+                _AFTER_ID,
+                did,
+                _AFTER_VALUE,
+                coding,
+                subject,
+                b',"effectiveDateTime":',
+                time,
+                b',"valueQuantity":{"value":',
+                value.encode(),
+                tail,
+            )
         )
-    )
-    return entry, b'{"reference":"' + url + b'"}'
+        add_ref(b',{"reference":"' + url + b'"}')
+    return b"".join(entries)[1:], b"".join(refs)[1:]
 
 
-def oru_fhir(msg: Message) -> dict | None:
+def oru_fhir(msg: Message, obx_lines: list[tuple[int, Rows]] | None = None) -> dict | None:
     """The FHIR message Bundle of an ORU^R01 by the lean path; ``None`` when the message has any problem
-    (the caller then takes the general route, which reports them). Mirrors :func:`mappings.hl7v2.oru.read`."""
+    (the caller then takes the general route, which reports them). Mirrors :func:`mappings.hl7v2.oru.read`.
+    ``obx_lines``: the message's OBX taken out by :func:`_split_obx` (``msg`` then holds none), per OBR;
+    each must be of the common form, or ``None`` is returned."""
     sink = ProblemSink()
     header = msh.from_segment(msg.msh, sink)
     if header is None or sink.problems:
@@ -212,15 +285,17 @@ def oru_fhir(msg: Message) -> dict | None:
     for seg in msg.segments[1:]:
         name = seg.fields[0]
         if name == "OBX" and obr_seg is not None:
-            set_id = seg.fields[1] if len(seg.fields) > 1 and seg.fields[1].isdigit() else str(seg.occurrence)
-            default_id = f"{id_prefix}-{set_id}"
-            res = (
-                _lean_obx(seg.fields, comp, subject, ids, observed_text, default_id, tabel45)
+            lean = (
+                _lean_obx([seg.fields], seg.occurrence, comp, subject, ids, observed_text, id_prefix, tabel45)
                 if seg.simple
                 else None
             )
-            if res is None:
-                x = obx.from_segment(seg, sink, default_time=observed, default_id=default_id)
+            if lean is not None:
+                res = lean
+            else:
+                f = seg.fields
+                set_id = f[1] if len(f) > 1 and f[1].isdigit() else str(seg.occurrence)
+                x = obx.from_segment(seg, sink, default_time=observed, default_id=f"{id_prefix}-{set_id}")
                 if x is None or sink.problems:
                     return None
                 obs = observation.to_fhir(x, ctx)
@@ -244,6 +319,12 @@ def oru_fhir(msg: Message) -> dict | None:
             observed = order.observed
             observed_text = orjson.dumps(fdatetime(observed)) if observed is not None else None
             id_prefix = obx.safe_id(f"{control}-{seg.get(1) or seg.occurrence}")
+            if obx_lines is not None and obx_lines[len(orders) - 1][1]:
+                base, group = obx_lines[len(orders) - 1]
+                rows = _lean_obx(group, base, comp, subject, ids, observed_text, id_prefix, tabel45)
+                if rows is None:
+                    return None
+                current.append(rows)
         else:
             return None  # a second PID, an unread segment: the general route reports it
     if pid_seg is None or obr_seg is None:
@@ -261,8 +342,8 @@ def oru_fhir(msg: Message) -> dict | None:
     # Bundle's entry list), and the DiagnosticReport's result list
     lean = [
         (
-            orjson.Fragment(b",".join(e for e, _ in obs)),
-            orjson.Fragment(b"[" + b",".join(r for _, r in obs) + b"]"),
+            orjson.Fragment(b",".join([e for e, _ in obs])),
+            orjson.Fragment(b"[" + b",".join([r for _, r in obs]) + b"]"),
         )
         if obs
         else None
@@ -271,10 +352,88 @@ def oru_fhir(msg: Message) -> dict | None:
     return fhir.oru_bundle(w, message, lean)
 
 
+Rows = list[list[str]]
+"""OBX lines split into fields (``f[n]`` is OBX-n), in message order."""
+
+
+def _split_obx(text: str, delims: Delimiters) -> tuple[str, list[tuple[int, Rows]]] | None:
+    """The message without its OBX lines, and per OBR its OBX lines (the occurrence in the message of the
+    first, and their fields), when every OBX is plain (no repetition, subcomponent or escape character:
+    what ``er7.parse`` marks ``simple``) and follows an OBR; ``None`` otherwise (the caller parses the whole
+    message).
+
+    Why: ``er7.parse`` makes a :class:`~mappings.hl7v2.er7.Segment` of each line (0.9 us with its checks);
+    for the 30 OBX of the benchmark report that was 27 of the 268 us the lean path took
+    (docs/performance.md). The OBX lines are split here and read as field lists; the other segments still
+    go through ``er7.parse``, with every check it makes. The usual report (one OBR, its OBX last) is cut
+    in two with ``str.find`` (13 us instead of 19 for a loop over the lines)."""
+    if "\n" in text:
+        text = text.replace("\r\n", "\r").replace("\n", "\r")
+    fs = delims.field
+    prefix = "OBX" + fs
+    esc, rep, sub = delims.escape, delims.repetition, delims.subcomponent
+    if not esc or text.count("\r") > MAX_SEGMENTS:
+        return None
+    first = text.find("\r" + prefix)
+    if first < 0:
+        return None
+    head, block = text[:first], text[first + 1 :].rstrip("\r")
+    n_obr = head.count("\rOBR" + fs)
+    if n_obr == 0:
+        return None
+    if block.count("\r" + prefix) == block.count("\r"):  # OBX only, to the end
+        if esc in block or rep in block or sub in block:
+            return None
+        rows = [line.split(fs) for line in block.split("\r")]
+        if any(len(f) >= MAX_FIELDS for f in rows):
+            return None
+        return head, [(1, [])] * (n_obr - 1) + [(1, rows)]
+    return _split_obx_lines(text, prefix, delims)
+
+
+def _split_obx_lines(text: str, prefix: str, delims: Delimiters) -> tuple[str, list[tuple[int, Rows]]] | None:
+    """:func:`_split_obx` for any order of segments (several OBR, segments between the OBX)."""
+    fs = delims.field
+    obr = "OBR" + fs
+    head: list[str] = []
+    groups: list[tuple[int, Rows]] = []
+    plain: list[str] = []
+    n = 0
+    for line in text.split("\r"):
+        if line.startswith(prefix):
+            if not groups:
+                return None
+            n += 1
+            plain.append(line)
+            groups[-1][1].append(line.split(fs))
+        else:
+            if line.startswith(obr):
+                groups.append((n + 1, []))
+            head.append(line)
+    block = "\r".join(plain)
+    if delims.escape in block or delims.repetition in block or delims.subcomponent in block:
+        return None
+    if any(len(f) >= MAX_FIELDS for _, rows in groups for f in rows):
+        return None
+    return "\r".join(head), groups
+
+
 def oru_bytes(data: bytes, sink: ProblemSink | None = None) -> bytes:
     """Parse an ORU^R01 (or any message) and give its FHIR Bundle as compact JSON bytes; raises
-    :class:`~mappings.problems.InputError` as :func:`mappings.hl7v2.messages.read` does."""
-    msg = parse_bytes(data)
+    :class:`~mappings.problems.InputError` as :func:`mappings.hl7v2.messages.read` does.
+
+    Three routes, each giving the same bytes (``tests/test_hl7v2_fast.py``): OBX lines read as field lists
+    (:func:`_split_obx`), else every segment parsed and the plain OBX written lean (:func:`oru_fhir`), else
+    the general route."""
+    text, charset, delims = _decode(data, MAX_MESSAGE_BYTES, "")
+    split = _split_obx(text, delims) if "ORU" in text[:256] else None
+    if split is not None:
+        head = parse(split[0], charset=charset, delims=delims)
+        if head.msh.get(9, 1) == "ORU" and head.msh.get(9, 2) == "R01":
+            bundle = oru_fhir(head, split[1])
+            if bundle is not None:
+                return dumps(bundle)
+    msg = parse(text, charset=charset, delims=delims)
     if msg.msh.get(9, 1) == "ORU" and msg.msh.get(9, 2) == "R01":
         bundle = oru_fhir(msg)
         if bundle is not None:

@@ -102,7 +102,9 @@ def _v2ext(url: str, parts: list[tuple[str, Any]]) -> dict:
     for name, value in parts:
         if value is None or value == "":
             continue
-        if isinstance(value, dt.datetime):
+        if type(value) is str:  # the usual case first (20 header fields a message)
+            sub.append({"url": name, "valueString": value})
+        elif isinstance(value, dt.datetime):
             sub.append({"url": name, "valueDateTime": fdatetime(value)})
         elif isinstance(value, m.Address):
             sub.append({"url": name, "valueAddress": address(value)})
@@ -201,18 +203,13 @@ class _Writer:
         response: dict | None = None,
     ) -> dict:
         hdr = [("MSH-9.1", h.message_type), ("MSH-9.2", h.trigger_event), ("MSH-9.3", h.message_structure)]
-        for n, hd in (
-            (3, h.sending_application),
-            (4, h.sending_facility),
-            (5, h.receiving_application),
-            (6, h.receiving_facility),
+        for names, hd in zip(
+            _HD_NAMES,
+            (h.sending_application, h.sending_facility, h.receiving_application, h.receiving_facility),
+            strict=True,
         ):
             if hd is not None:
-                hdr += [
-                    (f"MSH-{n}.1", hd.namespace),
-                    (f"MSH-{n}.2", hd.universal_id),
-                    (f"MSH-{n}.3", hd.universal_id_type),
-                ]
+                hdr += zip(names, (hd.namespace, hd.universal_id, hd.universal_id_type), strict=True)
         hdr += [
             ("MSH-11", h.processing_id),
             ("MSH-12", h.version),
@@ -249,6 +246,9 @@ class _Writer:
             out["timestamp"] = fdatetime(h.timestamp)  # MSH-7
         out["entry"] = [{"fullUrl": "urn:uuid:" + mh["id"], "resource": mh}, *self.entries]
         return out
+
+
+_HD_NAMES = tuple((f"MSH-{n}.1", f"MSH-{n}.2", f"MSH-{n}.3") for n in (3, 4, 5, 6))
 
 
 def _identifier(i: c.Identifier) -> dict:

@@ -19,12 +19,23 @@ ACK_TYPES = frozenset({"AL", "NE", "ER", "SU"})
 READ = frozenset({3, 4, 5, 6, 7, 9, 10, 11, 12, 15, 16, 17, 18})
 
 
+_HD_CACHE: dict[tuple[str, str], Hd | None] = {}
+"""MSH-3 to MSH-6 of simple segments as written -> their HD (a sender's names repeat in every message)."""
+
+
 def _hd(seg: Segment, n: int) -> Hd | None:
     if seg.simple:  # no subcomponents or escapes: the components are the values
         raw = seg.raw(n)
         if not raw:
             return None
-        vals = [opt(x) for x in raw.split(seg.codec.delims.component)[:3]] + [None, None, None]
+        key = (raw, seg.codec.delims.component)
+        if key in _HD_CACHE:
+            return _HD_CACHE[key]
+        vals = [opt(x) for x in raw.split(key[1])[:3]] + [None, None, None]
+        hd = Hd(namespace=vals[0], universal_id=vals[1], universal_id_type=vals[2]) if any(vals) else None
+        if len(_HD_CACHE) < 1024:
+            _HD_CACHE[key] = hd
+        return hd
     else:
         c = seg.components(n)
         if not c:
