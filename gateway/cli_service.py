@@ -178,7 +178,14 @@ def register(app: typer.Typer) -> None:
                 settings = settings.model_copy(update={"clients_file": toml})
             from gateway.store import Store
 
-            demo_info = demo_mod.seed(engine, Store(settings.fhir_base), demo_clients, hospitals, dossier)
+            demo_info = demo_mod.seed(
+                engine,
+                Store(settings.fhir_base),
+                demo_clients,
+                hospitals,
+                dossier,
+                seed_text=seeds[0].read_text("utf-8") if seeds else None,
+            )
         if registry is None:
             registry = _load_registry(settings.clients_file)
         key = load_or_create_signing_key(settings.signing_key_file)
@@ -221,6 +228,16 @@ def register(app: typer.Typer) -> None:
         extra = []
         if mllp_port and _mllp_available():
             extra.append(_run_mllp(host, mllp_port, settings.db_url))
+        routing_file = settings.outbox_routing_file  # issue 7: postbox delivery beside the API
+        if routing_file is None and demo:
+            from gateway.demo import PRACTICES
+            from gateway.outbox.demo import demo_routing
+
+            routing_file = demo_routing(Path("var/demo-postboxes"), [p[0] for p in PRACTICES])
+        if routing_file is not None:
+            from gateway.outbox.cli import load_routing_or_exit, serve_worker
+
+            extra.append(serve_worker(engine, load_routing_or_exit(routing_file), api.state.gateway.metrics.registry))
         if demo:
             _print_demo(settings, demo_info)
         log.info(

@@ -252,8 +252,11 @@ def seed(
     clients: list[DemoClient],
     hospitals: dict[str, list[str]],
     dossier: m.Dossier | None,
+    *,
+    seed_text: str | None = None,
 ) -> dict[str, str]:
-    """Write the demo data (idempotent); returns a few ids worth printing."""
+    """Write the demo data (idempotent); returns a few ids worth printing. ``seed_text`` (the GHC page of
+    ``seeds/000``) adds what the consult directory reads further on it (``gateway/consult/directory.py``)."""
     out: dict[str, str] = {}
     names = _practice_names(dossier.practice if dossier else None)
 
@@ -320,4 +323,12 @@ def seed(
                 "name": spec,
             }
             put(keys, who, service, f"identifier=urn:his-gateway:demo:specialism|{ura}-{j + 1}")
+    if seed_text is not None and importlib.util.find_spec("gateway.consult.directory") is not None:
+        from gateway.consult.directory import seed_demo  # issue 6: genetics subspecialisms, demo specialists
+
+        def agent(ura: str, name: str) -> audit.Agent:
+            return audit.Agent(SEEDER, "hisgw-demo", "hisgw serve --demo", f"ura:{ura}",
+                               {"system": URA_SYSTEM, "value": ura}, name)
+
+        out.update(seed_demo(put, hospitals, _ura, agent, seed_text))
     return out

@@ -16,6 +16,8 @@ tests, with explicit values). The clients and their keys live in a separate, val
 ``HISGW_PAGE_SIZE`` / ``HISGW_MAX_PAGE_SIZE``   search paging
 ``HISGW_METRICS_PORT``         Prometheus ``/metrics`` listener on ``HISGW_METRICS_HOST`` (0 = off)
 ``HISGW_SSL_*``                TLS and mutual TLS for ``hisgw serve`` (``docs/auth.md``)
+``HISGW_OUTBOX_ROUTING_FILE``  postbox delivery routing (``docs/postbox-delivery.md``); ``hisgw serve`` then
+                               runs the delivery worker too
 =============================  =====================================================================
 """
 
@@ -58,6 +60,8 @@ class Settings(BaseSettings):
     """CA bundle client certificates must chain to; with ``ssl_require_client_cert``: mutual TLS."""
     ssl_require_client_cert: bool = False
     shared_dir: Path | None = None
+    outbox_routing_file: Path | None = None
+    """Postbox delivery routing (TOML, ``docs/postbox-delivery.md``); when set, ``hisgw serve`` runs the worker."""
     """Where ``seeds/`` and ``external/`` live for ``--demo`` (default: ``../shared`` beside the checkout)."""
 
     @property

@@ -7,7 +7,8 @@ a hospital by URA). A resource's participants are stored in ``participant`` when
 - ``content``: organisations the resource names in the elements its type lists in
   ``gateway/fhir/resources.py`` (``managingOrganization``, ``requester``, ``owner``, ``sender``,
   ``recipient`` ...): an Organization reference by identifier (URA/AGB system) or to a stored Organization
-  (its identifiers), or a PractitionerRole (its organisation); recomputed on every update;
+  (its identifiers), a PractitionerRole (its organisation) or a HealthcareService (its ``providedBy``);
+  recomputed on every update;
 - ``shared``: the participants a resource adds to the patient it is about, when its writer already takes
   part in that patient (a practice's ServiceRequest to a hospital lets the hospital read the patient; a
   stranger cannot gain a patient by writing about it);
@@ -57,10 +58,11 @@ def _stored_org_keys(conn: Connection, org_id: str) -> set[str]:
     return {f"{ORG_SYSTEMS[s]}:{c}" for s, c in rows}
 
 
-def _role_org_keys(conn: Connection, role_id: str) -> set[str]:
+def _role_org_keys(conn: Connection, role_id: str, rtype: str = "PractitionerRole") -> set[str]:
+    """The organisation of a PractitionerRole (or of a HealthcareService: its ``providedBy``)."""
     rows = conn.execute(
         select(participant.c.org).where(
-            participant.c.res_type == "PractitionerRole",
+            participant.c.res_type == rtype,
             participant.c.res_id == role_id,
             participant.c.source == "content",
         )
@@ -88,6 +90,8 @@ def content_orgs(conn: Connection, resource: dict, base_url: str) -> set[str]:
                 keys |= _stored_org_keys(conn, target[1])
             elif target and target[0] == "PractitionerRole":
                 keys |= _role_org_keys(conn, target[1])
+            elif target and target[0] == "HealthcareService":  # a specialism: its hospital (issue 6)
+                keys |= _role_org_keys(conn, target[1], "HealthcareService")
     return keys
 
 

@@ -16,3 +16,12 @@ ensure_postgresql() {
     _apt postgresql
   fi
 }
+
+ensure_chromium() {
+  # The conformance report test renders the HTML report in Debian's headless Chromium (driven by Playwright
+  # with executable_path; Playwright's own browser download is not used).
+  if ! [ -x /usr/lib/chromium/chromium ] && ! command -v chromium >/dev/null 2>&1; then
+    echo "installing Chromium from Debian packages ..." >&2
+    _apt chromium
+  fi
+}

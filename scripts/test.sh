@@ -7,5 +7,6 @@ cd "$(dirname "$0")/.."
 source scripts/_uv.sh
 source scripts/_system.sh
 ensure_postgresql
+ensure_chromium
 "${UV[@]}" sync --frozen --quiet
 exec "${UV[@]}" run --frozen --no-sync pytest "$@"

@@ -41,6 +41,21 @@ MATRIX: dict[tuple[str, str], str] = {
     ("DELETE", "/{type}/{id}"): "token",
     ("GET", "/{type}/{id}/_history"): "token",
     ("GET", "/{type}/{id}/_history/{vid}"): "token",
+    # the consult operations (issue 6, gateway/api/consult.py)
+    ("POST", "/Task/$send-consult"): "token",
+    ("GET", "/Task/$worklist"): "token",
+    ("GET", "/Task/$overdue"): "token",
+    ("POST", "/Task/{id}/$pickup"): "token",
+    ("POST", "/Task/{id}/$answer"): "token",
+    ("POST", "/Task/{id}/$follow-up"): "token",
+    ("POST", "/Task/{id}/$close"): "token",
+    ("POST", "/Task/{id}/$cancel"): "token",
+    ("POST", "/ChargeItem/$declarations"): "token",
+    ("POST", "/Communication/$converse"): "token",
+    ("GET", "/Communication/$overdue-replies"): "token",
+    # postbox delivery state (issue 7, gateway/api/outbox.py)
+    ("GET", "/outbox"): "token",
+    ("GET", "/outbox/{id}"): "token",
 }
 
 

@@ -90,7 +90,7 @@ def test_demo_data_and_directory(demo):
         server.base_url + f"/HealthcareService?organization={umcg}&_count=100", headers=h
     ).json()
     assert "Klinische Genetica" in {e["resource"]["name"] for e in services["entry"]}
-    assert services["total"] == 8
+    assert services["total"] == 12  # 8 specialisms + 4 clinical genetics vakgroep/subspecialisms (issue 6)
     other = _demo_token(server, workdir, "demo-praktijk-2")
     r = httpx.get(
         server.base_url + f"/Patient?identifier={PS_BSN}", headers={"Authorization": f"Bearer {other}"}

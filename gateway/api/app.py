@@ -639,6 +639,12 @@ async def h_vread(gw: Gateway, request: Request, principal: Principal, p: dict) 
 
 
 HANDLERS = {name[2:]: fn for name, fn in globals().items() if name.startswith("h_")}
+from gateway.api.consult import HANDLERS as _CONSULT_HANDLERS  # noqa: E402 - needs the helpers above
+
+HANDLERS.update(_CONSULT_HANDLERS)
+from gateway.api.outbox import HANDLERS as _OUTBOX_HANDLERS  # noqa: E402 - issue 7: delivery state
+
+HANDLERS.update(_OUTBOX_HANDLERS)
 
 # -- wiring -----------------------------------------------------------------------------------------------
 

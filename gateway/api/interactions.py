@@ -238,9 +238,42 @@ def create(
     )
 
 
-def update(conn: Connection, ctx: Ctx, rtype: str, rid: str, body: object, if_match: int | None) -> Result:
+def _refuse_if_workflow_managed(conn: Connection, rtype: str, rid: str, what: str) -> None:
+    """A consult's Task and ServiceRequest change only through the consult operations (docs/consult.md):
+    a plain update or delete would make the FHIR status disagree with the consult's real state."""
+    if rtype not in ("Task", "ServiceRequest"):
+        return
+    from sqlalchemy import select
+
+    from gateway.consult.schema import consult
+
+    column = consult.c.id if rtype == "Task" else consult.c.service_request
+    if conn.execute(select(consult.c.id).where(column == rid).limit(1)).first() is not None:
+        raise FhirError(
+            409,
+            "business-rule",
+            "CON-017",
+            f"{rtype}/{rid} belongs to a digital consult: it changes only through the consult operations "
+            f"($pickup, $answer, $follow-up, $close, $cancel), not by {what}",
+            rtype,
+        )
+
+
+def update(
+    conn: Connection,
+    ctx: Ctx,
+    rtype: str,
+    rid: str,
+    body: object,
+    if_match: int | None,
+    *,
+    workflow: bool = False,
+) -> Result:
+    """Update; ``workflow``: the consult operations themselves write the consult's Task/ServiceRequest."""
     check_type(rtype, writable=True)
     ctx.require(rtype, "update")
+    if not workflow:
+        _refuse_if_workflow_managed(conn, rtype, rid, "an update")
     res = _checked(ctx, body, rtype)
     if res.get("id") != rid:
         raise FhirError(
@@ -255,6 +288,7 @@ def update(conn: Connection, ctx: Ctx, rtype: str, rid: str, body: object, if_ma
 def delete(conn: Connection, ctx: Ctx, rtype: str, rid: str) -> Result:
     check_type(rtype, writable=True)
     ctx.require(rtype, "delete")
+    _refuse_if_workflow_managed(conn, rtype, rid, "a delete")
     s = ctx.store.delete(conn, ctx.orgs, rtype, rid)
     headers = {"ETag": s.etag} if s.version else {}
     return Result(204, None, headers, "D", "delete", [f"{rtype}/{rid}"], list(s.patients))

@@ -366,6 +366,14 @@ def _operation(rd, rtype: str | None, settings) -> dict[str, Any]:
             "401": {"description": ERRORS[401], **_content(OUTCOME)},
             "406": {"description": ERRORS[406], **_content(OUTCOME)},
         }
+    elif name.startswith("outbox_"):  # issue 7: postbox delivery state
+        from gateway.api.outbox import openapi_operation as outbox_operation
+
+        op.update(outbox_operation(name, _ref, _content, _responses))
+    elif name.startswith("consult_"):  # issue 6: the consult operations describe themselves
+        from gateway.api.consult import openapi_operation
+
+        op.update(openapi_operation(name, _ref, _content, _responses))
     else:  # pragma: no cover - every route has a branch; the OpenAPI test fails loudly otherwise
         raise KeyError(name)
     if not rd.public:

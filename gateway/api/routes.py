@@ -37,6 +37,26 @@ ROUTES: tuple[RouteDef, ...] = (
         True,
         summary="SMART configuration (Backend Services)",
     ),
+    # the consult operations (issue 6, gateway/api/consult.py): before /{type}/{id}, which would take them
+    *(
+        RouteDef(method, path, handler, "operation", summary=summary)
+        for method, path, handler, summary in (
+            ("POST", "/Task/$send-consult", "consult_send", "send a digital consult"),
+            ("GET", "/Task/$worklist", "consult_worklist", "consults of the practice or the specialist"),
+            ("GET", "/Task/$overdue", "consult_overdue", "open consults past their due time"),
+            ("POST", "/Task/{id}/$pickup", "consult_pickup", "pick a consult up"),
+            ("POST", "/Task/{id}/$answer", "consult_answer", "answer a consult"),
+            ("POST", "/Task/{id}/$follow-up", "consult_follow_up", "ask a follow-up question"),
+            ("POST", "/Task/{id}/$close", "consult_close", "close with declaration or administratively"),
+            ("POST", "/Task/{id}/$cancel", "consult_cancel", "cancel a consult"),
+            ("POST", "/ChargeItem/$declarations", "consult_declarations", "quarterly declarations"),
+            ("POST", "/Communication/$converse", "consult_converse", "conversations about a patient"),
+            ("GET", "/Communication/$overdue-replies", "consult_overdue_replies", "replies past due"),
+        )
+    ),
+    # postbox delivery state (issue 7, gateway/api/outbox.py): before /{type} and /{type}/{id}
+    RouteDef("GET", "/outbox", "outbox_list", "other", summary="postbox delivery state of the practice's items"),
+    RouteDef("GET", "/outbox/{id}", "outbox_read", "other", summary="postbox delivery state of one item"),
     RouteDef(
         "GET", "/{type}/_history", "history_type", "history-type", types=WRITABLE, summary="type history"
     ),

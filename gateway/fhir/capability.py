@@ -17,6 +17,14 @@ TYPE_INTERACTIONS = ("create", "search-type", "history-type")
 PARAM_TYPE = {"token": "token", "reference": "reference", "date": "date", "string": "string"}
 
 
+def _definition(name: str) -> str:
+    """The OperationDefinition of an operation: FHIR's own for ``$validate``, the gateway's for its consult
+    operations (``docs/consult.md``; they are not published as resources)."""
+    if name == "validate":
+        return "http://hl7.org/fhir/OperationDefinition/Resource-validate"
+    return f"urn:his-gateway:fhir:OperationDefinition:{name}"
+
+
 def capability_statement(app, settings) -> dict:
     """The CapabilityStatement for ``app`` (a FastAPI app built by ``gateway.api.app.create_app``)."""
     from gateway.api.app import served_routes
@@ -29,11 +37,12 @@ def capability_statement(app, settings) -> dict:
     for method, _path, rd in served:
         if rd.path == "/" and method == "POST":
             system |= {"transaction", "batch"}
-        for t in rd.types:
+        named = rd.path.split("/")[1]  # an operation route of one type: /Task/$send-consult, /Task/{id}/$pickup
+        for t in rd.types or ((named,) if rd.interaction == "operation" and named in operations else ()):
             if rd.handler in ("conditional_update", "conditional_delete"):
                 conditional[t].add(rd.handler)
-            elif rd.interaction == "operation":
-                operations[t].add("validate")
+            elif rd.interaction == "operation" or "/$" in rd.path:
+                operations[t].add(rd.path.rsplit("/$", 1)[-1])
             elif rd.interaction in INSTANCE_INTERACTIONS + TYPE_INTERACTIONS:
                 per_type[t].add(rd.interaction)
     resources = []
@@ -64,12 +73,7 @@ def capability_statement(app, settings) -> dict:
             ],
         }
         if operations[t]:
-            entry["operation"] = [
-                {
-                    "name": "validate",
-                    "definition": "http://hl7.org/fhir/OperationDefinition/Resource-validate",
-                }
-            ]
+            entry["operation"] = [{"name": name, "definition": _definition(name)} for name in sorted(operations[t])]
         if not entry["searchInclude"]:
             del entry["searchInclude"]
         if not entry["searchRevInclude"]:

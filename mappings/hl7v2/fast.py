@@ -119,11 +119,12 @@ _REFUSED = (9, 10, 12, 13, *range(15, 22))
 OBX-21 (an id of the sender's); checked against ``obx.UNREAD`` in ``tests/test_hl7v2_fast.py``."""
 
 
-def _code3(raw3: str, comp: str, tabel45) -> bytes | None:
+def _code3(raw3: str, comp: str) -> bytes | None:
     """The ``code`` JSON of an OBX-3 of the common form (a Tabel 45 code in the first triplet), or
     ``None`` (cached either way: it depends on the text alone)."""
     parts = raw3.split(comp, 3)
     hit = None
+    tabel45 = _TABLES[0].tables["tabel45"].codes
     if len(parts) >= 3 and parts[2] in _TABEL45_SYSTEMS and parts[0] in tabel45:
         hit = _CODINGS.get(parts[0]) or _code(parts[0])
     cache = _CODE3.setdefault(comp, {})
@@ -152,6 +153,8 @@ def _tail(unit: str, raw7: str, flag: str, comp: str) -> bytes | None:
     return hit
 
 
+_TABLES = [code_tables()]
+"""The code tables the caches below were filled from (``HISGW_CODE_TABLES_PATH`` may name others)."""
 _CODE3: dict[str, dict[str, bytes | None]] = {}
 """Per component separator: OBX-3 as written -> its ``code`` JSON, or ``None`` for another form."""
 _TAILS: dict[str, dict[tuple[str, str, str], bytes]] = {}
@@ -168,7 +171,6 @@ def _lean_obx(
     ids,
     default_time: bytes | None,
     id_prefix: str,
-    tabel45,
 ) -> tuple[bytes, bytes] | None:
     """The Observations of OBX of the common form (``rows``: their fields, segments without repetitions,
     subcomponents or escapes; ``occurrence``: that of the first OBX in the message), exactly as
@@ -186,7 +188,8 @@ def _lean_obx(
     times, plain, nm = _TIMES, _PLAIN.match, _NM_RE.match
     entries: list[bytes] = []
     refs: list[bytes] = []
-    extend, add_ref = entries.extend, refs.append
+    middles: dict[str, bytes] = {}
+    extend, add_ref = entries.extend, refs.extend
     occurrence -= 1
     for f in rows:
         occurrence += 1
@@ -211,7 +214,7 @@ def _lean_obx(
         default_id = f"{id_prefix}-{set_id if set_id.isdigit() else occurrence}"
         coding = code3.get(f[3], _MISS)
         if coding is _MISS:
-            coding = _code3(f[3], comp, tabel45)
+            coding = _code3(f[3], comp)
         if coding is None:
             return None
         raw5 = f[5]
@@ -224,14 +227,21 @@ def _lean_obx(
         tail = tails.get((unit, raw7, flag)) or _tail(unit, raw7, flag, comp)
         if tail is None:
             return None
-        time = (times.get(raw14) or _time(raw14)) if raw14 else default_time
-        if time is None or len(default_id) > 64:
+        middle = middles.get(raw14)
+        if middle is None:  # subject, time and the start of the value: the same for most OBX of a report
+            time = (times.get(raw14) or _time(raw14)) if raw14 else default_time
+            if time is None:
+                return None
+            middle = middles[raw14] = (
+                subject + b',"effectiveDateTime":' + time + b',"valueQuantity":{"value":'
+            )
+        if len(default_id) > 64:
             return None
         did = default_id.encode()
         h = ids.copy()
         h.update(did)
         x = h.hexdigest()
-        url = f"urn:uuid:{x[:8]}-{x[8:12]}-5{x[13:16]}-{_VARIANT[x[16]]}{x[17:20]}-{x[20:32]}".encode()
+        rid = f"{x[:8]}-{x[8:12]}-5{x[13:16]}-{_VARIANT[x[16]]}{x[17:20]}-{x[20:32]}".encode()
         # The Bundle entry of the resource observation.to_fhir builds, in its key order, as orjson writes
         # it, and the reference to it: the parts that vary are spliced between parts serialised once (the
         # dicts of an OBX -- resource, entry, reference -- and their serialisation cost 2 us of the 4.3 us
@@ -239,23 +249,20 @@ def _lean_obx(
         # All entries go into one list joined once (a bytes object per OBX and a second join cost 0.15 us).
         extend(
             (
-                b',{"fullUrl":"',
-                url,
+                b',{"fullUrl":"urn:uuid:',
+                rid,
                 b'","resource":{"resourceType":"Observation","id":"',
-                url[9:],
+                rid,
                 _AFTER_ID,
                 did,
                 _AFTER_VALUE,
                 coding,
-                subject,
-                b',"effectiveDateTime":',
-                time,
-                b',"valueQuantity":{"value":',
+                middle,
                 value.encode(),
                 tail,
             )
         )
-        add_ref(b',{"reference":"' + url + b'"}')
+        add_ref((b',{"reference":"urn:uuid:', rid, b'"}'))
     return b"".join(entries)[1:], b"".join(refs)[1:]
 
 
@@ -264,6 +271,11 @@ def oru_fhir(msg: Message, obx_lines: list[tuple[int, Rows]] | None = None) -> d
     (the caller then takes the general route, which reports them). Mirrors :func:`mappings.hl7v2.oru.read`.
     ``obx_lines``: the message's OBX taken out by :func:`_split_obx` (``msg`` then holds none), per OBR;
     each must be of the common form, or ``None`` is returned."""
+    tables = code_tables()
+    if tables is not _TABLES[0]:  # other code tables: what the caches hold may no longer be so
+        _TABLES[0] = tables
+        _CODE3.clear()
+        _CODINGS.clear()
     sink = ProblemSink()
     header = msh.from_segment(msg.msh, sink)
     if header is None or sink.problems:
@@ -272,7 +284,6 @@ def oru_fhir(msg: Message, obx_lines: list[tuple[int, Rows]] | None = None) -> d
     ctx = w.ctx
     ctx.patient = ctx.ref("Patient", fhir.patient.KEY)
     control = msg.msh.get(10)
-    tabel45 = code_tables().tables["tabel45"].codes
     subject = b',"subject":' + orjson.dumps(ctx.patient)
     ids = hashlib.sha1(ctx._ns + b"Observation/")  # WriteContext.id's namespace (see _lean_obx)
     pid_seg = pv1_seg = in1_seg = obr_seg = None
@@ -286,7 +297,7 @@ def oru_fhir(msg: Message, obx_lines: list[tuple[int, Rows]] | None = None) -> d
         name = seg.fields[0]
         if name == "OBX" and obr_seg is not None:
             lean = (
-                _lean_obx([seg.fields], seg.occurrence, comp, subject, ids, observed_text, id_prefix, tabel45)
+                _lean_obx([seg.fields], seg.occurrence, comp, subject, ids, observed_text, id_prefix)
                 if seg.simple
                 else None
             )
@@ -321,7 +332,7 @@ def oru_fhir(msg: Message, obx_lines: list[tuple[int, Rows]] | None = None) -> d
             id_prefix = obx.safe_id(f"{control}-{seg.get(1) or seg.occurrence}")
             if obx_lines is not None and obx_lines[len(orders) - 1][1]:
                 base, group = obx_lines[len(orders) - 1]
-                rows = _lean_obx(group, base, comp, subject, ids, observed_text, id_prefix, tabel45)
+                rows = _lean_obx(group, base, comp, subject, ids, observed_text, id_prefix)
                 if rows is None:
                     return None
                 current.append(rows)
@@ -385,7 +396,7 @@ def _split_obx(text: str, delims: Delimiters) -> tuple[str, list[tuple[int, Rows
         if esc in block or rep in block or sub in block:
             return None
         rows = [line.split(fs) for line in block.split("\r")]
-        if any(len(f) >= MAX_FIELDS for f in rows):
+        if max(map(len, rows)) >= MAX_FIELDS:
             return None
         return head, [(1, [])] * (n_obr - 1) + [(1, rows)]
     return _split_obx_lines(text, prefix, delims)

@@ -38,8 +38,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from functools import lru_cache
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote as _quote
 
 from mappings import model as m
 from mappings.fhir import communication, observation, patient, practitioner
@@ -94,6 +95,13 @@ _SEVERITY_BACK = {v: k for k, v in _SEVERITY.items()}
 
 
 # --------------------------------------------------------------------------- small helpers
+
+
+@lru_cache(maxsize=1024)
+def quote(text: str, safe: str = "") -> str:
+    """``urllib.parse.quote`` for names that repeat in every message of a sender (MSH-3, OBR-4 systems):
+    1.5 us each time uncached."""
+    return _quote(text, safe=safe)
 
 
 def _v2ext(url: str, parts: list[tuple[str, Any]]) -> dict:

@@ -1,0 +1,241 @@
+"""The executor of ``postbox`` suites (``postbox-receiver``): a HIS postbox endpoint receiving the gateway's
+deliveries (docs/postbox-delivery.md §4), by the channel the target names:
+
+- ``HOST:PORT`` or ``mllp://HOST:PORT``: an HL7 v2 MDM^T02 per item over MLLP, MSH-10 = the message id;
+  acknowledged = ``AA``/``CA`` for that MSH-10;
+- ``http(s)://...``: the OmniHIS postbox JSON POSTed with ``Idempotency-Key`` = the message id
+  (``--param channel=fhir``: a FHIR Communication POSTed to ``<url>/Communication``); acknowledged = 2xx;
+- a folder: the dialect's postbox file (``--param dialect=medicom|microhis|omnihis``) written as
+  ``<id><ext>`` (temporary name, then rename); acknowledged = the file picked up (gone from the folder)
+  within ``pickup-timeout`` seconds.
+
+Items are built from the fixtures (OmniHIS postbox JSON, read into the canonical :class:`PostboxItem`) with
+the gateway's own writers, so the receiver sees exactly what the gateway delivers. Steps:
+``{"deliver": FIXTURE, "as": NAME, "id": NAME}`` (``id`` reuses a message id: a repeat),
+``{"deliver_unreadable": true, "as": NAME}``, ``{"expect": {"acknowledged": BOOL}}``, ``{"observe": ...}``
+as in the MLLP suite (:mod:`conformance.observe`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from pathlib import Path
+
+from conformance.mask import mask_body
+from conformance.mllp_suite import Connection, StepError, field, missing
+from conformance.model import Exchange, TestResult
+from conformance.observe import Observer, ObserverError, close, make_observer
+from conformance.runner import RunOptions, Suite, UsageError
+
+DROP_EXTENSION = {"medicom": ".xml", "microhis": ".txt", "omnihis": ".json"}
+
+
+class Delivery:
+    """One channel to the target; :meth:`deliver` answers (acknowledged, detail, request, answer shown)."""
+
+    def __init__(self, target: str, params: dict[str, str], timeout: float):
+        self.timeout = timeout
+        self.params = params
+        self.kind: str
+        if target.startswith(("http://", "https://")):
+            self.kind = "fhir" if params.get("channel") == "fhir" else "http"
+            self.url = target.rstrip("/")
+        elif target.startswith("mllp://") or (":" in target and not Path(target).exists()):
+            host, _, port = target.removeprefix("mllp://").rpartition(":")
+            if not port.isdigit():
+                raise UsageError(f"an MLLP postbox target is HOST:PORT, not {target!r}")
+            self.kind, self.host, self.port = "mllp", host or "127.0.0.1", int(port)
+        else:
+            self.kind, self.dir = "drop", Path(target)
+            self.dialect = params.get("dialect") or "medicom"
+            if self.dialect not in DROP_EXTENSION:
+                raise UsageError(f"--param dialect={self.dialect!r}: one of {', '.join(DROP_EXTENSION)}")
+            if not self.dir.is_dir():
+                raise UsageError(f"drop folder {target!r} does not exist")
+
+    def body(self, mid: str, item) -> bytes:
+        if self.kind == "mllp":
+            from gateway.outbox.channels import mdm_bytes
+
+            return mdm_bytes(mid, item)
+        if self.kind == "http":
+            from adapters.omnihis import POSTBOX
+
+            return POSTBOX.write_postbox(item)
+        if self.kind == "fhir":
+            import orjson
+
+            from mappings.fhir.communication import postbox_to_fhir
+
+            return orjson.dumps(postbox_to_fhir(item))
+        from adapters.base import get_postbox_format
+
+        return get_postbox_format(self.dialect).write_postbox(item)
+
+    def unreadable(self, mid: str) -> bytes:
+        if self.kind == "mllp":
+            return (
+                f"MSH|^~\\&|HISGW||CONFORMANCE|00000000|20260101120000||MDM^T02^MDM_T02|{mid}|P|2.5\r"
+                "ZZZ|1|this is not an MDM^T02 a postbox can file\r"
+            ).encode()
+        return b'{"this is": "not a postbox item"' if self.kind != "drop" else b"\x00not a postbox file\x00"
+
+    def deliver(self, mid: str, data: bytes) -> tuple[bool, str, str, str]:
+        if self.kind == "mllp":
+            try:
+                conn = Connection(self.host, self.port, self.timeout)
+            except OSError as exc:
+                raise StepError(f"connect {self.host}:{self.port}: {exc}", "CONF-003") from None
+            try:
+                conn.send(data)
+                ack = conn.read_ack()
+            finally:
+                conn.close()
+            if ack is None:
+                return False, "no acknowledgement", mask_body(data), "(none)"
+            code, control = field(ack, "MSA-1"), field(ack, "MSA-2")
+            return (
+                code in ("AA", "CA") and control == mid,
+                f"MSA-1 {code}, MSA-2 {control}",
+                mask_body(data),
+                mask_body(ack),
+            )
+        if self.kind in ("http", "fhir"):
+            import httpx
+
+            url = self.url + ("/Communication" if self.kind == "fhir" else "")
+            ctype = "application/fhir+json" if self.kind == "fhir" else "application/json"
+            try:
+                r = httpx.post(
+                    url,
+                    content=data,
+                    headers={"Idempotency-Key": mid, "Content-Type": ctype},
+                    timeout=self.timeout,
+                )
+            except httpx.HTTPError as exc:
+                return False, f"no answer: {type(exc).__name__}", mask_body(data), "(none)"
+            return (
+                200 <= r.status_code < 300,
+                f"HTTP {r.status_code}",
+                f"POST {url}\nIdempotency-Key: {mid}\n\n" + mask_body(data),
+                f"HTTP {r.status_code}\n" + mask_body(r.content),
+            )
+        name = mid + DROP_EXTENSION[self.dialect]
+        tmp = self.dir / f".{name}.tmp"
+        tmp.write_bytes(data)
+        os.replace(tmp, self.dir / name)
+        deadline = time.monotonic() + float(self.params.get("pickup-timeout", 10))
+        while (self.dir / name).exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        picked = not (self.dir / name).exists()
+        return (
+            picked,
+            "picked up" if picked else "still in the folder",
+            f"{name} ({len(data):,} bytes)\n\n" + mask_body(data),
+            "picked up" if picked else "not picked up",
+        )
+
+
+def load_item(folder: Path, ref: str):
+    from adapters.omnihis import POSTBOX
+
+    path = folder / ref
+    if not path.is_file():
+        raise StepError(f"fixture {ref!r} not found")
+    return POSTBOX.read_postbox(path.read_bytes(), source=path.name)
+
+
+def execute(suite: Suite, options: RunOptions) -> tuple[list[TestResult], list[str]]:
+    spec = json.loads((suite.folder / "suite.json").read_text("utf-8"))
+    params = {**suite.params, **options.params}
+    delivery = Delivery(options.target, params, options.timeout)
+    try:
+        observer = make_observer(options.observe) if options.observe else None
+    except ObserverError as exc:
+        raise UsageError(str(exc)) from None
+    declared = {c.strip() for cap in options.capabilities for c in cap.split(",") if c.strip()}
+    declared.add(f"channel:{delivery.kind}")
+    if delivery.kind != "drop":
+        declared.add("refusal")  # a drop folder has no way to refuse: its test is "never filed"
+    results = []
+    try:
+        for t in spec["tests"]:
+            r = TestResult(
+                f"{suite.name}/{t['id']}", t["name"], t["requirement"], f"{suite.folder.name}/suite.json"
+            )
+            miss = missing(t.get("requires", []), declared, observer, options.assume_all)
+            if miss:
+                r.skip("; ".join(miss))
+            else:
+                started = time.perf_counter()
+                try:
+                    _run(t, r, spec, suite.folder, delivery, observer)
+                except StepError as exc:
+                    r.error(str(exc))
+                r.seconds = time.perf_counter() - started
+            results.append(r)
+    finally:
+        close(observer)
+    return results, [f"channel: {delivery.kind}"]
+
+
+def _run(
+    t: dict, r: TestResult, spec: dict, folder: Path, delivery: Delivery, observer: Observer | None
+) -> None:
+    names: dict[str, str] = {}
+    last: tuple[bool, str] | None = None
+    for step in t["steps"]:
+        if "deliver" in step or "deliver_unreadable" in step:
+            mid = names[step["id"]] if step.get("id") else "CONF" + uuid.uuid4().hex[:16].upper()
+            if step.get("as"):
+                names[step["as"]] = mid
+            if "deliver" in step:
+                data = delivery.body(mid, load_item(folder, spec["fixtures"][step["deliver"]]))
+                label = f"deliver {step['deliver']} as {mid}"
+            else:
+                data = delivery.unreadable(mid)
+                label = f"deliver unreadable content as {mid}"
+            ok, detail, shown_req, shown_resp = delivery.deliver(mid, data)
+            r.exchanges.append(Exchange(label, shown_req, shown_resp))
+            last = (ok, detail)
+        elif "expect" in step:
+            if last is None:
+                raise StepError("expect before any delivery")
+            want = bool(step["expect"]["acknowledged"])
+            r.check(
+                last[0] == want,
+                "acknowledgement",
+                f"got {last[1]}; wanted "
+                + ("a positive acknowledgement" if want else "a refusal (no positive acknowledgement)"),
+            )
+        elif "observe" in step:
+            if observer is None:
+                raise StepError("no observer")
+            obs = step["observe"]
+            mid = names[obs["message"]]
+            deadline = time.monotonic() + float(obs.get("wait", 0))
+            try:
+                n = observer(mid)
+                while n < int(obs.get("min", 1)) and time.monotonic() < deadline:
+                    time.sleep(0.1)
+                    n = observer(mid)
+                if obs.get("settle"):
+                    time.sleep(float(obs["settle"]))
+                    n = observer(mid)
+            except Exception as exc:  # the tester's observer: its failure is a runner error
+                raise StepError(f"observer: {type(exc).__name__}: {exc}", "CONF-004") from None
+            if "count" in obs:
+                r.check(
+                    n == int(obs["count"]), "filed copies", f"got {n} filed for {mid}; wanted {obs['count']}"
+                )
+            else:
+                r.check(
+                    n >= int(obs["min"]),
+                    "filed copies",
+                    f"got {n} filed for {mid}; wanted at least {obs['min']}",
+                )
+        else:
+            raise StepError(f"unknown step {sorted(step)}")
