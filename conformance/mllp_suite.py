@@ -293,6 +293,32 @@ def missing(
     return out
 
 
+def declared_of(options: RunOptions) -> set[str]:
+    """The capabilities the tester declared (``--capability``, repeatable or comma-separated)."""
+    return {c.strip() for cap in options.capabilities for c in cap.split(",") if c.strip()}
+
+
+def run_declared(suite: Suite, spec: dict, options: RunOptions, declared: set[str], observer, run_test):
+    """Every test of a declarative suite (MLLP, postbox): skipped with the reason when a capability it
+    requires is not declared, else ``run_test(test, result)``; a :class:`StepError` is the test's error."""
+    results = []
+    for t in spec["tests"]:
+        where = f"{suite.folder.name}/suite.json"
+        r = TestResult(f"{suite.name}/{t['id']}", t["name"], t["requirement"], where)
+        miss = missing(t.get("requires", []), declared, observer, options.assume_all)
+        if miss:
+            r.skip("; ".join(miss))
+        else:
+            started = time.perf_counter()
+            try:
+                run_test(t, r)
+            except StepError as exc:
+                r.error(str(exc))
+            r.seconds = time.perf_counter() - started
+        results.append(r)
+    return results
+
+
 def execute(suite: Suite, options: RunOptions) -> tuple[list[TestResult], list[str]]:
     spec = load_spec(suite)
     try:
@@ -300,24 +326,8 @@ def execute(suite: Suite, options: RunOptions) -> tuple[list[TestResult], list[s
     except ObserverError as exc:
         raise UsageError(str(exc)) from None
     run = SuiteRun(suite, options, spec, observer)
-    declared = {c.strip() for cap in options.capabilities for c in cap.split(",") if c.strip()}
-    results = []
     try:
-        for t in spec["tests"]:
-            r = TestResult(
-                f"{suite.name}/{t['id']}", t["name"], t["requirement"], f"{suite.folder.name}/suite.json"
-            )
-            miss = missing(t.get("requires", []), declared, observer, options.assume_all)
-            if miss:
-                r.skip("; ".join(miss))
-            else:
-                started = time.perf_counter()
-                try:
-                    run.run_test(t, r)
-                except StepError as exc:
-                    r.error(str(exc))
-                r.seconds = time.perf_counter() - started
-            results.append(r)
+        results = run_declared(suite, spec, options, declared_of(options), observer, run.run_test)
     finally:
         close(observer)
     return results, []

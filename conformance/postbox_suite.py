@@ -25,7 +25,7 @@ import uuid
 from pathlib import Path
 
 from conformance.mask import mask_body
-from conformance.mllp_suite import Connection, StepError, field, missing
+from conformance.mllp_suite import Connection, StepError, declared_of, field, run_declared
 from conformance.model import Exchange, TestResult
 from conformance.observe import Observer, ObserverError, close, make_observer
 from conformance.runner import RunOptions, Suite, UsageError
@@ -156,27 +156,19 @@ def execute(suite: Suite, options: RunOptions) -> tuple[list[TestResult], list[s
         observer = make_observer(options.observe) if options.observe else None
     except ObserverError as exc:
         raise UsageError(str(exc)) from None
-    declared = {c.strip() for cap in options.capabilities for c in cap.split(",") if c.strip()}
+    declared = declared_of(options)
     declared.add(f"channel:{delivery.kind}")
     if delivery.kind != "drop":
         declared.add("refusal")  # a drop folder has no way to refuse: its test is "never filed"
-    results = []
     try:
-        for t in spec["tests"]:
-            r = TestResult(
-                f"{suite.name}/{t['id']}", t["name"], t["requirement"], f"{suite.folder.name}/suite.json"
-            )
-            miss = missing(t.get("requires", []), declared, observer, options.assume_all)
-            if miss:
-                r.skip("; ".join(miss))
-            else:
-                started = time.perf_counter()
-                try:
-                    _run(t, r, spec, suite.folder, delivery, observer)
-                except StepError as exc:
-                    r.error(str(exc))
-                r.seconds = time.perf_counter() - started
-            results.append(r)
+        results = run_declared(
+            suite,
+            spec,
+            options,
+            declared,
+            observer,
+            lambda t, r: _run(t, r, spec, suite.folder, delivery, observer),
+        )
     finally:
         close(observer)
     return results, [f"channel: {delivery.kind}"]

@@ -182,3 +182,26 @@ def test_the_context_namespace_is_the_v5_uuid_of_the_scope():
 
     for scope in ("", "hl7v2|BENCH-1", "é" * 50):
         assert WriteContext(scope)._ns == uuid.uuid5(NAMESPACE, scope).bytes
+
+
+def test_other_code_tables_are_not_answered_from_the_caches(tmp_path, monkeypatch):
+    """The lean path caches the JSON of codes; with other code tables (``HISGW_CODE_TABLES_PATH``) it must
+    still give what the general route gives: here Tabel 45 without 193 (a CODE-001 warning, general route)
+    and with another display for 3208."""
+    import shutil
+
+    fast.oru_bytes(oru_30())  # fill the caches from the shipped tables
+    tables = tmp_path / "codes"
+    shutil.copytree(Path(__file__).resolve().parent.parent / "mappings" / "codes", tables)
+    csv = tables / "nhg-tabel-45.csv"
+    lines = [ln for ln in csv.read_text("utf-8").splitlines() if not ln.startswith("193,")]
+    renamed = [ln.replace("glucose nuchter", "glucose (nuchter)") for ln in lines]
+    csv.write_text("\n".join(renamed) + "\n", "utf-8")
+    monkeypatch.setenv("HISGW_CODE_TABLES_PATH", str(tables))
+    data = oru_30()
+    first = lean(data)
+    assert first == general(data)
+    assert any(p.code == "CODE-001" for p in first[1])
+    monkeypatch.delenv("HISGW_CODE_TABLES_PATH")
+    assert lean(data) == general(data)  # and back to the shipped tables
+    assert b"glucose (nuchter)" not in lean(data)[0]
