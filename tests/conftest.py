@@ -347,6 +347,24 @@ def pg_service(tmp_path: Path, pg_url: str) -> Iterator[Service]:
         svc.close()
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path: Path) -> str:
+    """A fresh database: a SQLite file, then a throwaway PostgreSQL database (a test using it runs on both)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'gw.db'}"
+    return request.getfixturevalue("pg_url")
+
+
+@pytest.fixture
+def both_service(tmp_path: Path, db_url: str) -> Iterator[Service]:
+    """The gateway in-process on SQLite, then on a real PostgreSQL."""
+    svc = Service(tmp_path, db_url).start()
+    try:
+        yield svc
+    finally:
+        svc.close()
+
+
 def wait_for_port(port: int, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

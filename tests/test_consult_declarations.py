@@ -83,18 +83,9 @@ def read_out(out: Path, quarter: str) -> dict[str, tuple[list[dict], dict]]:
     return got
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def svc(request, tmp_path):
-    from tests.conftest import Service
-
-    url = (
-        f"sqlite:///{tmp_path / 'gw.db'}" if request.param == "sqlite" else request.getfixturevalue("pg_url")
-    )
-    s = Service(tmp_path, url).start()
-    try:
-        yield s
-    finally:
-        s.close()
+@pytest.fixture
+def svc(both_service):
+    return both_service
 
 
 def test_quarterly_declarations(svc, tmp_path):

@@ -24,18 +24,9 @@ from tests.test_consult_support import (
 )
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def svc(request, tmp_path):
-    from tests.conftest import Service
-
-    url = (
-        f"sqlite:///{tmp_path / 'gw.db'}" if request.param == "sqlite" else request.getfixturevalue("pg_url")
-    )
-    s = Service(tmp_path, url).start()
-    try:
-        yield s
-    finally:
-        s.close()
+@pytest.fixture
+def svc(both_service):
+    return both_service
 
 
 def test_consult_end_to_end(svc):

@@ -9,17 +9,14 @@ from tests import conftest
 from tests.test_consult_support import act, hospital_directory, install_clock, ok, param, parameters, send
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def svc(request, tmp_path, monkeypatch):
+@pytest.fixture
+def svc(tmp_path, db_url, monkeypatch):
     monkeypatch.setitem(
         conftest.TEST_CLIENTS,
         "hospital-k",
         ("hospital", None, "90000010", "Ziekenhuis K", ("system/*.cruds",), "ES384"),
     )
-    url = (
-        f"sqlite:///{tmp_path / 'gw.db'}" if request.param == "sqlite" else request.getfixturevalue("pg_url")
-    )
-    s = conftest.Service(tmp_path, url).start()
+    s = conftest.Service(tmp_path, db_url).start()
     try:
         yield s
     finally:

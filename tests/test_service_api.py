@@ -12,17 +12,11 @@ from gateway.fhir.examples import MINIMAL, minimal
 from gateway.fhir.resources import RESOURCES, WRITABLE
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def service(request, tmp_path):
+@pytest.fixture
+def service(both_service):
     """The gateway in-process on SQLite, then on a real PostgreSQL (tests/conftest.py)."""
-    from tests.conftest import Service
+    return both_service
 
-    url = f"sqlite:///{tmp_path / 'gw.db'}" if request.param == "sqlite" else request.getfixturevalue("pg_url")
-    svc = Service(tmp_path, url).start()
-    try:
-        yield svc
-    finally:
-        svc.close()
 
 BSN = "http://fhir.nl/fhir/NamingSystem/bsn"
 AGB = "http://fhir.nl/fhir/NamingSystem/agb-z"
