@@ -430,3 +430,37 @@ def test_stored_json_is_served_as_stored(service):
     assert (
         again.content == r.content and orjson.loads(again.content)["name"][0]["family"] == "Çelik-ĳsselmeer €"
     )
+
+
+def test_dutch_systems_sent_as_oids_are_stored_and_served_as_uris(service):
+    """DOMAIN.md §8: accept the URI and the ``urn:oid:`` form, emit the URI (also inside a transaction);
+    searches with either form find the resource."""
+    oid = "urn:oid:2.16.840.1.113883.2.4.6.3"
+    body = {"resourceType": "Patient", "identifier": [{"system": oid, "value": "123456782"}]}
+    created = service.request("POST", "/Patient", json=body)
+    assert created.status_code == 201, created.text
+    assert created.json()["identifier"] == [{"system": BSN, "value": "123456782"}]
+    read = service.request("GET", f"/Patient/{created.json()['id']}").json()
+    assert read["identifier"][0]["system"] == BSN
+    for query in (f"identifier={oid}|123456782", f"identifier={BSN}|123456782"):
+        found = service.request("GET", f"/Patient?{query}").json()
+        assert [e["resource"]["id"] for e in found["entry"]] == [created.json()["id"]]
+    tx = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {
+                "resource": {"resourceType": "Patient", "identifier": [{"system": oid, "value": "111222333"}]},
+                "request": {"method": "POST", "url": "Patient"},
+            }
+        ],
+    }
+    r = service.request("POST", "/", json=tx)
+    assert r.status_code == 200, r.text
+    rid = r.json()["entry"][0]["response"]["location"].split("Patient/")[1].split("/")[0]
+    assert service.request("GET", f"/Patient/{rid}").json()["identifier"][0]["system"] == BSN
+    other = "urn:oid:1.2.3.4"  # not a Dutch system the gateway knows: kept as sent
+    r = service.request(
+        "POST", "/Patient", json={"resourceType": "Patient", "identifier": [{"system": other, "value": "x1"}]}
+    )
+    assert r.status_code == 201 and r.json()["identifier"][0]["system"] == other

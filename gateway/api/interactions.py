@@ -22,7 +22,7 @@ from gateway.auth.tokens import Principal
 from gateway.fhir.index import date_range
 from gateway.fhir.outcome import PROBLEM_SYSTEM, FhirError, problems_error
 from gateway.fhir.resources import RESOURCES
-from gateway.fhir.search import date_clause, parse_search, split_values
+from gateway.fhir.search import SYSTEM_ALIASES, date_clause, parse_search, split_values
 from gateway.fhir.validation import check_shape, has_errors, validate
 from gateway.schema import audit_log, audit_patient
 from gateway.settings import Settings
@@ -156,7 +156,24 @@ def _checked(ctx: Ctx, body: object, rtype: str) -> dict:
     if has_errors(problems):
         status = 400 if problems and problems[0].code in ("API-004", "API-005", "API-006") else 422
         raise problems_error(problems, status)
+    _uri_systems(body)
     return body  # type: ignore[return-value]
+
+
+def _uri_systems(resource: object) -> None:
+    """Dutch identifier and code systems sent in their ``urn:oid:`` form are stored in their URI form
+    (DOMAIN.md §8: accept both, emit the URI); search already matches both forms. Iterative: a body is
+    nested as deep as the JSON parser allows."""
+    stack = [resource]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            system = node.get("system")
+            if isinstance(system, str) and system.startswith("urn:oid:") and system in SYSTEM_ALIASES:
+                node["system"] = SYSTEM_ALIASES[system]
+            stack.extend(v for v in node.values() if isinstance(v, (dict, list)))
+        elif isinstance(node, list):
+            stack.extend(v for v in node if isinstance(v, (dict, list)))
 
 
 # -- instance level ---------------------------------------------------------------------------------------
