@@ -4,6 +4,7 @@ started locally. Its verdicts must be the ones ``docs/conformance.md`` records "
 
 from __future__ import annotations
 
+import os
 import re
 
 import pytest
@@ -28,8 +29,13 @@ def test_generic_part_against_medplum_fhir_router_as_recorded(tmp_path):
 
     try:
         server = MedplumServer(free_port()).start()
-    except Unavailable as exc:  # only when npm cannot install it (no registry): say so, do not pass silently
-        pytest.skip(f"third-party FHIR server unavailable: {exc}")
+    except Unavailable as exc:
+        # CI (this project's machine kind ships node 20 and npm, and reaches the npm registry) must run it:
+        # there, a missing server fails acceptance 4 of issue 8. A developer machine without node or npm
+        # skips with the reason.
+        if os.environ.get("CI"):
+            pytest.fail(f"third-party FHIR server unavailable in CI: {exc}")
+        pytest.skip(f"third-party FHIR server unavailable (needs node >= 20 and npm): {exc}")
     try:
         result = run("fhir-server", RunOptions(server.base_url, assume_all=True, only=["generic-*"]))
     finally:
