@@ -37,12 +37,14 @@ def capability_statement(app, settings) -> dict:
     for method, _path, rd in served:
         if rd.path == "/" and method == "POST":
             system |= {"transaction", "batch"}
-        named = rd.path.split("/")[1]  # an operation route of one type: /Task/$send-consult, /Task/{id}/$pickup
-        for t in rd.types or ((named,) if rd.interaction == "operation" and named in operations else ()):
+        types = rd.types
+        if rd.interaction == "operation" and not types:  # one type's operation: /Task/{id}/$pickup
+            types = tuple(t for t in rd.path.split("/")[1:2] if t in operations)
+        for t in types:
             if rd.handler in ("conditional_update", "conditional_delete"):
                 conditional[t].add(rd.handler)
-            elif rd.interaction == "operation" or "/$" in rd.path:
-                operations[t].add(rd.path.rsplit("/$", 1)[-1])
+            elif rd.interaction == "operation":
+                operations[t].add(rd.path.rsplit("/$", 1)[-1])  # the operation's name
             elif rd.interaction in INSTANCE_INTERACTIONS + TYPE_INTERACTIONS:
                 per_type[t].add(rd.interaction)
     resources = []
@@ -73,7 +75,7 @@ def capability_statement(app, settings) -> dict:
             ],
         }
         if operations[t]:
-            entry["operation"] = [{"name": name, "definition": _definition(name)} for name in sorted(operations[t])]
+            entry["operation"] = [{"name": n, "definition": _definition(n)} for n in sorted(operations[t])]
         if not entry["searchInclude"]:
             del entry["searchInclude"]
         if not entry["searchRevInclude"]:

@@ -153,8 +153,9 @@ def _tail(unit: str, raw7: str, flag: str, comp: str) -> bytes | None:
     return hit
 
 
-_TABLES = [code_tables()]
-"""The code tables the caches below were filled from (``HISGW_CODE_TABLES_PATH`` may name others)."""
+_TABLES: list = [None]
+"""The code tables the caches below were filled from (``HISGW_CODE_TABLES_PATH`` may name others); set
+by the first message, not at import."""
 _CODE3: dict[str, dict[str, bytes | None]] = {}
 """Per component separator: OBX-3 as written -> its ``code`` JSON, or ``None`` for another form."""
 _TAILS: dict[str, dict[tuple[str, str, str], bytes]] = {}
