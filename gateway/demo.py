@@ -27,6 +27,7 @@ from sqlalchemy import Engine
 from gateway import audit
 from gateway.auth.keys import write_client_keys
 from gateway.clients import AGB_SYSTEM, URA_SYSTEM
+from gateway.consult import directory
 from gateway.fhir.validation import has_errors, validate
 from gateway.store import Store
 from mappings import model as m
@@ -303,32 +304,16 @@ def seed(
     for i, (hospital, specialisms) in enumerate(hospitals.items()):
         ura = _ura(i)
         keys = (f"ura:{ura}",)
-        who = audit.Agent(
-            SEEDER,
-            "hisgw-demo",
-            "hisgw serve --demo",
-            keys[0],
-            {"system": URA_SYSTEM, "value": ura},
-            hospital,
-        )
-        org_id = put(keys, who, _org(hospital, None, ura, "Ziekenhuis"), f"identifier={URA_SYSTEM}|{ura}")
+        who = _hospital_agent(ura, hospital)
+        org_id = put(keys, who, *directory.hospital(ura, hospital))
         for j, spec in enumerate(specialisms):
-            service = {
-                "resourceType": "HealthcareService",
-                "identifier": [{"system": "urn:his-gateway:demo:specialism", "value": f"{ura}-{j + 1}"}],
-                "active": True,
-                "providedBy": {"reference": f"Organization/{org_id}"},
-                "type": [{"text": "Digitale consultatie"}],
-                "specialty": [{"text": spec}],
-                "name": spec,
-            }
-            put(keys, who, service, f"identifier=urn:his-gateway:demo:specialism|{ura}-{j + 1}")
-    if seed_text is not None and importlib.util.find_spec("gateway.consult.directory") is not None:
-        from gateway.consult.directory import seed_demo  # issue 6: genetics subspecialisms, demo specialists
-
-        def agent(ura: str, name: str) -> audit.Agent:
-            return audit.Agent(SEEDER, "hisgw-demo", "hisgw serve --demo", f"ura:{ura}",
-                               {"system": URA_SYSTEM, "value": ura}, name)
-
-        out.update(seed_demo(put, hospitals, _ura, agent, seed_text))
+            put(keys, who, *directory.specialism(f"{ura}-{j + 1}", org_id, spec, [spec]))
+    if seed_text is not None:  # issue 6: the genetics subspecialisms and the demo specialists
+        out.update(directory.seed_demo(put, hospitals, _ura, _hospital_agent, seed_text))
     return out
+
+
+def _hospital_agent(ura: str, name: str) -> audit.Agent:
+    """The demo seeder acting for a hospital (audit agent)."""
+    ident = {"system": URA_SYSTEM, "value": ura}
+    return audit.Agent(SEEDER, "hisgw-demo", "hisgw serve --demo", f"ura:{ura}", ident, name)

@@ -41,6 +41,49 @@ def genetics_subspecialisms(text: str) -> list[str]:
     return out
 
 
+def hospital(ura: str, name: str) -> tuple[dict, str]:
+    """A hospital as an Organization, and the criteria that find it again (its URA)."""
+    from gateway.clients import URA_SYSTEM
+
+    res = {
+        "resourceType": "Organization",
+        "identifier": [{"system": URA_SYSTEM, "value": ura}],
+        "active": True,
+        "name": name,
+        "type": [{"text": "Ziekenhuis"}],
+    }
+    return res, f"identifier={URA_SYSTEM}|{ura}"
+
+
+def specialism(value: str, org_id: str, name: str, specialties: list[str]) -> tuple[dict, str]:
+    """A specialism (or subspecialism: its parent first in ``specialties``) of a hospital as the
+    HealthcareService consults are sent to, and the criteria that find it again."""
+    res = {
+        "resourceType": "HealthcareService",
+        "identifier": [{"system": SPECIALISM_SYSTEM, "value": value}],
+        "active": True,
+        "providedBy": {"reference": f"Organization/{org_id}"},
+        "type": [{"text": "Digitale consultatie"}],
+        "specialty": [{"text": s} for s in specialties],
+        "name": name,
+    }
+    return res, f"identifier={SPECIALISM_SYSTEM}|{value}"
+
+
+def specialist(value: str, name: str, org_id: str, service_id: str, specialism_name: str) -> tuple[dict, str]:
+    """A specialist as a PractitionerRole of a hospital's specialism, and the criteria that find it again."""
+    res = {
+        "resourceType": "PractitionerRole",
+        "identifier": [{"system": SPECIALIST_SYSTEM, "value": value}],
+        "active": True,
+        "practitioner": {"display": name},
+        "organization": {"reference": f"Organization/{org_id}"},
+        "healthcareService": [{"reference": f"HealthcareService/{service_id}"}],
+        "specialty": [{"text": specialism_name}],
+    }
+    return res, f"identifier={SPECIALIST_SYSTEM}|{value}"
+
+
 def seed_demo(
     put: Callable[[tuple[str, ...], object, dict, str], str],
     hospitals: dict[str, list[str]],
@@ -48,77 +91,30 @@ def seed_demo(
     agent_of: Callable[[str, str], object],
     seed_text: str,
 ) -> dict[str, str]:
-    """Add the clinical genetics subspecialisms and the demo specialists (idempotent)."""
-    from gateway.clients import URA_SYSTEM
-
+    """Add the clinical genetics subspecialisms and the demo specialists (idempotent). The hospitals and
+    their specialisms are the ones ``gateway/demo.py`` wrote (the same conditional creates find them)."""
     out: dict[str, str] = {}
     subs = genetics_subspecialisms(seed_text)
-    for i, (hospital, specialisms) in enumerate(hospitals.items()):
+    for i, (name, specialisms) in enumerate(hospitals.items()):
         ura = ura_of(i)
-        keys, who = (f"ura:{ura}",), agent_of(ura, hospital)
-        org = {
-            "resourceType": "Organization",
-            "identifier": [{"system": URA_SYSTEM, "value": ura}],
-            "active": True,
-            "name": hospital,
-            "type": [{"text": "Ziekenhuis"}],
-        }
-        org_id = put(keys, who, org, f"identifier={URA_SYSTEM}|{ura}")  # the one the demo made
+        keys, who = (f"ura:{ura}",), agent_of(ura, name)
+        org_id = put(keys, who, *hospital(ura, name))
         service_ids: dict[str, str] = {}
         if GENETICS in specialisms:
             for sub in subs:
                 value = f"{ura}-genetica-{sub.lower().replace(' ', '-')}"
-                service_ids[sub] = put(
-                    keys,
-                    who,
-                    {
-                        "resourceType": "HealthcareService",
-                        "identifier": [{"system": SPECIALISM_SYSTEM, "value": value}],
-                        "active": True,
-                        "providedBy": {"reference": f"Organization/{org_id}"},
-                        "type": [{"text": "Digitale consultatie"}],
-                        "specialty": [{"text": GENETICS}, {"text": sub}],
-                        "name": sub,
-                    },
-                    f"identifier={SPECIALISM_SYSTEM}|{value}",
-                )
+                service_ids[sub] = put(keys, who, *specialism(value, org_id, sub, [GENETICS, sub]))
         for j, spec in enumerate(specialisms):
-            service_ids.setdefault(
-                spec,
-                put(
-                    keys,
-                    who,
-                    {
-                        "resourceType": "HealthcareService",
-                        "identifier": [{"system": SPECIALISM_SYSTEM, "value": f"{ura}-{j + 1}"}],
-                        "active": True,
-                        "providedBy": {"reference": f"Organization/{org_id}"},
-                        "type": [{"text": "Digitale consultatie"}],
-                        "specialty": [{"text": spec}],
-                        "name": spec,
-                    },
-                    f"identifier={SPECIALISM_SYSTEM}|{ura}-{j + 1}",
-                ),
-            )
-        for h, name, spec in DEMO_SPECIALISTS:
+            if spec not in service_ids:
+                service_ids[spec] = put(keys, who, *specialism(f"{ura}-{j + 1}", org_id, spec, [spec]))
+        for h, person, spec in DEMO_SPECIALISTS:
             if h != i or spec not in service_ids:
                 continue
-            value = f"{ura}-{name.lower().replace(' ', '').replace('.', '')}"
-            out[f"specialist:{name}"] = put(
-                keys,
-                who,
-                {
-                    "resourceType": "PractitionerRole",
-                    "identifier": [{"system": SPECIALIST_SYSTEM, "value": value}],
-                    "active": True,
-                    "practitioner": {"display": name},
-                    "organization": {"reference": f"Organization/{org_id}"},
-                    "healthcareService": [{"reference": f"HealthcareService/{service_ids[spec]}"}],
-                    "specialty": [{"text": spec}],
-                },
-                f"identifier={SPECIALIST_SYSTEM}|{value}",
+            value = f"{ura}-{person.lower().replace(' ', '').replace('.', '')}"
+            out[f"specialist:{person}"] = put(
+                keys, who, *specialist(value, person, org_id, service_ids[spec], spec)
             )
-            out[f"specialism:{hospital}:{spec}"] = service_ids[spec]
+            out[f"specialism:{name}:{spec}"] = service_ids[spec]
     return out
 
 
@@ -183,7 +179,6 @@ def load_config(
     """Write a checked directory (:func:`parse_config`) into the store, idempotently; the number of
     organisations, specialisms and specialists it holds."""
     from gateway import audit
-    from gateway.clients import URA_SYSTEM
     from gateway.fhir.validation import has_errors, validate
     from mappings.problems import InputError
 
@@ -204,54 +199,16 @@ def load_config(
     for h in hospitals:
         ura, keys = h["ura"], (f"ura:{h['ura']}",)
         who = agent_of(ura, h["name"])
-        org_id = put(
-            keys,
-            who,
-            {
-                "resourceType": "Organization",
-                "identifier": [{"system": URA_SYSTEM, "value": ura}],
-                "active": True,
-                "name": h["name"],
-                "type": [{"text": "Ziekenhuis"}],
-            },
-            f"identifier={URA_SYSTEM}|{ura}",
-        )
+        org_id = put(keys, who, *hospital(ura, h["name"]))
         counts["organizations"] += 1
         ids: dict[str, str] = {}
         entries = [(s, [s]) for s in h.get("specialisms", [])]
         entries += [(s["name"], [s["parent"], s["name"]]) for s in h.get("subspecialism", [])]
         for name, specialties in entries:
-            value = f"{ura}-{_slug(name)}"
-            ids[name] = put(
-                keys,
-                who,
-                {
-                    "resourceType": "HealthcareService",
-                    "identifier": [{"system": SPECIALISM_SYSTEM, "value": value}],
-                    "active": True,
-                    "providedBy": {"reference": f"Organization/{org_id}"},
-                    "type": [{"text": "Digitale consultatie"}],
-                    "specialty": [{"text": s} for s in specialties],
-                    "name": name,
-                },
-                f"identifier={SPECIALISM_SYSTEM}|{value}",
-            )
+            ids[name] = put(keys, who, *specialism(f"{ura}-{_slug(name)}", org_id, name, specialties))
             counts["specialisms"] += 1
         for p in h.get("specialist", []):
             value = f"{ura}-{_slug(p['name'])}"
-            put(
-                keys,
-                who,
-                {
-                    "resourceType": "PractitionerRole",
-                    "identifier": [{"system": SPECIALIST_SYSTEM, "value": value}],
-                    "active": True,
-                    "practitioner": {"display": p["name"]},
-                    "organization": {"reference": f"Organization/{org_id}"},
-                    "healthcareService": [{"reference": f"HealthcareService/{ids[p['specialism']]}"}],
-                    "specialty": [{"text": p["specialism"]}],
-                },
-                f"identifier={SPECIALIST_SYSTEM}|{value}",
-            )
+            put(keys, who, *specialist(value, p["name"], org_id, ids[p["specialism"]], p["specialism"]))
             counts["specialists"] += 1
     return counts
