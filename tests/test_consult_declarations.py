@@ -21,6 +21,7 @@ from gateway.consult.resources import INSURER_EXTENSION
 from tests.test_consult_support import (
     ROOT,
     act,
+    close_declared,
     export_bytes,
     hospital_directory,
     install_clock,
@@ -56,18 +57,7 @@ def consult(svc, d, clock, closed_at: dt.datetime, *, uzovi: str, declaration: b
     ok(act(svc, tid, "answer", specialist="dr. Hart", directory=d, text="Advies."))
     clock.set(closed_at)
     if declaration:
-        ok(
-            act(
-                svc,
-                tid,
-                "close",
-                specialist="dr. Hart",
-                directory=d,
-                declaration=True,
-                newTreatmentQuestion=True,
-                noOpenDbc=True,
-            )
-        )
+        ok(close_declared(svc, tid, d))
     else:
         ok(act(svc, tid, "close", specialist="dr. Hart", directory=d, declaration=False))
     return tid

@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 from gateway.consult.directory import genetics_subspecialisms
-from tests.test_consult_support import ROOT, SHARED, install_clock, ok, param, parameters
+from tests.test_consult_support import ROOT, SHARED, family_form, install_clock, ok, param, parameters
 
 FILE = """
 [[hospital]]
@@ -76,19 +76,7 @@ def test_directory_load_from_a_file(service, tmp_path):
     ]
     r = service.request("POST", "/Task/$send-consult", json=parameters(*items))
     assert r.status_code == 422 and "CON-021" in r.text
-    form = ok(
-        service.request(
-            "POST",
-            "/DocumentReference",
-            json={
-                "resourceType": "DocumentReference",
-                "status": "current",
-                "description": "familieformulier",
-                "content": [{"attachment": {"contentType": "application/pdf", "data": "JVBERi0xLjQK"}}],
-            },
-        ),
-        201,
-    )
+    form = family_form(service)
     task = ok(
         service.request(
             "POST",

@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from tests.test_consult_support import (
     act,
+    close_declared,
     export_bytes,
     hospital_directory,
     install_clock,
@@ -77,18 +78,7 @@ def test_consult_end_to_end(svc):
         act(svc, tid, "answer", specialist="dr. Hart", directory=d, text="Start met X, controle na 6 weken.")
     )
     assert state_of(answered) == "answered"
-    closed = ok(
-        act(
-            svc,
-            tid,
-            "close",
-            specialist="dr. Hart",
-            directory=d,
-            declaration=True,
-            newTreatmentQuestion=True,
-            noOpenDbc=True,
-        )
-    )
+    closed = ok(close_declared(svc, tid, d))
     assert state_of(closed) == "closed-declared" and closed["status"] == "completed"
     # the answer is queued for practice-a's postbox
     from gateway.outbox import outbox_item

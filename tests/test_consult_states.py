@@ -11,7 +11,15 @@ from gateway.consult.schema import consult
 from gateway.consult.states import ACTIONS, STATES, TRANSITIONS, allowed_from
 from gateway.outbox import outbox_item
 from gateway.schema import resource, resource_history
-from tests.test_consult_support import act, hospital_directory, install_clock, ok, send, state_of
+from tests.test_consult_support import (
+    act,
+    family_form,
+    hospital_directory,
+    install_clock,
+    ok,
+    send,
+    state_of,
+)
 
 # how to reach each state from a fresh consult sent to a specialism (practice-a -> Cardiologie)
 PATHS = {
@@ -169,19 +177,7 @@ def test_clinical_genetics_subspecialism_needs_the_family_form(world):
     svc, d = world
     r = send(svc, d, specialism="Cardiogenetica")
     assert r.status_code == 422 and "CON-021" in r.text and "familieformulier" in r.text
-    form = ok(
-        svc.request(
-            "POST",
-            "/DocumentReference",
-            json={
-                "resourceType": "DocumentReference",
-                "status": "current",
-                "description": "familieformulier",
-                "content": [{"attachment": {"contentType": "application/pdf", "data": "JVBERi0xLjQK"}}],
-            },
-        ),
-        201,
-    )
+    form = family_form(svc)
     from tests.test_consult_support import param
 
     task = ok(

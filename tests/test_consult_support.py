@@ -186,3 +186,22 @@ def act(
 
 def state_of(task: dict) -> str:
     return task["businessStatus"]["coding"][0]["code"]
+
+
+def close_declared(svc, task_id: str, directory: Directory, specialist: str = "dr. Hart"):
+    """The specialist closes the consult with a declaration, both rules met (DOMAIN.md §3)."""
+    return act(
+        svc, task_id, "close", specialist=specialist, directory=directory,
+        declaration=True, newTreatmentQuestion=True, noOpenDbc=True,
+    )
+
+
+def family_form(svc, as_: str = "practice-a") -> dict:
+    """The clinical genetics family form (familieformulier) as a DocumentReference of the practice."""
+    form = {
+        "resourceType": "DocumentReference",
+        "status": "current",
+        "description": "familieformulier",
+        "content": [{"attachment": {"contentType": "application/pdf", "data": "JVBERi0xLjQK"}}],
+    }
+    return ok(svc.request("POST", "/DocumentReference", as_=as_, json=form), 201)
