@@ -38,13 +38,22 @@ class DossierFormat:
         """Write one dossier; byte-stable: the same dossier always gives the same bytes."""
         raise NotImplementedError
 
-    def iter_read(self, stream: BinaryIO, *, source: str = "<input>",
-                  sink: ProblemSink | None = None) -> Iterator[Dossier]:
+    def iter_read(
+        self, stream: BinaryIO, *, source: str = "<input>", sink: ProblemSink | None = None
+    ) -> Iterator[Dossier]:
         """Yield every dossier in the stream. Default: the whole stream is one dossier."""
         data = stream.read(MAX_INPUT_BYTES + 1)
         if len(data) > MAX_INPUT_BYTES:
-            raise InputError([Problem(Severity.ERROR, "IO-001", source,
-                                      f"input is over the limit of {MAX_INPUT_BYTES} bytes")])
+            raise InputError(
+                [
+                    Problem(
+                        Severity.ERROR,
+                        "IO-001",
+                        source,
+                        f"input is over the limit of {MAX_INPUT_BYTES} bytes",
+                    )
+                ]
+            )
         yield self.read(data, source=source, sink=sink)
 
     def write_many(self, dossiers: Iterable[Dossier], out: BinaryIO) -> int:
@@ -52,8 +61,16 @@ class DossierFormat:
         count = 0
         for d in dossiers:
             if count:
-                raise InputError([Problem(Severity.ERROR, "IO-002", self.name,
-                                          f"format {self.name} holds one dossier; the input has more")])
+                raise InputError(
+                    [
+                        Problem(
+                            Severity.ERROR,
+                            "IO-002",
+                            self.name,
+                            f"format {self.name} holds one dossier; the input has more",
+                        )
+                    ]
+                )
             out.write(self.write(d))
             count += 1
         return count
@@ -67,8 +84,9 @@ class PostboxFormat:
     def write_postbox(self, item: PostboxItem) -> bytes:
         raise NotImplementedError
 
-    def read_postbox(self, data: bytes, *, source: str = "<input>",
-                     sink: ProblemSink | None = None) -> PostboxItem:
+    def read_postbox(
+        self, data: bytes, *, source: str = "<input>", sink: ProblemSink | None = None
+    ) -> PostboxItem:
         raise NotImplementedError
 
 

@@ -37,8 +37,9 @@ class CanonicalFormat(DossierFormat):
     def write(self, dossier: Dossier) -> bytes:
         return to_json(dossier) + b"\n"
 
-    def iter_read(self, stream: BinaryIO, *, source: str = "<input>",
-                  sink: ProblemSink | None = None) -> Iterator[Dossier]:
+    def iter_read(
+        self, stream: BinaryIO, *, source: str = "<input>", sink: ProblemSink | None = None
+    ) -> Iterator[Dossier]:
         sink = sink_or_new(sink)
         first = stream.readline(MAX_LINE_BYTES + 1)
         rest_start = stream.readline(MAX_LINE_BYTES + 1)

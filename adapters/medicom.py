@@ -99,15 +99,24 @@ YESNO = Kind("ja or nee", {"ja": True, "nee": False}.__getitem__, lambda v: "ja"
 GENDER = _enum("gender (M, V, X, O)", {"male": "M", "female": "V", "other": "X", "unknown": "O"})
 TELECOM_SYSTEM = _enum("telecom kind", {"phone": "telefoon", "email": "email", "fax": "fax"})
 TELECOM_USE = _enum("telecom use", {"home": "prive", "work": "werk", "mobile": "mobiel", "temp": "tijdelijk"})
-ADDRESS_USE = _enum("address kind", {"home": "woonadres", "work": "werkadres", "temp": "tijdelijk",
-                                     "postal": "postadres"})
-MEDICATION_STATUS = _enum("medication status", {"active": "actueel", "stopped": "gestopt",
-                                                "completed": "afgerond"})
+ADDRESS_USE = _enum(
+    "address kind", {"home": "woonadres", "work": "werkadres", "temp": "tijdelijk", "postal": "postadres"}
+)
+MEDICATION_STATUS = _enum(
+    "medication status", {"active": "actueel", "stopped": "gestopt", "completed": "afgerond"}
+)
 INTOLERANCE_STATUS = _enum("intolerance status", {"active": "actief", "inactive": "inactief"})
 QUALITY = _enum("connection quality", {"good": "goed", "moderate": "matig", "poor": "slecht"})
 DIRECTION = _enum("direction", {"in": "inkomend", "out": "uitgaand"})
-POSTBOX_KIND = _enum("postbox item kind", {"feedback": "terugkoppeling", "consult-answer": "consultantwoord",
-                                           "letter": "brief", "result": "uitslag"})
+POSTBOX_KIND = _enum(
+    "postbox item kind",
+    {
+        "feedback": "terugkoppeling",
+        "consult-answer": "consultantwoord",
+        "letter": "brief",
+        "result": "uitslag",
+    },
+)
 NAME_USAGE = _tokens("name usage (NL1-NL4)", m.PersonName, "usage")
 PRODUCT_SYSTEM = _tokens("product code system", m.Medication, "product_system")
 SOEP = _tokens("journal line type (S, O, E, P)", m.SoepLine, "type")
@@ -166,113 +175,278 @@ def many(fld: str, tag: str, spec: Spec, container: str | None = None) -> Row:
     return Row(fld, tag, spec=spec, many=True, container=container)
 
 
-NAAM = Spec(m.PersonName, [attr("usage", "naamgebruik", NAME_USAGE)], [
-    text("title", "Titel"), text("initials", "Voorletters"), text("given", "Voornamen"),
-    text("prefix", "Voorvoegsels"), text("family", "Geslachtsnaam"),
-    text("partner_prefix", "PartnerVoorvoegsels"), text("partner_family", "PartnerGeslachtsnaam")])
-ADRES = Spec(m.Address, [attr("use", "soort", ADDRESS_USE)], [
-    text("street", "Straat"), text("house_number", "Huisnummer"), text("postal_code", "Postcode"),
-    text("city", "Plaats"), text("country", "Land")])
-TELECOM = Spec(m.Telecom, [attr("system", "soort", TELECOM_SYSTEM), attr("use", "gebruik", TELECOM_USE)],
-               content="value")
-VERZEKERING = Spec(m.Insurance, [attr("uzovi", "uzovi"), attr("policy_number", "polisnummer")],
-                   [text("insurer_name", "Verzekeraar")])
-ORGANISATIE = Spec(m.Organization, [attr("id", "id"), attr("agb", "agb"), attr("ura", "ura")], [
-    text("name", "Naam"), one("address", "Adres", ADRES), many("telecom", "Telecom", TELECOM)],
-    id_kind="organization")
-ZORGVERLENER = Spec(m.HealthProfessional, [
-    attr("id", "id"), attr("agb", "agb"), attr("uzi", "uzi"), attr("big", "big"), attr("role", "rol"),
-    attr("organization_id", "organisatie")], [one("name", "Naam", NAAM), many("telecom", "Telecom", TELECOM)],
-    id_kind="professional")
-PATIENT = Spec(m.Patient, [
-    attr("bsn", "bsn"), attr("birth_date", "geboortedatum", DATE), attr("gender", "geslacht", GENDER),
-    attr("deceased_date", "overlijdensdatum", DATE), attr("deregistered_date", "uitschrijfdatum", DATE)], [
-    one("name", "Naam", NAAM), one("address", "Adres", ADRES), many("telecom", "Telecom", TELECOM),
-    one("insurance", "Verzekering", VERZEKERING)])
-EPISODE = Spec(m.Episode, [
-    attr("id", "id"), attr("icpc", "icpc", check="icpc"), attr("start", "begindatum", DATE),
-    attr("end", "einddatum", DATE), attr("attention", "attentiewaarde", YESNO),
-    attr("shielded", "afgeschermd", YESNO)], [text("title", "Titel")], id_kind="episode")
+NAAM = Spec(
+    m.PersonName,
+    [attr("usage", "naamgebruik", NAME_USAGE)],
+    [
+        text("title", "Titel"),
+        text("initials", "Voorletters"),
+        text("given", "Voornamen"),
+        text("prefix", "Voorvoegsels"),
+        text("family", "Geslachtsnaam"),
+        text("partner_prefix", "PartnerVoorvoegsels"),
+        text("partner_family", "PartnerGeslachtsnaam"),
+    ],
+)
+ADRES = Spec(
+    m.Address,
+    [attr("use", "soort", ADDRESS_USE)],
+    [
+        text("street", "Straat"),
+        text("house_number", "Huisnummer"),
+        text("postal_code", "Postcode"),
+        text("city", "Plaats"),
+        text("country", "Land"),
+    ],
+)
+TELECOM = Spec(
+    m.Telecom, [attr("system", "soort", TELECOM_SYSTEM), attr("use", "gebruik", TELECOM_USE)], content="value"
+)
+VERZEKERING = Spec(
+    m.Insurance,
+    [attr("uzovi", "uzovi"), attr("policy_number", "polisnummer")],
+    [text("insurer_name", "Verzekeraar")],
+)
+ORGANISATIE = Spec(
+    m.Organization,
+    [attr("id", "id"), attr("agb", "agb"), attr("ura", "ura")],
+    [text("name", "Naam"), one("address", "Adres", ADRES), many("telecom", "Telecom", TELECOM)],
+    id_kind="organization",
+)
+ZORGVERLENER = Spec(
+    m.HealthProfessional,
+    [
+        attr("id", "id"),
+        attr("agb", "agb"),
+        attr("uzi", "uzi"),
+        attr("big", "big"),
+        attr("role", "rol"),
+        attr("organization_id", "organisatie"),
+    ],
+    [one("name", "Naam", NAAM), many("telecom", "Telecom", TELECOM)],
+    id_kind="professional",
+)
+PATIENT = Spec(
+    m.Patient,
+    [
+        attr("bsn", "bsn"),
+        attr("birth_date", "geboortedatum", DATE),
+        attr("gender", "geslacht", GENDER),
+        attr("deceased_date", "overlijdensdatum", DATE),
+        attr("deregistered_date", "uitschrijfdatum", DATE),
+    ],
+    [
+        one("name", "Naam", NAAM),
+        one("address", "Adres", ADRES),
+        many("telecom", "Telecom", TELECOM),
+        one("insurance", "Verzekering", VERZEKERING),
+    ],
+)
+EPISODE = Spec(
+    m.Episode,
+    [
+        attr("id", "id"),
+        attr("icpc", "icpc", check="icpc"),
+        attr("start", "begindatum", DATE),
+        attr("end", "einddatum", DATE),
+        attr("attention", "attentiewaarde", YESNO),
+        attr("shielded", "afgeschermd", YESNO),
+    ],
+    [text("title", "Titel")],
+    id_kind="episode",
+)
 REGEL = Spec(m.SoepLine, [attr("type", "type", SOEP), attr("icpc", "icpc", check="icpc")], content="text")
-DEELCONTACT = Spec(m.Deelcontact, [attr("episode_id", "episode"), attr("icpc", "icpc", check="icpc")],
-                   [many("lines", "Regel", REGEL)])
-VIDEOCONSULT = Spec(m.VideoDetails, [
-    attr("connection_quality", "verbindingskwaliteit", QUALITY),
-    attr("identity_verified", "identiteitgecontroleerd", YESNO)], [
-    text("application", "Applicatie"), text("patient_device", "ApparaatPatient")])
-CONTACT = Spec(m.Contact, [
-    attr("id", "id"), attr("start", "begin", MOMENT), attr("end", "eind", MOMENT),
-    attr("contact_type", "contactsoort", check="tabel14"), attr("author_id", "auteur"),
-    attr("shielded", "afgeschermd", YESNO)], [
-    one("video", "Videoconsult", VIDEOCONSULT), many("deelcontacten", "Deelcontact", DEELCONTACT)],
-    id_kind="contact")
-VOORSCHRIFT = Spec(m.Medication, [
-    attr("id", "id"), attr("product_system", "codesysteem", PRODUCT_SYSTEM), attr("product_code", "code"),
-    attr("atc", "atc", check="atc"), attr("dosage_code", "doseringcode", check="tabel25"),
-    attr("start", "begindatum", DATE), attr("end", "einddatum", DATE),
-    attr("status", "status", MEDICATION_STATUS), attr("prescribed_on", "voorschrijfdatum", DATE),
-    attr("prescriber_id", "voorschrijver"), attr("quantity", "hoeveelheid", DECIMAL),
-    attr("quantity_unit", "eenheid"), attr("episode_id", "episode")], [
-    text("product_name", "Product"), text("dosage_text", "Dosering")], id_kind="medication")
-BEPALING = Spec(m.Measurement, [
-    attr("id", "id"), attr("code", "code", check="tabel45"), attr("effective", "datum", MOMENT),
-    attr("value_quantity", "waarde", DECIMAL), attr("unit", "eenheid"),
-    attr("reference_low", "ondergrens", DECIMAL), attr("reference_high", "bovengrens", DECIMAL),
-    attr("interpretation", "interpretatie", INTERPRETATION)], [text("value_text", "Tekst")],
-    id_kind="measurement")
-INTOLERANTIE = Spec(m.Intolerance, [
-    attr("id", "id"), attr("code", "code", check="thesaurus122"), attr("start", "begindatum", DATE),
-    attr("status", "status", INTOLERANCE_STATUS)], [text("text", "Tekst")], id_kind="intolerance")
-CONTRAINDICATIE = Spec(m.ContraIndication, [
-    attr("id", "id"), attr("code", "code", check="thesaurus40"), attr("start", "begindatum", DATE),
-    attr("end", "einddatum", DATE)], [text("text", "Tekst")], id_kind="contra-indication")
-ATTENTIE = Spec(m.AttentionNote, [attr("id", "id"), attr("date", "datum", DATE)], [text("text", "Tekst")],
-                id_kind="attention note")
-BRIEF = Spec(m.Correspondence, [
-    attr("id", "id"), attr("date", "datum", MOMENT), attr("direction", "richting", DIRECTION),
-    attr("kind", "soort", check="tabel69"), attr("episode_id", "episode"),
-    attr("sender_reference", "kenmerk")], [
-    text("subject", "Onderwerp"), text("sender_name", "Afzender"),
-    text("sender_discipline", "AfzenderDiscipline"), text("addressee_name", "Geadresseerde"),
-    text("text", "Tekst")], id_kind="correspondence")
-EXPORT = Spec(m.Dossier, [], [
-    one("practice", "Praktijk", ORGANISATIE), one("patient", "Patient", PATIENT),
-    one("gp", "Huisarts", ZORGVERLENER),
-    many("professionals", "Zorgverlener", ZORGVERLENER, "Zorgverleners"),
-    many("organizations", "Organisatie", ORGANISATIE, "Organisaties"),
-    many("episodes", "Episode", EPISODE, "Episodes"),
-    many("contacts", "Contact", CONTACT, "Contacten"),
-    many("medications", "Voorschrift", VOORSCHRIFT, "Medicatie"),
-    many("measurements", "Bepaling", BEPALING, "Bepalingen"),
-    many("intolerances", "Intolerantie", INTOLERANTIE, "Intoleranties"),
-    many("contraindications", "Contraindicatie", CONTRAINDICATIE, "Contraindicaties"),
-    many("attention_notes", "Attentie", ATTENTIE, "Attenties"),
-    many("correspondence", "Brief", BRIEF, "Correspondentie")])
+DEELCONTACT = Spec(
+    m.Deelcontact,
+    [attr("episode_id", "episode"), attr("icpc", "icpc", check="icpc")],
+    [many("lines", "Regel", REGEL)],
+)
+VIDEOCONSULT = Spec(
+    m.VideoDetails,
+    [
+        attr("connection_quality", "verbindingskwaliteit", QUALITY),
+        attr("identity_verified", "identiteitgecontroleerd", YESNO),
+    ],
+    [text("application", "Applicatie"), text("patient_device", "ApparaatPatient")],
+)
+CONTACT = Spec(
+    m.Contact,
+    [
+        attr("id", "id"),
+        attr("start", "begin", MOMENT),
+        attr("end", "eind", MOMENT),
+        attr("contact_type", "contactsoort", check="tabel14"),
+        attr("author_id", "auteur"),
+        attr("shielded", "afgeschermd", YESNO),
+    ],
+    [one("video", "Videoconsult", VIDEOCONSULT), many("deelcontacten", "Deelcontact", DEELCONTACT)],
+    id_kind="contact",
+)
+VOORSCHRIFT = Spec(
+    m.Medication,
+    [
+        attr("id", "id"),
+        attr("product_system", "codesysteem", PRODUCT_SYSTEM),
+        attr("product_code", "code"),
+        attr("atc", "atc", check="atc"),
+        attr("dosage_code", "doseringcode", check="tabel25"),
+        attr("start", "begindatum", DATE),
+        attr("end", "einddatum", DATE),
+        attr("status", "status", MEDICATION_STATUS),
+        attr("prescribed_on", "voorschrijfdatum", DATE),
+        attr("prescriber_id", "voorschrijver"),
+        attr("quantity", "hoeveelheid", DECIMAL),
+        attr("quantity_unit", "eenheid"),
+        attr("episode_id", "episode"),
+    ],
+    [text("product_name", "Product"), text("dosage_text", "Dosering")],
+    id_kind="medication",
+)
+BEPALING = Spec(
+    m.Measurement,
+    [
+        attr("id", "id"),
+        attr("code", "code", check="tabel45"),
+        attr("effective", "datum", MOMENT),
+        attr("value_quantity", "waarde", DECIMAL),
+        attr("unit", "eenheid"),
+        attr("reference_low", "ondergrens", DECIMAL),
+        attr("reference_high", "bovengrens", DECIMAL),
+        attr("interpretation", "interpretatie", INTERPRETATION),
+    ],
+    [text("value_text", "Tekst")],
+    id_kind="measurement",
+)
+INTOLERANTIE = Spec(
+    m.Intolerance,
+    [
+        attr("id", "id"),
+        attr("code", "code", check="thesaurus122"),
+        attr("start", "begindatum", DATE),
+        attr("status", "status", INTOLERANCE_STATUS),
+    ],
+    [text("text", "Tekst")],
+    id_kind="intolerance",
+)
+CONTRAINDICATIE = Spec(
+    m.ContraIndication,
+    [
+        attr("id", "id"),
+        attr("code", "code", check="thesaurus40"),
+        attr("start", "begindatum", DATE),
+        attr("end", "einddatum", DATE),
+    ],
+    [text("text", "Tekst")],
+    id_kind="contra-indication",
+)
+ATTENTIE = Spec(
+    m.AttentionNote,
+    [attr("id", "id"), attr("date", "datum", DATE)],
+    [text("text", "Tekst")],
+    id_kind="attention note",
+)
+BRIEF = Spec(
+    m.Correspondence,
+    [
+        attr("id", "id"),
+        attr("date", "datum", MOMENT),
+        attr("direction", "richting", DIRECTION),
+        attr("kind", "soort", check="tabel69"),
+        attr("episode_id", "episode"),
+        attr("sender_reference", "kenmerk"),
+    ],
+    [
+        text("subject", "Onderwerp"),
+        text("sender_name", "Afzender"),
+        text("sender_discipline", "AfzenderDiscipline"),
+        text("addressee_name", "Geadresseerde"),
+        text("text", "Tekst"),
+    ],
+    id_kind="correspondence",
+)
+EXPORT = Spec(
+    m.Dossier,
+    [],
+    [
+        one("practice", "Praktijk", ORGANISATIE),
+        one("patient", "Patient", PATIENT),
+        one("gp", "Huisarts", ZORGVERLENER),
+        many("professionals", "Zorgverlener", ZORGVERLENER, "Zorgverleners"),
+        many("organizations", "Organisatie", ORGANISATIE, "Organisaties"),
+        many("episodes", "Episode", EPISODE, "Episodes"),
+        many("contacts", "Contact", CONTACT, "Contacten"),
+        many("medications", "Voorschrift", VOORSCHRIFT, "Medicatie"),
+        many("measurements", "Bepaling", BEPALING, "Bepalingen"),
+        many("intolerances", "Intolerantie", INTOLERANTIE, "Intoleranties"),
+        many("contraindications", "Contraindicatie", CONTRAINDICATIE, "Contraindicaties"),
+        many("attention_notes", "Attentie", ATTENTIE, "Attenties"),
+        many("correspondence", "Brief", BRIEF, "Correspondentie"),
+    ],
+)
 
 # The postbox import form (spec §4). The filing's episode is the concept deelcontact's episode: the model
 # demands the two are equal, so the dialect carries it once.
-PATIENT_MATCH = Spec(m.PatientMatch, [
-    attr("bsn", "bsn"), attr("birth_date", "geboortedatum", DATE), attr("sender_reference", "kenmerk")],
-    [one("name", "Naam", NAAM)])
-CONCEPTDEELCONTACT = Spec(m.JournalEntry, [
-    attr("date", "datum", MOMENT), attr("episode_id", "episode"), attr("icpc", "icpc", check="icpc"),
-    attr("contact_type", "contactsoort", check="tabel14")], [many("lines", "Regel", REGEL)])
-ARCHIVERING = Spec(m.AutoFiling, [], [one("journal_entry", "Conceptdeelcontact", CONCEPTDEELCONTACT)],
-                   derived={"episode_id": ("journal_entry", "episode_id")})
-POSTBUS = Spec(m.PostboxItem, [
-    attr("id", "id"), attr("kind", "soort", POSTBOX_KIND), attr("created", "aangemaakt", MOMENT),
-    attr("practice_agb", "praktijkagb")], [
-    text("sender_organization", "AfzenderOrganisatie"), one("patient", "Patient", PATIENT_MATCH),
-    one("correspondence", "Brief", BRIEF), one("filing", "Archivering", ARCHIVERING),
-    text("manual_reason", "RedenHandmatig")])
+PATIENT_MATCH = Spec(
+    m.PatientMatch,
+    [attr("bsn", "bsn"), attr("birth_date", "geboortedatum", DATE), attr("sender_reference", "kenmerk")],
+    [one("name", "Naam", NAAM)],
+)
+CONCEPTDEELCONTACT = Spec(
+    m.JournalEntry,
+    [
+        attr("date", "datum", MOMENT),
+        attr("episode_id", "episode"),
+        attr("icpc", "icpc", check="icpc"),
+        attr("contact_type", "contactsoort", check="tabel14"),
+    ],
+    [many("lines", "Regel", REGEL)],
+)
+ARCHIVERING = Spec(
+    m.AutoFiling,
+    [],
+    [one("journal_entry", "Conceptdeelcontact", CONCEPTDEELCONTACT)],
+    derived={"episode_id": ("journal_entry", "episode_id")},
+)
+POSTBUS = Spec(
+    m.PostboxItem,
+    [
+        attr("id", "id"),
+        attr("kind", "soort", POSTBOX_KIND),
+        attr("created", "aangemaakt", MOMENT),
+        attr("practice_agb", "praktijkagb"),
+    ],
+    [
+        text("sender_organization", "AfzenderOrganisatie"),
+        one("patient", "Patient", PATIENT_MATCH),
+        one("correspondence", "Brief", BRIEF),
+        one("filing", "Archivering", ARCHIVERING),
+        text("manual_reason", "RedenHandmatig"),
+    ],
+)
 
 SPECS: dict[str, Spec] = {
-    EXPORT_ROOT: EXPORT, "Praktijk, Organisatie": ORGANISATIE, "Adres": ADRES, "Telecom": TELECOM,
-    "Patient": PATIENT, "Naam": NAAM, "Verzekering": VERZEKERING, "Huisarts, Zorgverlener": ZORGVERLENER,
-    "Episode": EPISODE, "Contact": CONTACT, "Videoconsult": VIDEOCONSULT, "Deelcontact": DEELCONTACT,
-    "Regel": REGEL, "Voorschrift": VOORSCHRIFT, "Bepaling": BEPALING, "Intolerantie": INTOLERANTIE,
-    "Contraindicatie": CONTRAINDICATIE, "Attentie": ATTENTIE, "Brief": BRIEF,
-    POSTBOX_ROOT: POSTBUS, "Patient (postbus)": PATIENT_MATCH, "Archivering": ARCHIVERING,
+    EXPORT_ROOT: EXPORT,
+    "Praktijk, Organisatie": ORGANISATIE,
+    "Adres": ADRES,
+    "Telecom": TELECOM,
+    "Patient": PATIENT,
+    "Naam": NAAM,
+    "Verzekering": VERZEKERING,
+    "Huisarts, Zorgverlener": ZORGVERLENER,
+    "Episode": EPISODE,
+    "Contact": CONTACT,
+    "Videoconsult": VIDEOCONSULT,
+    "Deelcontact": DEELCONTACT,
+    "Regel": REGEL,
+    "Voorschrift": VOORSCHRIFT,
+    "Bepaling": BEPALING,
+    "Intolerantie": INTOLERANTIE,
+    "Contraindicatie": CONTRAINDICATIE,
+    "Attentie": ATTENTIE,
+    "Brief": BRIEF,
+    POSTBOX_ROOT: POSTBUS,
+    "Patient (postbus)": PATIENT_MATCH,
+    "Archivering": ARCHIVERING,
     "Conceptdeelcontact": CONCEPTDEELCONTACT,
 }
 """Every record element, by the heading of its table in the spec (§3, §4)."""
@@ -289,12 +463,19 @@ def _compile(spec: Spec) -> None:
         if r.spec is not None and r.spec.id_kind is not None:
             ID_TAGS.setdefault(r.spec.id_kind, set()).add(r.name)
     fields = msgspec.structs.fields(spec.cls)
-    dropped = {f.name for f in fields} - {r.field for r in spec.rows + spec.attrs} - set(spec.derived) \
+    dropped = (
+        {f.name for f in fields}
+        - {r.field for r in spec.rows + spec.attrs}
+        - set(spec.derived)
         - {spec.content}
+    )
     if dropped:  # every canonical field has its place: the dialect is lossless
         raise AssertionError(f"{spec.cls.__name__}: fields without a place: {sorted(dropped)}")
-    spec.required = frozenset(f.name for f in fields if f.required and f.name not in spec.derived
-                              and type(None) not in typing.get_args(f.type))
+    spec.required = frozenset(
+        f.name
+        for f in fields
+        if f.required and f.name not in spec.derived and type(None) not in typing.get_args(f.type)
+    )
     spec.nullable = tuple(f.name for f in fields if f.required and type(None) in typing.get_args(f.type))
     spec.plain = not spec.derived and not spec.nullable and spec.cls is not m.Dossier
 
@@ -314,8 +495,9 @@ def _escape_text(s: str) -> str:
     return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\r", "&#13;")
 
 
-_ATTR_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "\t": "&#9;",
-                               "\n": "&#10;", "\r": "&#13;"})
+_ATTR_ESCAPES = str.maketrans(
+    {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "\t": "&#9;", "\n": "&#10;", "\r": "&#13;"}
+)
 _ATTR_SPECIAL = re.compile('[&<>"\t\n\r]')  # a parser normalises tab, LF and CR in attribute values to spaces
 
 
@@ -368,8 +550,16 @@ def _serialise(root: str, obj: Any, spec: Spec) -> bytes:
     bad = _NOT_XML.search(doc)
     if bad:
         line = doc.count("\n", 0, bad.start()) + 1
-        raise InputError([Problem(Severity.ERROR, "MED-030", f"{root} (written line {line})",
-                                  f"a text holds U+{ord(bad.group()):04X}, which XML 1.0 cannot carry")])
+        raise InputError(
+            [
+                Problem(
+                    Severity.ERROR,
+                    "MED-030",
+                    f"{root} (written line {line})",
+                    f"a text holds U+{ord(bad.group()):04X}, which XML 1.0 cannot carry",
+                )
+            ]
+        )
     return doc.encode(ENCODING, "xmlcharrefreplace")
 
 
@@ -602,11 +792,18 @@ class _Reader:
             return [x for g in groups for x in (g if isinstance(g, tuple) else (g,)) if x is not None]
 
         pros = live(d["gp"], d["professionals"])
-        ids = {"organization": live(d.get("practice"), d["organizations"]), "professional": pros,
-               "episode": live(d["episodes"]), "contact": live(d["contacts"]),
-               "medication": live(d["medications"]), "measurement": live(d["measurements"]),
-               "intolerance": live(d["intolerances"]), "contra-indication": live(d["contraindications"]),
-               "attention note": live(d["attention_notes"]), "correspondence": live(d["correspondence"])}
+        ids = {
+            "organization": live(d.get("practice"), d["organizations"]),
+            "professional": pros,
+            "episode": live(d["episodes"]),
+            "contact": live(d["contacts"]),
+            "medication": live(d["medications"]),
+            "measurement": live(d["measurements"]),
+            "intolerance": live(d["intolerances"]),
+            "contra-indication": live(d["contraindications"]),
+            "attention note": live(d["attention_notes"]),
+            "correspondence": live(d["correspondence"]),
+        }
         ok = True
         known: dict[str, set[str]] = {}
         for kind, objs in ids.items():
@@ -615,19 +812,29 @@ class _Reader:
                 self.duplicates(root, kind)
                 ok = False
             known[kind] |= self.failed_ids.get(kind, set())
-        refs = [("organization", "organisatie", [p.organization_id for p in pros]),
-                ("professional", "auteur", [c.author_id for c in ids["contact"]]),
-                ("professional", "voorschrijver", [x.prescriber_id for x in ids["medication"]]),
-                ("episode", "episode", [dc.episode_id for c in ids["contact"] for dc in c.deelcontacten]
-                 + [x.episode_id for x in ids["medication"]] + [k.episode_id for k in ids["correspondence"]])]
+        refs = [
+            ("organization", "organisatie", [p.organization_id for p in pros]),
+            ("professional", "auteur", [c.author_id for c in ids["contact"]]),
+            ("professional", "voorschrijver", [x.prescriber_id for x in ids["medication"]]),
+            (
+                "episode",
+                "episode",
+                [dc.episode_id for c in ids["contact"] for dc in c.deelcontacten]
+                + [x.episode_id for x in ids["medication"]]
+                + [k.episode_id for k in ids["correspondence"]],
+            ),
+        ]
         for kind, name, named in refs:
             dangling = {i for i in named if i is not None} - known[kind]
             if dangling:
                 ok = False
                 for el in root.iter():
                     if el.get(name) in dangling:
-                        self.sink.error("MED-020", self.where(el, f"/@{name}"),
-                                        f"refers to unknown {kind} {el.get(name)!r}")
+                        self.sink.error(
+                            "MED-020",
+                            self.where(el, f"/@{name}"),
+                            f"refers to unknown {kind} {el.get(name)!r}",
+                        )
         return ok
 
     def duplicates(self, root: etree._Element, kind: str) -> None:
@@ -643,16 +850,23 @@ class _Reader:
         root = tree.getroot()
         if root.tag != _Q + root_name:
             qn = etree.QName(root)
-            self.sink.error("MED-001", self.where(root), f"root element is {{{qn.namespace or ''}}}"
-                            f"{qn.localname}, expected {{{NS}}}{root_name}")
+            self.sink.error(
+                "MED-001",
+                self.where(root),
+                f"root element is {{{qn.namespace or ''}}}{qn.localname}, expected {{{NS}}}{root_name}",
+            )
             raise InputError(self.sink.problems)
         declared = (tree.docinfo.encoding or "").upper()
         if declared != ENCODING:
-            self.sink.warning("MED-003", f"{self.source}:1",
-                              f"declared encoding is {declared}, not {ENCODING}; read as declared")
+            self.sink.warning(
+                "MED-003",
+                f"{self.source}:1",
+                f"declared encoding is {declared}, not {ENCODING}; read as declared",
+            )
         if root.get("versie") != VERSION:
-            self.sink.error("MED-002", self.where(root, "/@versie"),
-                            f"versie {root.get('versie')!r} is not {VERSION!r}")
+            self.sink.error(
+                "MED-002", self.where(root, "/@versie"), f"versie {root.get('versie')!r} is not {VERSION!r}"
+            )
         obj = self.record(root, spec)
         if obj is None or self.sink.has_errors:
             raise InputError(self.sink.problems)
@@ -673,8 +887,9 @@ class MedicomFormat(DossierFormat, PostboxFormat):
         """Write one dossier as ``MedicomExport``; byte-stable."""
         return _serialise(EXPORT_ROOT, dossier, EXPORT)
 
-    def read_postbox(self, data: bytes, *, source: str = "<input>",
-                     sink: ProblemSink | None = None) -> m.PostboxItem:
+    def read_postbox(
+        self, data: bytes, *, source: str = "<input>", sink: ProblemSink | None = None
+    ) -> m.PostboxItem:
         """Read one ``MedicomPostbus`` item."""
         return _Reader(source, sink_or_new(sink)).document(data, POSTBOX_ROOT, POSTBUS)
 

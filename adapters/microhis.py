@@ -50,20 +50,49 @@ TOP: dict[str, type] = {"DOS": m.Dossier, "PBX": m.PostboxItem}
 """Record types that open a document: a dossier in an export, a postbox item in a postbox file."""
 
 RECORD_CLASS: dict[str, type] = {
-    "PRK": m.Organization, "PAT": m.Patient, "NAM": m.PersonName, "ADR": m.Address, "TEL": m.Telecom,
-    "VZK": m.Insurance, "HA": m.HealthProfessional, "ZVL": m.HealthProfessional, "ORG": m.Organization,
-    "EPI": m.Episode, "CON": m.Contact, "DC": m.Deelcontact, "REG": m.SoepLine, "VID": m.VideoDetails,
-    "MED": m.Medication, "BEP": m.Measurement, "INT": m.Intolerance, "CI": m.ContraIndication,
-    "ATT": m.AttentionNote, "COR": m.Correspondence,
-    "PPM": m.PatientMatch, "BRF": m.Correspondence, "AFL": m.AutoFiling, "JRN": m.JournalEntry,
+    "PRK": m.Organization,
+    "PAT": m.Patient,
+    "NAM": m.PersonName,
+    "ADR": m.Address,
+    "TEL": m.Telecom,
+    "VZK": m.Insurance,
+    "HA": m.HealthProfessional,
+    "ZVL": m.HealthProfessional,
+    "ORG": m.Organization,
+    "EPI": m.Episode,
+    "CON": m.Contact,
+    "DC": m.Deelcontact,
+    "REG": m.SoepLine,
+    "VID": m.VideoDetails,
+    "MED": m.Medication,
+    "BEP": m.Measurement,
+    "INT": m.Intolerance,
+    "CI": m.ContraIndication,
+    "ATT": m.AttentionNote,
+    "COR": m.Correspondence,
+    "PPM": m.PatientMatch,
+    "BRF": m.Correspondence,
+    "AFL": m.AutoFiling,
+    "JRN": m.JournalEntry,
 }
 """Every other record type and the canonical class whose scalar fields it carries."""
 
 NESTED: dict[type, dict[str, str]] = {
-    m.Dossier: {"PRK": "practice", "PAT": "patient", "HA": "gp", "ZVL": "professionals",
-                "ORG": "organizations", "EPI": "episodes", "CON": "contacts", "MED": "medications",
-                "BEP": "measurements", "INT": "intolerances", "CI": "contraindications",
-                "ATT": "attention_notes", "COR": "correspondence"},
+    m.Dossier: {
+        "PRK": "practice",
+        "PAT": "patient",
+        "HA": "gp",
+        "ZVL": "professionals",
+        "ORG": "organizations",
+        "EPI": "episodes",
+        "CON": "contacts",
+        "MED": "medications",
+        "BEP": "measurements",
+        "INT": "intolerances",
+        "CI": "contraindications",
+        "ATT": "attention_notes",
+        "COR": "correspondence",
+    },
     m.Organization: {"ADR": "address", "TEL": "telecom"},
     m.Patient: {"NAM": "name", "ADR": "address", "TEL": "telecom", "VZK": "insurance"},
     m.HealthProfessional: {"NAM": "name", "TEL": "telecom"},
@@ -77,12 +106,18 @@ NESTED: dict[type, dict[str, str]] = {
 """Per class: the record types of its nested objects and the field each fills, in model (= write) order."""
 
 CODE_TABLES: dict[tuple[type, str], str] = {
-    (m.Episode, "icpc"): "icpc", (m.Deelcontact, "icpc"): "icpc", (m.SoepLine, "icpc"): "icpc",
-    (m.JournalEntry, "icpc"): "icpc", (m.Contact, "contact_type"): "tabel14",
-    (m.JournalEntry, "contact_type"): "tabel14", (m.Measurement, "code"): "tabel45",
-    (m.Medication, "atc"): "atc", (m.Medication, "dosage_code"): "tabel25",
+    (m.Episode, "icpc"): "icpc",
+    (m.Deelcontact, "icpc"): "icpc",
+    (m.SoepLine, "icpc"): "icpc",
+    (m.JournalEntry, "icpc"): "icpc",
+    (m.Contact, "contact_type"): "tabel14",
+    (m.JournalEntry, "contact_type"): "tabel14",
+    (m.Measurement, "code"): "tabel45",
+    (m.Medication, "atc"): "atc",
+    (m.Medication, "dosage_code"): "tabel25",
     (m.Intolerance, "code"): "thesaurus122",
-    (m.ContraIndication, "code"): "thesaurus40", (m.Correspondence, "kind"): "tabel69",
+    (m.ContraIndication, "code"): "thesaurus40",
+    (m.Correspondence, "kind"): "tabel69",
 }
 """Fields whose codes are checked against the code tables; unknown codes are kept with CODE-001."""
 
@@ -119,9 +154,25 @@ def _scalar_kind(field: msgspec.structs.FieldInfo) -> tuple[str, Any] | None:
 class _Spec:
     """One record type, derived from the model: its fields (position = index + 2) and its nested records."""
 
-    __slots__ = ("code", "cls", "fields", "names", "width", "required", "required_scalars", "nullable",
-                 "children", "many", "nested_out", "scalar_index", "field_pos", "texts", "convert", "leaf",
-                 "traced")
+    __slots__ = (
+        "code",
+        "cls",
+        "fields",
+        "names",
+        "width",
+        "required",
+        "required_scalars",
+        "nullable",
+        "children",
+        "many",
+        "nested_out",
+        "scalar_index",
+        "field_pos",
+        "texts",
+        "convert",
+        "leaf",
+        "traced",
+    )
 
     def __init__(self, code: str, cls: type):
         self.code, self.cls = code, cls
@@ -146,8 +197,9 @@ class _Spec:
         self.width = len(fields) + 1  # the record type is field 1
         self.field_pos = {name: i + 2 for i, name in enumerate(self.names)}
         self.texts = tuple(name for name, kind, _ in fields if kind in "sc")
-        self.convert = tuple((name, self.field_pos[name], kind, extra)
-                             for name, kind, extra in fields if kind != "s")
+        self.convert = tuple(
+            (name, self.field_pos[name], kind, extra) for name, kind, extra in fields if kind != "s"
+        )
         self.required_scalars = frozenset(self.required)
         self.scalar_index = tuple(index[n] for n in self.names)
         nested = NESTED.get(cls, {})
@@ -168,8 +220,10 @@ SPECS: dict[str, _Spec] = {code: _Spec(code, cls) for code, cls in {**TOP, **REC
 _CP1252 = frozenset(bytes(range(256)).decode("cp1252", errors="ignore"))
 # one escape: \\ \p \r \n, \uXXXX except surrogates, \UXXXXXXXX up to 0010FFFF; a backslash followed by
 # anything else matches the empty last alternative and is reported as broken
-_ESCAPE = re.compile(r"\\(?:([\\prn])|u((?![dD][89A-Fa-f])[0-9A-Fa-f]{4})"
-                     r"|U((?:000[0-9A-Fa-f]|0010)[0-9A-Fa-f]{4})|)")
+_ESCAPE = re.compile(
+    r"\\(?:([\\prn])|u((?![dD][89A-Fa-f])[0-9A-Fa-f]{4})"
+    r"|U((?:000[0-9A-Fa-f]|0010)[0-9A-Fa-f]{4})|)"
+)
 _SIMPLE = {"\\": "\\", "p": "|", "r": "\r", "n": "\n"}
 _DECIMAL = re.compile(r"-?[0-9]+(?:\.[0-9]+)?(?:E[+-][0-9]+)?\Z")  # str(Decimal) of a finite number
 _COUNT = re.compile(r"[0-9]{1,15}\Z")
@@ -185,7 +239,7 @@ def unescape(raw: str) -> str | None:
         simple, hex4, hex8 = match.groups()
         if simple is None and hex4 is None and hex8 is None:
             return None
-        out.append(raw[last:match.start()])
+        out.append(raw[last : match.start()])
         out.append(_SIMPLE[simple] if simple is not None else chr(int(hex4 or hex8, 16)))
         last = match.end()
     out.append(raw[last:])
@@ -202,8 +256,10 @@ def escape(s: str) -> str:
         try:
             s.encode("cp1252")
         except UnicodeEncodeError:
-            s = "".join(c if c in _CP1252 else f"\\u{ord(c):04X}" if ord(c) < 0x10000 else f"\\U{ord(c):08X}"
-                        for c in s)
+            s = "".join(
+                c if c in _CP1252 else f"\\u{ord(c):04X}" if ord(c) < 0x10000 else f"\\U{ord(c):08X}"
+                for c in s
+            )
     return s
 
 
@@ -224,10 +280,19 @@ def _moment_out(v: dt.datetime | None) -> str:
 
 
 _OUT: dict[str, Callable[[Any], str]] = {
-    "s": _text_out, "c": _text_out, "e": _text_out, "d": _date_out, "t": _moment_out,
-    "n": lambda v: "" if v is None else str(v), "b": lambda v: "J" if v else "", "g": lambda v: GENDER[v]}
-_WRITERS = {code: tuple(zip(spec.scalar_index, [_OUT[k] for _, k, _ in spec.fields], strict=True))
-            for code, spec in SPECS.items()}
+    "s": _text_out,
+    "c": _text_out,
+    "e": _text_out,
+    "d": _date_out,
+    "t": _moment_out,
+    "n": lambda v: "" if v is None else str(v),
+    "b": lambda v: "J" if v else "",
+    "g": lambda v: GENDER[v],
+}
+_WRITERS = {
+    code: tuple(zip(spec.scalar_index, [_OUT[k] for _, k, _ in spec.fields], strict=True))
+    for code, spec in SPECS.items()
+}
 _astuple = msgspec.structs.astuple
 
 
@@ -274,8 +339,13 @@ def _single_file(header: str, top: str, obj: msgspec.Struct) -> bytes:
 
 _from_iso_date = dt.date.fromisoformat
 _from_iso_moment = dt.datetime.fromisoformat
-_EXPECT = {"d": "a date YYYYMMDD", "t": "a moment YYYYMMDDHHMMSS", "n": "a decimal number",
-           "b": "J or empty", "g": "M, V, X or O"}
+_EXPECT = {
+    "d": "a date YYYYMMDD",
+    "t": "a moment YYYYMMDDHHMMSS",
+    "n": "a decimal number",
+    "b": "J or empty",
+    "g": "M, V, X or O",
+}
 
 
 class _Reader:
@@ -330,8 +400,12 @@ class _Reader:
                 text = block.decode("cp1252")
             except UnicodeDecodeError:
                 text = ""
-            if (text and text.endswith("\r\n") and text.count("\n") == text.count("\r\n") == text.count("\r")
-                    and len(block) <= MAX_LINE):
+            if (
+                text
+                and text.endswith("\r\n")
+                and text.count("\n") == text.count("\r\n") == text.count("\r")
+                and len(block) <= MAX_LINE
+            ):
                 lines = text.split("\r\n")
                 lines.pop()
                 for line in lines:
@@ -358,20 +432,27 @@ class _Reader:
             raw = raw[:-1]
         elif not self.lf_seen:  # once per file: a whole file of LF line ends is one finding
             self.lf_seen = True
-            self.sink.warning("MHS-003", self.where(lineno), "line ends in LF, not CRLF" if ended
-                              else "the last line has no CRLF")
+            self.sink.warning(
+                "MHS-003",
+                self.where(lineno),
+                "line ends in LF, not CRLF" if ended else "the last line has no CRLF",
+            )
         try:
             text = raw.decode("cp1252")
         except UnicodeDecodeError as exc:
             text = raw.decode("cp1252", errors="replace")
-            where = self.where(lineno, text.split("|", 1)[0], text[:exc.start].count("|") + 1)
-            self.sink.error("MHS-002", where,
-                            f"byte 0x{raw[exc.start]:02X} at column {exc.start + 1} is not Windows-1252")
+            where = self.where(lineno, text.split("|", 1)[0], text[: exc.start].count("|") + 1)
+            self.sink.error(
+                "MHS-002", where, f"byte 0x{raw[exc.start]:02X} at column {exc.start + 1} is not Windows-1252"
+            )
             self.bad_line = lineno
         if "\r" in text:
-            head = text[:text.index("\r")]
-            self.sink.error("MHS-005", self.where(lineno, text.split("|", 1)[0], head.count("|") + 1),
-                            "a raw CR inside a line (write \\r)")
+            head = text[: text.index("\r")]
+            self.sink.error(
+                "MHS-005",
+                self.where(lineno, text.split("|", 1)[0], head.count("|") + 1),
+                "a raw CR inside a line (write \\r)",
+            )
             self.bad_line = lineno
         return text
 
@@ -406,8 +487,11 @@ class _Reader:
             if obj is not None:
                 yield obj
         if self.open_line:
-            self.sink.error("MHS-008", self.where(self.open_line, self.top),
-                            "the file ends inside this document (no END): truncated?")
+            self.sink.error(
+                "MHS-008",
+                self.where(self.open_line, self.top),
+                "the file ends inside this document (no END): truncated?",
+            )
         if trailer is None:
             self.sink.error("MHS-008", self.where(last + 1), "end of file without a trailer TRL: truncated?")
         else:
@@ -421,8 +505,11 @@ class _Reader:
         if len(fields) < 2 or not _COUNT.match(fields[1]):
             error("MHS-009", self.where(lineno, "TRL", 2), "the trailer's record count is not a number")
         elif int(fields[1]) != total:
-            error("MHS-009", self.where(lineno, "TRL", 2),
-                  f"the trailer counts {int(fields[1])} records, the file holds {total}")
+            error(
+                "MHS-009",
+                self.where(lineno, "TRL", 2),
+                f"the trailer counts {int(fields[1])} records, the file holds {total}",
+            )
         listed: set[str] = set()
         for pos, item in enumerate(fields[2:], 3):
             code, eq, n = item.partition("=")
@@ -432,12 +519,18 @@ class _Reader:
                 continue
             listed.add(code)
             if int(n) != counts.get(code, 0):
-                error("MHS-009", self.where(lineno, "TRL", pos), f"the trailer counts {int(n)} {code[:12]} "
-                      f"records, the file holds {counts.get(code, 0)}")
+                error(
+                    "MHS-009",
+                    self.where(lineno, "TRL", pos),
+                    f"the trailer counts {int(n)} {code[:12]} records, the file holds {counts.get(code, 0)}",
+                )
         for code, count in counts.items():
             if code not in listed:
-                error("MHS-009", self.where(lineno, "TRL"),
-                      f"the trailer does not count the {count} {code[:12]} records")
+                error(
+                    "MHS-009",
+                    self.where(lineno, "TRL"),
+                    f"the trailer does not count the {count} {code[:12]} records",
+                )
 
     # ---- records
 
@@ -460,8 +553,11 @@ class _Reader:
                 self.broken = True
                 return None
             if self.open_line:
-                self.sink.error("MHS-011", self.where(lineno, code),
-                                f"{code} before the END of the document opened on line {self.open_line}")
+                self.sink.error(
+                    "MHS-011",
+                    self.where(lineno, code),
+                    f"{code} before the END of the document opened on line {self.open_line}",
+                )
             stack.clear()
             self.trace = []
             self.open_line, self.records, self.broken = lineno, 0, False
@@ -474,8 +570,9 @@ class _Reader:
                 return None
             self.records += 1
             if self.records > MAX_RECORDS:
-                self.sink.error("MHS-019", self.where(lineno, code),
-                                f"more than {MAX_RECORDS} records in one document")
+                self.sink.error(
+                    "MHS-019", self.where(lineno, code), f"more than {MAX_RECORDS} records in one document"
+                )
                 self.broken = True
                 return None
             while True:  # close the open objects above the nearest one that takes this record
@@ -484,8 +581,9 @@ class _Reader:
                 if hit is not None:
                     break
                 if len(stack) == 1:
-                    self.sink.error("MHS-013", self.where(lineno, code),
-                                    f"{code} record has no open object it belongs to")
+                    self.sink.error(
+                        "MHS-013", self.where(lineno, code), f"{code} record has no open object it belongs to"
+                    )
                     self.broken = True
                     return None
                 if self.close() is None:
@@ -528,11 +626,17 @@ class _Reader:
         n = spec.width
         if len(fields) != n:
             if len(fields) < n:
-                self.sink.error("MHS-004", self.where(lineno, code),
-                                f"{len(fields)} fields, expected {n} (the record type counts as field 1)")
+                self.sink.error(
+                    "MHS-004",
+                    self.where(lineno, code),
+                    f"{len(fields)} fields, expected {n} (the record type counts as field 1)",
+                )
                 return None
-            self.sink.warning("MHS-015", self.where(lineno, code, n + 1),
-                              f"fields {n + 1}..{len(fields)} are not part of {code}: not read")
+            self.sink.warning(
+                "MHS-015",
+                self.where(lineno, code, n + 1),
+                f"fields {n + 1}..{len(fields)} are not part of {code}: not read",
+            )
             fields = fields[:n]
         values: dict[str, Any] = {k: v for k, v in zip(spec.names, fields[1:], strict=True) if v}
         if spec.nullable:
@@ -548,8 +652,11 @@ class _Reader:
                 if raw is not None and "\\" in raw:
                     text = unescape(raw)
                     if text is None:
-                        self.sink.error("MHS-005", self.where(lineno, code, spec.field_pos[name]),
-                                        f"broken escape in {raw[:40]!r}")
+                        self.sink.error(
+                            "MHS-005",
+                            self.where(lineno, code, spec.field_pos[name]),
+                            f"broken escape in {raw[:40]!r}",
+                        )
                         return None
                     values[name] = text
         v: Any
@@ -578,8 +685,11 @@ class _Reader:
                         pass
             elif kind == "e":
                 if raw not in extra:
-                    self.sink.error("MHS-006", self.where(lineno, code, pos),
-                                    f"{raw[:40]!r} is not one of {', '.join(sorted(extra))}")
+                    self.sink.error(
+                        "MHS-006",
+                        self.where(lineno, code, pos),
+                        f"{raw[:40]!r} is not one of {', '.join(sorted(extra))}",
+                    )
                     return None
                 continue
             elif kind == "n":
@@ -594,8 +704,9 @@ class _Reader:
             else:
                 v = GENDER_BACK.get(raw)
             if v is None:
-                self.sink.error("MHS-006", self.where(lineno, code, pos), f"{raw[:40]!r} is not "
-                                f"{_EXPECT[kind]}")
+                self.sink.error(
+                    "MHS-006", self.where(lineno, code, pos), f"{raw[:40]!r} is not {_EXPECT[kind]}"
+                )
                 return None
             values[name] = v
         return values
@@ -642,15 +753,25 @@ class _Reader:
         """Report why the model refused an object, at the record and, where it can be told, the field."""
         msg = str(exc)
         if isinstance(exc, TypeError):  # a required nested object is missing
-            missing = next((c for c, (f, _) in spec.children.items()
-                            if f in spec.required and f not in values), None)
-            self.sink.error("MHS-018", self.where(lineno, spec.code),
-                            f"{spec.code} needs a {missing} record" if missing else msg)
+            missing = next(
+                (c for c, (f, _) in spec.children.items() if f in spec.required and f not in values), None
+            )
+            self.sink.error(
+                "MHS-018",
+                self.where(lineno, spec.code),
+                f"{spec.code} needs a {missing} record" if missing else msg,
+            )
             return
         if spec.cls is m.Dossier and self.locate_references():
             return
-        pos = next((spec.field_pos[name] for name in spec.names
-                    if isinstance(values.get(name), str) and repr(values[name]) in msg), None)
+        pos = next(
+            (
+                spec.field_pos[name]
+                for name in spec.names
+                if isinstance(values.get(name), str) and repr(values[name]) in msg
+            ),
+            None,
+        )
         self.sink.error("MHS-020", self.where(lineno, spec.code, pos), msg)
 
     def locate_references(self) -> bool:
@@ -661,16 +782,22 @@ class _Reader:
             if "id" in values and spec.cls is not m.Dossier:
                 seen = ids.setdefault(spec.cls, set())
                 if values["id"] in seen:
-                    self.sink.error("MHS-022", self.where(lineno, spec.code, spec.field_pos["id"]),
-                                    f"duplicate {spec.cls.__name__} id {values['id']!r}")
+                    self.sink.error(
+                        "MHS-022",
+                        self.where(lineno, spec.code, spec.field_pos["id"]),
+                        f"duplicate {spec.cls.__name__} id {values['id']!r}",
+                    )
                     found = True
                 seen.add(values["id"])
         for spec, values, lineno in self.trace:
             for name, target in REFERENCES.get(spec.cls, ()):
                 v = values.get(name)
                 if v is not None and v not in ids.get(target, ()):
-                    self.sink.error("MHS-021", self.where(lineno, spec.code, spec.field_pos[name]),
-                                    f"{name} {v!r} refers to no {target.__name__} in this dossier")
+                    self.sink.error(
+                        "MHS-021",
+                        self.where(lineno, spec.code, spec.field_pos[name]),
+                        f"{name} {v!r} refers to no {target.__name__} in this dossier",
+                    )
                     found = True
         return found
 
@@ -697,8 +824,9 @@ class MicroHisFormat(DossierFormat, PostboxFormat):
         out.write(_encode([_trailer(counts)]))
         return n
 
-    def iter_read(self, stream: BinaryIO, *, source: str = "<input>",
-                  sink: ProblemSink | None = None) -> Iterator[m.Dossier]:
+    def iter_read(
+        self, stream: BinaryIO, *, source: str = "<input>", sink: ProblemSink | None = None
+    ) -> Iterator[m.Dossier]:
         """Yield each dossier at its ``END``; raise InputError at the end if anything was wrong."""
         yield from _Reader(source, sink_or_new(sink), "DOS").documents(stream, EXPORT_HEADER)
 
@@ -715,8 +843,9 @@ class MicroHisFormat(DossierFormat, PostboxFormat):
         """The postbox import form: ``HDR|MICROHIS-POSTBUS|1``, one ``PBX`` ... ``END``, trailer."""
         return _single_file(POSTBOX_HEADER, "PBX", item)
 
-    def read_postbox(self, data: bytes, *, source: str = "<input>",
-                     sink: ProblemSink | None = None) -> m.PostboxItem:
+    def read_postbox(
+        self, data: bytes, *, source: str = "<input>", sink: ProblemSink | None = None
+    ) -> m.PostboxItem:
         sink = sink_or_new(sink)
         found = list(_Reader(source, sink, "PBX").documents(io.BytesIO(data), POSTBOX_HEADER))
         if len(found) != 1:

@@ -71,8 +71,12 @@ _KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # identifier shapes as the model checks them (mappings/model.py), checked here to name the exact key
 _ID_MATCH = re.compile(r"[A-Za-z0-9.\-_:]{1,64}").fullmatch
 _ICPC_MATCH = m.ICPC_RE.fullmatch
-_SHAPES = {"AGB": (re.compile(r"\d{8}"), 8), "UZI": (re.compile(r"\d{9}"), 9),
-           "URA": (re.compile(r"\d{8}"), 8), "UZOVI": (re.compile(r"\d{4}"), 4)}
+_SHAPES = {
+    "AGB": (re.compile(r"\d{8}"), 8),
+    "UZI": (re.compile(r"\d{9}"), 9),
+    "URA": (re.compile(r"\d{8}"), 8),
+    "UZOVI": (re.compile(r"\d{4}"), 4),
+}
 _FROM_ISO = dt.datetime.fromisoformat
 
 
@@ -162,6 +166,7 @@ def _inline(kind: int, arg: Any = None) -> Callable[[Reader], Reader]:
     def register(read: Reader) -> Reader:
         _INLINE[read] = (kind, arg)
         return read
+
     return register
 
 
@@ -218,11 +223,17 @@ def _r_moment(c: _Ctx, v: Any, path: str, key: str) -> Any:
         return c.wrong_type(path, key, v, "a moment string YYYY-MM-DDThh:mm:ss+hh:mm")
     if not _MOMENT_RE.fullmatch(v):
         if _LOCAL_MOMENT_RE.fullmatch(v):
-            c.error("OMN-022", f"{path}.{key}",
-                    f"moment {_show(v)} has no UTC offset (write e.g. 2026-03-29T01:30:00+01:00)")
+            c.error(
+                "OMN-022",
+                f"{path}.{key}",
+                f"moment {_show(v)} has no UTC offset (write e.g. 2026-03-29T01:30:00+01:00)",
+            )
         else:
-            c.error("OMN-021", f"{path}.{key}",
-                    f"{_show(v)} is not a moment YYYY-MM-DDThh:mm:ss with offset +hh:mm or Z (whole seconds)")
+            c.error(
+                "OMN-021",
+                f"{path}.{key}",
+                f"{_show(v)} is not a moment YYYY-MM-DDThh:mm:ss with offset +hh:mm or Z (whole seconds)",
+            )
         return _BAD
     try:
         aware = _FROM_ISO(v)
@@ -237,14 +248,20 @@ def _r_moment(c: _Ctx, v: Any, path: str, key: str) -> Any:
         c.error("OMN-021", f"{path}.{key}", f"{_show(v)} lies outside the years 1-9999 in Amsterdam time")
         return _BAD
     if skipped:
-        c.warning("OMN-024", f"{path}.{key}",
-                  f"{v}: local time {wall:%H:%M:%S} does not exist that day (the clocks skip an hour); "
-                  "kept as written")
+        c.warning(
+            "OMN-024",
+            f"{path}.{key}",
+            f"{v}: local time {wall:%H:%M:%S} does not exist that day (the clocks skip an hour); "
+            "kept as written",
+        )
         return wall
     if local.fold:
-        c.warning("OMN-023", f"{path}.{key}",
-                  f"{v} falls in the hour repeated when summer time ends; kept as local time "
-                  f"{local:%Y-%m-%d %H:%M:%S}, which is written back with the summer-time offset")
+        c.warning(
+            "OMN-023",
+            f"{path}.{key}",
+            f"{v} falls in the hour repeated when summer time ends; kept as local time "
+            f"{local:%Y-%m-%d %H:%M:%S}, which is written back with the summer-time offset",
+        )
     return local.replace(tzinfo=None, fold=0)
 
 
@@ -275,6 +292,7 @@ def _r_decimal(c: _Ctx, v: Any, path: str, key: str) -> Any:
 
 def _r_id(kind: str | None) -> Reader:
     """A local id; with a ``kind`` it is registered for the duplicate and reference checks."""
+
     @_inline(K_ID, kind)
     def read(c: _Ctx, v: Any, path: str, key: str) -> Any:
         if type(v) is not str:
@@ -285,17 +303,20 @@ def _r_id(kind: str | None) -> Reader:
         if kind is not None:
             c.ids.append((kind, v, path, key))
         return v
+
     return read
 
 
 def _r_ref(kind: str) -> Reader:
     """A reference to a local id of ``kind``; resolved when the whole document has been read."""
+
     @_inline(K_REF, kind)
     def read(c: _Ctx, v: Any, path: str, key: str) -> Any:
         if type(v) is not str:
             return c.wrong_type(path, key, v, f"the id of a {kind}")
         c.refs.append((kind, v, path, key))
         return v
+
     return read
 
 
@@ -318,6 +339,7 @@ def _r_shape(what: str) -> Reader:
             return v
         c.error("OMN-031", f"{path}.{key}", f"{what} {_show(v)} is not {digits} digits")
         return _BAD
+
     return read
 
 
@@ -341,6 +363,7 @@ def _r_code(table: str) -> Reader:
         if v not in c.tables[table]:
             c.code(table, v, path, key)
         return v
+
     return read
 
 
@@ -355,6 +378,7 @@ def _enum(pairs: dict[str, str]) -> tuple[Reader, Writer | None]:
             return c.wrong_type(path, key, v, f"one of {allowed}")
         c.error("OMN-012", f"{path}.{key}", f"{_show(v)} is not one of {allowed}")
         return _BAD
+
     if all(k == v for k, v in pairs.items()):
         return read, None
     return read, {canonical: native for native, canonical in pairs.items()}.__getitem__
@@ -372,6 +396,7 @@ def _r_schema(pattern: re.Pattern[str], expected: str) -> Reader:
             return c.wrong_type(path, key, v, f"the string {expected!r}")
         c.error("OMN-006", f"{path}.{key}", f"schema {_show(v)} is not supported; expected {expected!r}")
         return _BAD
+
     return read
 
 
@@ -406,8 +431,14 @@ class _Field(NamedTuple):
     omit_false: bool = False  # a boolean whose default is false is written only when true
 
 
-def _field(key: str, attr: str, rw: tuple[Reader, Writer | None] | Reader, *,
-           required: bool = False, omit_false: bool = False) -> _Field:
+def _field(
+    key: str,
+    attr: str,
+    rw: tuple[Reader, Writer | None] | Reader,
+    *,
+    required: bool = False,
+    omit_false: bool = False,
+) -> _Field:
     read, write = rw if isinstance(rw, tuple) else (rw, None)
     return _Field(key, attr, read, write, required, omit_false)
 
@@ -416,17 +447,25 @@ class _Spec:
     """One JSON object type: its keys in writing order, the model class it becomes (None: the keyword
     arguments are handed to the caller), keys accepted but not kept, and defaults for the class."""
 
-    def __init__(self, name: str, cls: type | None, fields: list[_Field], *,
-                 defaults: dict[str, Any] | None = None):
+    def __init__(
+        self, name: str, cls: type | None, fields: list[_Field], *, defaults: dict[str, Any] | None = None
+    ):
         self.name = name
         self.cls = cls
         self.fields = fields
         self.keys = frozenset(f.key for f in fields)
         self.defaults = defaults or {}
         # attributes named "_..." (schema, exportedAt) are read and checked but are not in the model
-        self.write_plan = [(f.key, attrgetter(f.attr) if isinstance(f.attr, str) else attrgetter(*f.attr),
-                            f.write, f.omit_false)
-                           for f in fields if not (isinstance(f.attr, str) and f.attr.startswith("_"))]
+        self.write_plan = [
+            (
+                f.key,
+                attrgetter(f.attr) if isinstance(f.attr, str) else attrgetter(*f.attr),
+                f.write,
+                f.omit_false,
+            )
+            for f in fields
+            if not (isinstance(f.attr, str) and f.attr.startswith("_"))
+        ]
         self.read: Callable[[_Ctx, Any, str], Any] = _compile_reader(self)
 
 
@@ -461,22 +500,33 @@ def _compile_reader(spec: _Spec) -> Callable[[_Ctx, Any, str], Any]:
     A JSON null is the same as an absent key. Every rejected value has been reported, so "the error
     count went up" means "this object is bad".
     """
-    ns: dict[str, Any] = {"_BAD": _BAD, "_ID_MATCH": _ID_MATCH, "_ICPC_MATCH": _ICPC_MATCH,
-                          "_not_object": _not_object, "_unknown_keys": _unknown_keys, "_missing": _missing,
-                          "_model_error": _model_error, "CLS": spec.cls, "KEYS": spec.keys}
-    src = ["def read(c, o, path):",
-           "    if type(o) is not dict:",
-           "        return _not_object(c, o, path)",
-           "    errors = c.errors",
-           "    if not o.keys() <= KEYS:",
-           "        _unknown_keys(c, o, path, KEYS)",
-           f"    kw = {spec.defaults!r}"]
+    ns: dict[str, Any] = {
+        "_BAD": _BAD,
+        "_ID_MATCH": _ID_MATCH,
+        "_ICPC_MATCH": _ICPC_MATCH,
+        "_not_object": _not_object,
+        "_unknown_keys": _unknown_keys,
+        "_missing": _missing,
+        "_model_error": _model_error,
+        "CLS": spec.cls,
+        "KEYS": spec.keys,
+    }
+    src = [
+        "def read(c, o, path):",
+        "    if type(o) is not dict:",
+        "        return _not_object(c, o, path)",
+        "    errors = c.errors",
+        "    if not o.keys() <= KEYS:",
+        "        _unknown_keys(c, o, path, KEYS)",
+        f"    kw = {spec.defaults!r}",
+    ]
     for i, f in enumerate(spec.fields):
         ns[f"R{i}"] = f.read
         key = repr(f.key)
         kind, arg = _INLINE.get(f.read, (K_CALL, None))
-        store = (f"kw[{f.attr!r}] = v" if type(f.attr) is str
-                 else ", ".join(f"kw[{a!r}]" for a in f.attr) + " = r")
+        store = (
+            f"kw[{f.attr!r}] = v" if type(f.attr) is str else ", ".join(f"kw[{a!r}]" for a in f.attr) + " = r"
+        )
         call = f"R{i}(c, v, path, {key})"
         src.append(f"    v = o.get({key})")
         src.append("    if v is not None:")
@@ -486,12 +536,23 @@ def _compile_reader(spec: _Spec) -> Callable[[_Ctx, Any, str], Any]:
             register = [f"    c.ids.append(({arg!r}, v, path, {key}))"] if arg else []
             body = ["if type(v) is str and _ID_MATCH(v):", f"    {store}", *register, "else:", f"    {call}"]
         elif kind == K_REF:
-            body = ["if type(v) is str:", f"    {store}", f"    c.refs.append(({arg!r}, v, path, {key}))",
-                    "else:", f"    {call}"]
+            body = [
+                "if type(v) is str:",
+                f"    {store}",
+                f"    c.refs.append(({arg!r}, v, path, {key}))",
+                "else:",
+                f"    {call}",
+            ]
         elif kind in (K_CODE, K_ICPC):
             cond = "type(v) is str" + (" and _ICPC_MATCH(v)" if kind == K_ICPC else "")
-            body = [f"if {cond}:", f"    {store}", f"    if v not in c.tables[{arg!r}]:",
-                    f"        c.code({arg!r}, v, path, {key})", "else:", f"    {call}"]
+            body = [
+                f"if {cond}:",
+                f"    {store}",
+                f"    if v not in c.tables[{arg!r}]:",
+                f"        c.code({arg!r}, v, path, {key})",
+                "else:",
+                f"    {call}",
+            ]
         elif type(f.attr) is str:
             body = [f"v = {call}", "if v is not _BAD:", f"    {store}"]
         else:
@@ -503,8 +564,12 @@ def _compile_reader(spec: _Spec) -> Callable[[_Ctx, Any, str], Any]:
     if spec.cls is None:
         src.append("    return kw")
     else:
-        src += ["    try:", "        return CLS(**kw)",
-                "    except (ValueError, TypeError) as exc:", "        return _model_error(c, path, exc)"]
+        src += [
+            "    try:",
+            "        return CLS(**kw)",
+            "    except (ValueError, TypeError) as exc:",
+            "        return _model_error(c, path, exc)",
+        ]
     exec(compile("\n".join(src), f"<omnihis reader {spec.name}>", "exec"), ns)  # noqa: S102 - our own text
     return ns["read"]
 
@@ -530,6 +595,7 @@ def _obj(spec: _Spec) -> tuple[Reader, Writer]:
 
     def read(c: _Ctx, v: Any, path: str, key: str) -> Any:
         return read_obj(c, v, f"{path}.{key}")
+
     return read, lambda v: _write_obj(v, spec)
 
 
@@ -547,6 +613,7 @@ def _array(key: str, attr: str, spec: _Spec) -> _Field:
 
     def write(v: tuple[Any, ...]) -> Any:
         return [_write_obj(x, spec) for x in v] if v else None
+
     return _Field(key, attr, read, write)
 
 
@@ -563,231 +630,344 @@ def _group(key: str, spec: _Spec) -> _Field:
     def write(vals: tuple[Any, ...]) -> Any:
         if all(x is None for x in vals):
             return None
-        return {f.key: (x if f.write is None else f.write(x))
-                for f, x in zip(spec.fields, vals, strict=True) if x is not None}
+        return {
+            f.key: (x if f.write is None else f.write(x))
+            for f, x in zip(spec.fields, vals, strict=True)
+            if x is not None
+        }
+
     return _Field(key, attrs, read, write)  # type: ignore[arg-type]
 
 
 GENDER = _enum({"M": "male", "F": "female", "O": "other", "U": "unknown"})
 DIRECTION = _enum({"incoming": "in", "outgoing": "out"})
 
-ADDRESS = _Spec("address", m.Address, [
-    _field("street", "street", STR),
-    _field("houseNumber", "house_number", STR),
-    _field("postalCode", "postal_code", STR),
-    _field("city", "city", STR),
-    _field("country", "country", STR),
-    _field("use", "use", _same("home", "work", "temp", "postal")),
-])
-TELECOM = _Spec("telecom", m.Telecom, [
-    _field("system", "system", _same("phone", "email", "fax"), required=True),
-    _field("value", "value", STR, required=True),
-    _field("use", "use", _same("home", "work", "mobile", "temp")),
-])
-NAME = _Spec("name", m.PersonName, [
-    _field("initials", "initials", STR),
-    _field("givenNames", "given", STR),
-    _field("prefix", "prefix", STR),
-    _field("familyName", "family", STR),
-    _field("partnerPrefix", "partner_prefix", STR),
-    _field("partnerFamilyName", "partner_family", STR),
-    _field("nameUsage", "usage", _same("NL1", "NL2", "NL3", "NL4")),
-    _field("title", "title", STR),
-])
-INSURANCE = _Spec("insurance", m.Insurance, [
-    _field("uzovi", "uzovi", _r_shape("UZOVI"), required=True),
-    _field("policyNumber", "policy_number", STR),
-    _field("insurerName", "insurer_name", STR),
-])
-ORGANIZATION = _Spec("organization", m.Organization, [
-    _field("id", "id", _r_id("organization"), required=True),
-    _field("name", "name", STR, required=True),
-    _field("agb", "agb", _r_shape("AGB")),
-    _field("ura", "ura", _r_shape("URA")),
-    _field("address", "address", _obj(ADDRESS)),
-    _array("telecom", "telecom", TELECOM),
-])
-PROFESSIONAL = _Spec("professional", m.HealthProfessional, [
-    _field("id", "id", _r_id("professional"), required=True),
-    _field("name", "name", _obj(NAME)),
-    _field("agb", "agb", _r_shape("AGB")),
-    _field("uzi", "uzi", _r_shape("UZI")),
-    _field("big", "big", STR),
-    _field("role", "role", STR),
-    _field("organizationId", "organization_id", _r_ref("organization")),
-    _array("telecom", "telecom", TELECOM),
-])
-PATIENT = _Spec("patient", m.Patient, [
-    _field("bsn", "bsn", _r_bsn),
-    _field("name", "name", _obj(NAME), required=True),
-    _field("birthDate", "birth_date", DATE, required=True),
-    _field("gender", "gender", GENDER),
-    _field("address", "address", _obj(ADDRESS)),
-    _array("telecom", "telecom", TELECOM),
-    _field("insurance", "insurance", _obj(INSURANCE)),
-    _field("deceasedDate", "deceased_date", DATE),
-    _field("deregisteredDate", "deregistered_date", DATE),
-], defaults={"bsn": None})
-EPISODE = _Spec("episode", m.Episode, [
-    _field("id", "id", _r_id("episode"), required=True),
-    _field("title", "title", STR, required=True),
-    _field("icpc", "icpc", _r_icpc),
-    _field("startDate", "start", DATE),
-    _field("endDate", "end", DATE),
-    _field("attention", "attention", BOOL, omit_false=True),
-    _field("shielded", "shielded", BOOL, omit_false=True),
-])
-JOURNAL_LINE = _Spec("journal line", m.SoepLine, [
-    _field("type", "type", _same("S", "O", "E", "P"), required=True),
-    _field("text", "text", STR, required=True),
-    _field("icpc", "icpc", _r_icpc),
-])
-SUB_CONTACT = _Spec("sub-contact", m.Deelcontact, [
-    _field("episodeId", "episode_id", _r_ref("episode")),
-    _field("icpc", "icpc", _r_icpc),
-    _array("journalLines", "lines", JOURNAL_LINE),
-])
-VIDEO = _Spec("video", m.VideoDetails, [
-    _field("application", "application", STR),
-    _field("connectionQuality", "connection_quality", _same("good", "moderate", "poor")),
-    _field("patientDevice", "patient_device", STR),
-    _field("identityVerified", "identity_verified", BOOL, omit_false=True),
-])
-CONTACT = _Spec("contact", m.Contact, [
-    _field("id", "id", _r_id("contact"), required=True),
-    _field("startTime", "start", MOMENT, required=True),
-    _field("endTime", "end", MOMENT),
-    _field("contactType", "contact_type", _r_code("tabel14")),
-    _field("authorId", "author_id", _r_ref("professional")),
-    _array("subContacts", "deelcontacten", SUB_CONTACT),
-    _field("video", "video", _obj(VIDEO)),
-    _field("shielded", "shielded", BOOL, omit_false=True),
-])
-PRODUCT_CODE = _Spec("productCode", None, [
-    _field("system", "product_system", _same("GPK", "HPK", "PRK", "ZI"), required=True),
-    _field("code", "product_code", STR, required=True),
-])
-QUANTITY = _Spec("quantity", None, [
-    _field("value", "quantity", DECIMAL),
-    _field("unit", "quantity_unit", STR),
-])
-MEDICATION = _Spec("medication", m.Medication, [
-    _field("id", "id", _r_id("medication"), required=True),
-    _field("productName", "product_name", STR, required=True),
-    _group("productCode", PRODUCT_CODE),
-    _field("atc", "atc", _r_code("atc")),
-    _field("dosageText", "dosage_text", STR),
-    _field("dosageCode", "dosage_code", _r_code("tabel25")),
-    _field("startDate", "start", DATE),
-    _field("endDate", "end", DATE),
-    _field("status", "status", _same("active", "stopped", "completed")),
-    _field("prescribedDate", "prescribed_on", DATE),
-    _field("prescriberId", "prescriber_id", _r_ref("professional")),
-    _group("quantity", QUANTITY),
-    _field("episodeId", "episode_id", _r_ref("episode")),
-])
-REFERENCE_RANGE = _Spec("referenceRange", None, [
-    _field("low", "reference_low", DECIMAL),
-    _field("high", "reference_high", DECIMAL),
-])
-MEASUREMENT = _Spec("measurement", m.Measurement, [
-    _field("id", "id", _r_id("measurement"), required=True),
-    _field("code", "code", _r_code("tabel45"), required=True),
-    _field("effectiveTime", "effective", MOMENT, required=True),
-    _field("value", "value_quantity", DECIMAL),
-    _field("valueText", "value_text", STR),
-    _field("unit", "unit", STR),
-    _group("referenceRange", REFERENCE_RANGE),
-    _field("interpretation", "interpretation", _same("L", "H", "N", "A", "LL", "HH")),
-])
-INTOLERANCE = _Spec("intolerance", m.Intolerance, [
-    _field("id", "id", _r_id("intolerance"), required=True),
-    _field("text", "text", STR, required=True),
-    _field("code", "code", _r_code("thesaurus122")),
-    _field("startDate", "start", DATE),
-    _field("status", "status", _same("active", "inactive")),
-])
-CONTRA_INDICATION = _Spec("contra-indication", m.ContraIndication, [
-    _field("id", "id", _r_id("contra-indication"), required=True),
-    _field("text", "text", STR, required=True),
-    _field("code", "code", _r_code("thesaurus40")),
-    _field("startDate", "start", DATE),
-    _field("endDate", "end", DATE),
-])
-ATTENTION_NOTE = _Spec("attention note", m.AttentionNote, [
-    _field("id", "id", _r_id("attention note"), required=True),
-    _field("text", "text", STR, required=True),
-    _field("date", "date", DATE),
-])
+ADDRESS = _Spec(
+    "address",
+    m.Address,
+    [
+        _field("street", "street", STR),
+        _field("houseNumber", "house_number", STR),
+        _field("postalCode", "postal_code", STR),
+        _field("city", "city", STR),
+        _field("country", "country", STR),
+        _field("use", "use", _same("home", "work", "temp", "postal")),
+    ],
+)
+TELECOM = _Spec(
+    "telecom",
+    m.Telecom,
+    [
+        _field("system", "system", _same("phone", "email", "fax"), required=True),
+        _field("value", "value", STR, required=True),
+        _field("use", "use", _same("home", "work", "mobile", "temp")),
+    ],
+)
+NAME = _Spec(
+    "name",
+    m.PersonName,
+    [
+        _field("initials", "initials", STR),
+        _field("givenNames", "given", STR),
+        _field("prefix", "prefix", STR),
+        _field("familyName", "family", STR),
+        _field("partnerPrefix", "partner_prefix", STR),
+        _field("partnerFamilyName", "partner_family", STR),
+        _field("nameUsage", "usage", _same("NL1", "NL2", "NL3", "NL4")),
+        _field("title", "title", STR),
+    ],
+)
+INSURANCE = _Spec(
+    "insurance",
+    m.Insurance,
+    [
+        _field("uzovi", "uzovi", _r_shape("UZOVI"), required=True),
+        _field("policyNumber", "policy_number", STR),
+        _field("insurerName", "insurer_name", STR),
+    ],
+)
+ORGANIZATION = _Spec(
+    "organization",
+    m.Organization,
+    [
+        _field("id", "id", _r_id("organization"), required=True),
+        _field("name", "name", STR, required=True),
+        _field("agb", "agb", _r_shape("AGB")),
+        _field("ura", "ura", _r_shape("URA")),
+        _field("address", "address", _obj(ADDRESS)),
+        _array("telecom", "telecom", TELECOM),
+    ],
+)
+PROFESSIONAL = _Spec(
+    "professional",
+    m.HealthProfessional,
+    [
+        _field("id", "id", _r_id("professional"), required=True),
+        _field("name", "name", _obj(NAME)),
+        _field("agb", "agb", _r_shape("AGB")),
+        _field("uzi", "uzi", _r_shape("UZI")),
+        _field("big", "big", STR),
+        _field("role", "role", STR),
+        _field("organizationId", "organization_id", _r_ref("organization")),
+        _array("telecom", "telecom", TELECOM),
+    ],
+)
+PATIENT = _Spec(
+    "patient",
+    m.Patient,
+    [
+        _field("bsn", "bsn", _r_bsn),
+        _field("name", "name", _obj(NAME), required=True),
+        _field("birthDate", "birth_date", DATE, required=True),
+        _field("gender", "gender", GENDER),
+        _field("address", "address", _obj(ADDRESS)),
+        _array("telecom", "telecom", TELECOM),
+        _field("insurance", "insurance", _obj(INSURANCE)),
+        _field("deceasedDate", "deceased_date", DATE),
+        _field("deregisteredDate", "deregistered_date", DATE),
+    ],
+    defaults={"bsn": None},
+)
+EPISODE = _Spec(
+    "episode",
+    m.Episode,
+    [
+        _field("id", "id", _r_id("episode"), required=True),
+        _field("title", "title", STR, required=True),
+        _field("icpc", "icpc", _r_icpc),
+        _field("startDate", "start", DATE),
+        _field("endDate", "end", DATE),
+        _field("attention", "attention", BOOL, omit_false=True),
+        _field("shielded", "shielded", BOOL, omit_false=True),
+    ],
+)
+JOURNAL_LINE = _Spec(
+    "journal line",
+    m.SoepLine,
+    [
+        _field("type", "type", _same("S", "O", "E", "P"), required=True),
+        _field("text", "text", STR, required=True),
+        _field("icpc", "icpc", _r_icpc),
+    ],
+)
+SUB_CONTACT = _Spec(
+    "sub-contact",
+    m.Deelcontact,
+    [
+        _field("episodeId", "episode_id", _r_ref("episode")),
+        _field("icpc", "icpc", _r_icpc),
+        _array("journalLines", "lines", JOURNAL_LINE),
+    ],
+)
+VIDEO = _Spec(
+    "video",
+    m.VideoDetails,
+    [
+        _field("application", "application", STR),
+        _field("connectionQuality", "connection_quality", _same("good", "moderate", "poor")),
+        _field("patientDevice", "patient_device", STR),
+        _field("identityVerified", "identity_verified", BOOL, omit_false=True),
+    ],
+)
+CONTACT = _Spec(
+    "contact",
+    m.Contact,
+    [
+        _field("id", "id", _r_id("contact"), required=True),
+        _field("startTime", "start", MOMENT, required=True),
+        _field("endTime", "end", MOMENT),
+        _field("contactType", "contact_type", _r_code("tabel14")),
+        _field("authorId", "author_id", _r_ref("professional")),
+        _array("subContacts", "deelcontacten", SUB_CONTACT),
+        _field("video", "video", _obj(VIDEO)),
+        _field("shielded", "shielded", BOOL, omit_false=True),
+    ],
+)
+PRODUCT_CODE = _Spec(
+    "productCode",
+    None,
+    [
+        _field("system", "product_system", _same("GPK", "HPK", "PRK", "ZI"), required=True),
+        _field("code", "product_code", STR, required=True),
+    ],
+)
+QUANTITY = _Spec(
+    "quantity",
+    None,
+    [
+        _field("value", "quantity", DECIMAL),
+        _field("unit", "quantity_unit", STR),
+    ],
+)
+MEDICATION = _Spec(
+    "medication",
+    m.Medication,
+    [
+        _field("id", "id", _r_id("medication"), required=True),
+        _field("productName", "product_name", STR, required=True),
+        _group("productCode", PRODUCT_CODE),
+        _field("atc", "atc", _r_code("atc")),
+        _field("dosageText", "dosage_text", STR),
+        _field("dosageCode", "dosage_code", _r_code("tabel25")),
+        _field("startDate", "start", DATE),
+        _field("endDate", "end", DATE),
+        _field("status", "status", _same("active", "stopped", "completed")),
+        _field("prescribedDate", "prescribed_on", DATE),
+        _field("prescriberId", "prescriber_id", _r_ref("professional")),
+        _group("quantity", QUANTITY),
+        _field("episodeId", "episode_id", _r_ref("episode")),
+    ],
+)
+REFERENCE_RANGE = _Spec(
+    "referenceRange",
+    None,
+    [
+        _field("low", "reference_low", DECIMAL),
+        _field("high", "reference_high", DECIMAL),
+    ],
+)
+MEASUREMENT = _Spec(
+    "measurement",
+    m.Measurement,
+    [
+        _field("id", "id", _r_id("measurement"), required=True),
+        _field("code", "code", _r_code("tabel45"), required=True),
+        _field("effectiveTime", "effective", MOMENT, required=True),
+        _field("value", "value_quantity", DECIMAL),
+        _field("valueText", "value_text", STR),
+        _field("unit", "unit", STR),
+        _group("referenceRange", REFERENCE_RANGE),
+        _field("interpretation", "interpretation", _same("L", "H", "N", "A", "LL", "HH")),
+    ],
+)
+INTOLERANCE = _Spec(
+    "intolerance",
+    m.Intolerance,
+    [
+        _field("id", "id", _r_id("intolerance"), required=True),
+        _field("text", "text", STR, required=True),
+        _field("code", "code", _r_code("thesaurus122")),
+        _field("startDate", "start", DATE),
+        _field("status", "status", _same("active", "inactive")),
+    ],
+)
+CONTRA_INDICATION = _Spec(
+    "contra-indication",
+    m.ContraIndication,
+    [
+        _field("id", "id", _r_id("contra-indication"), required=True),
+        _field("text", "text", STR, required=True),
+        _field("code", "code", _r_code("thesaurus40")),
+        _field("startDate", "start", DATE),
+        _field("endDate", "end", DATE),
+    ],
+)
+ATTENTION_NOTE = _Spec(
+    "attention note",
+    m.AttentionNote,
+    [
+        _field("id", "id", _r_id("attention note"), required=True),
+        _field("text", "text", STR, required=True),
+        _field("date", "date", DATE),
+    ],
+)
 
 
 def _correspondence(name: str, read_id: Reader, read_episode: Reader) -> _Spec:
-    return _Spec(name, m.Correspondence, [
-        _field("id", "id", read_id, required=True),
-        _field("dateTime", "date", MOMENT, required=True),
-        _field("direction", "direction", DIRECTION, required=True),
-        _field("kind", "kind", _r_code("tabel69")),
-        _field("subject", "subject", STR),
-        _field("senderName", "sender_name", STR),
-        _field("senderDiscipline", "sender_discipline", STR),
-        _field("addresseeName", "addressee_name", STR),
-        _field("episodeId", "episode_id", read_episode),
-        _field("senderReference", "sender_reference", STR),
-        _field("text", "text", STR, required=True),
-    ])
+    return _Spec(
+        name,
+        m.Correspondence,
+        [
+            _field("id", "id", read_id, required=True),
+            _field("dateTime", "date", MOMENT, required=True),
+            _field("direction", "direction", DIRECTION, required=True),
+            _field("kind", "kind", _r_code("tabel69")),
+            _field("subject", "subject", STR),
+            _field("senderName", "sender_name", STR),
+            _field("senderDiscipline", "sender_discipline", STR),
+            _field("addresseeName", "addressee_name", STR),
+            _field("episodeId", "episode_id", read_episode),
+            _field("senderReference", "sender_reference", STR),
+            _field("text", "text", STR, required=True),
+        ],
+    )
 
 
 CORRESPONDENCE = _correspondence("correspondence", _r_id("correspondence"), _r_ref("episode"))
 
-DOSSIER = _Spec("dossier", None, [  # the Dossier is built by _read_dossier after the reference checks
-    _field("schema", "_schema", _r_schema(_SCHEMA_RE, SCHEMA)),
-    _field("exportedAt", "_exported_at", MOMENT),
-    _field("practice", "practice", _obj(ORGANIZATION), required=True),
-    _field("patient", "patient", _obj(PATIENT), required=True),
-    _field("generalPractitioner", "gp", _obj(PROFESSIONAL)),
-    _array("professionals", "professionals", PROFESSIONAL),
-    _array("organizations", "organizations", ORGANIZATION),
-    _array("episodes", "episodes", EPISODE),
-    _array("contacts", "contacts", CONTACT),
-    _array("medications", "medications", MEDICATION),
-    _array("measurements", "measurements", MEASUREMENT),
-    _array("intolerances", "intolerances", INTOLERANCE),
-    _array("contraIndications", "contraindications", CONTRA_INDICATION),
-    _array("attentionNotes", "attention_notes", ATTENTION_NOTE),
-    _array("correspondence", "correspondence", CORRESPONDENCE),
-])
+DOSSIER = _Spec(
+    "dossier",
+    None,
+    [  # the Dossier is built by _read_dossier after the reference checks
+        _field("schema", "_schema", _r_schema(_SCHEMA_RE, SCHEMA)),
+        _field("exportedAt", "_exported_at", MOMENT),
+        _field("practice", "practice", _obj(ORGANIZATION), required=True),
+        _field("patient", "patient", _obj(PATIENT), required=True),
+        _field("generalPractitioner", "gp", _obj(PROFESSIONAL)),
+        _array("professionals", "professionals", PROFESSIONAL),
+        _array("organizations", "organizations", ORGANIZATION),
+        _array("episodes", "episodes", EPISODE),
+        _array("contacts", "contacts", CONTACT),
+        _array("medications", "medications", MEDICATION),
+        _array("measurements", "measurements", MEASUREMENT),
+        _array("intolerances", "intolerances", INTOLERANCE),
+        _array("contraIndications", "contraindications", CONTRA_INDICATION),
+        _array("attentionNotes", "attention_notes", ATTENTION_NOTE),
+        _array("correspondence", "correspondence", CORRESPONDENCE),
+    ],
+)
 
 # ----- the postbox item (DOMAIN.md §6): no episodes travel with it, so its episode ids are not resolved
 
-PATIENT_MATCH = _Spec("patient match", m.PatientMatch, [
-    _field("bsn", "bsn", _r_bsn),
-    _field("birthDate", "birth_date", DATE),
-    _field("name", "name", _obj(NAME)),
-    _field("senderReference", "sender_reference", STR),
-])
-CONCEPT_ENTRY = _Spec("concept journal entry", None, [  # a JournalEntry; its episode is the filing's
-    _field("dateTime", "date", MOMENT, required=True),
-    _field("contactType", "contact_type", _r_code("tabel14")),
-    _field("icpc", "icpc", _r_icpc),
-    _array("journalLines", "lines", JOURNAL_LINE),
-])
-FILING = _Spec("filing", None, [
-    _field("episodeId", "episode_id", _r_id(None), required=True),
-    _field("conceptJournalEntry", "journal_entry", _obj(CONCEPT_ENTRY), required=True),
-])
-POSTBOX_ITEM = _Spec("postbox item", None, [
-    _field("schema", "_schema", _r_schema(_POSTBOX_SCHEMA_RE, POSTBOX_SCHEMA)),
-    _field("id", "id", _r_id(None), required=True),
-    _field("kind", "kind", _same("feedback", "consult-answer", "letter", "result"), required=True),
-    _field("createdAt", "created", MOMENT, required=True),
-    _field("practiceAgb", "practice_agb", _r_shape("AGB"), required=True),
-    _field("senderOrganization", "sender_organization", STR),
-    _field("patient", "patient", _obj(PATIENT_MATCH), required=True),
-    _field("correspondence", "correspondence",
-           _obj(_correspondence("postbox correspondence", _r_id(None), _r_id(None))), required=True),
-    _field("filing", "filing", _obj(FILING)),
-    _field("manualReason", "manual_reason", STR),
-])
+PATIENT_MATCH = _Spec(
+    "patient match",
+    m.PatientMatch,
+    [
+        _field("bsn", "bsn", _r_bsn),
+        _field("birthDate", "birth_date", DATE),
+        _field("name", "name", _obj(NAME)),
+        _field("senderReference", "sender_reference", STR),
+    ],
+)
+CONCEPT_ENTRY = _Spec(
+    "concept journal entry",
+    None,
+    [  # a JournalEntry; its episode is the filing's
+        _field("dateTime", "date", MOMENT, required=True),
+        _field("contactType", "contact_type", _r_code("tabel14")),
+        _field("icpc", "icpc", _r_icpc),
+        _array("journalLines", "lines", JOURNAL_LINE),
+    ],
+)
+FILING = _Spec(
+    "filing",
+    None,
+    [
+        _field("episodeId", "episode_id", _r_id(None), required=True),
+        _field("conceptJournalEntry", "journal_entry", _obj(CONCEPT_ENTRY), required=True),
+    ],
+)
+POSTBOX_ITEM = _Spec(
+    "postbox item",
+    None,
+    [
+        _field("schema", "_schema", _r_schema(_POSTBOX_SCHEMA_RE, POSTBOX_SCHEMA)),
+        _field("id", "id", _r_id(None), required=True),
+        _field("kind", "kind", _same("feedback", "consult-answer", "letter", "result"), required=True),
+        _field("createdAt", "created", MOMENT, required=True),
+        _field("practiceAgb", "practice_agb", _r_shape("AGB"), required=True),
+        _field("senderOrganization", "sender_organization", STR),
+        _field("patient", "patient", _obj(PATIENT_MATCH), required=True),
+        _field(
+            "correspondence",
+            "correspondence",
+            _obj(_correspondence("postbox correspondence", _r_id(None), _r_id(None))),
+            required=True,
+        ),
+        _field("filing", "filing", _obj(FILING)),
+        _field("manualReason", "manual_reason", STR),
+    ],
+)
 
 
 # --------------------------------------------------------------------------- documents
@@ -823,8 +1003,11 @@ def _decode(c: _Ctx, data: bytes) -> Any:
         if "depth" in j.msg:
             c.error_line("OMN-004", j.lineno, j.colno, "JSON nested too deeply", "the format needs 7 levels")
         else:
-            hint = ("; this form holds one document (an NDJSON file? read it as omnihis-ndjson)"
-                    if "after document" in j.msg or "trailing" in j.msg else "")
+            hint = (
+                "; this form holds one document (an NDJSON file? read it as omnihis-ndjson)"
+                if "after document" in j.msg or "trailing" in j.msg
+                else ""
+            )
             c.error_line("OMN-003", j.lineno, j.colno, "not valid JSON", j.msg + hint)
         return _BAD
     if isinstance(first, RecursionError):
@@ -913,8 +1096,9 @@ class OmniHisFormat(DossierFormat):
     def write(self, dossier: m.Dossier) -> bytes:
         return _pretty(_dossier_json(dossier))
 
-    def iter_read(self, stream: BinaryIO, *, source: str = "<input>",
-                  sink: ProblemSink | None = None) -> Iterator[m.Dossier]:
+    def iter_read(
+        self, stream: BinaryIO, *, source: str = "<input>", sink: ProblemSink | None = None
+    ) -> Iterator[m.Dossier]:
         # one byte over the limit is enough to refuse; a 100 MB input is never read whole
         yield self.read(stream.read(MAX_DOCUMENT_BYTES + 1), source=source, sink=sink)
 
@@ -938,8 +1122,9 @@ class OmniHisNdjsonFormat(DossierFormat):
     def write(self, dossier: m.Dossier) -> bytes:
         return _dossier_json(dossier) + b"\n"
 
-    def iter_read(self, stream: BinaryIO, *, source: str = "<input>",
-                  sink: ProblemSink | None = None) -> Iterator[m.Dossier]:
+    def iter_read(
+        self, stream: BinaryIO, *, source: str = "<input>", sink: ProblemSink | None = None
+    ) -> Iterator[m.Dossier]:
         """Yield the dossier of each good line. A bad line is reported and skipped (lenient: reading
         goes on; strict: the first error raises). At the end, if any line had an error, raise
         :class:`InputError` with every problem. Memory: one line at a time, at most the line limit."""
@@ -984,8 +1169,9 @@ class OmniHisPostbox(PostboxFormat):
     def write_postbox(self, item: m.PostboxItem) -> bytes:
         return _pretty(_ENCODER.encode({"schema": POSTBOX_SCHEMA, **_write_obj(item, POSTBOX_ITEM)}))
 
-    def read_postbox(self, data: bytes, *, source: str = "<input>",
-                     sink: ProblemSink | None = None) -> m.PostboxItem:
+    def read_postbox(
+        self, data: bytes, *, source: str = "<input>", sink: ProblemSink | None = None
+    ) -> m.PostboxItem:
         sink = sink_or_new(sink)
         item = _read_postbox(_Ctx(sink, source), data)
         if item is None:

@@ -12,8 +12,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 PERF = Path(__file__).resolve().parent.parent / "docs" / "performance.md"
-HEADER = ("# Performance\n\nMeasured by the scripts in `bench/` (run them with `uv run python -m bench.<name>`). "
-          "Each section says the machine and the date it was measured on; targets come from the issues.\n")
+HEADER = (
+    "# Performance\n\nMeasured by the scripts in `bench/` (run them with `uv run python -m bench.<name>`). "
+    "Each section says the machine and the date it was measured on; targets come from the issues.\n"
+)
 
 
 def machine() -> str:
@@ -25,8 +27,10 @@ def machine() -> str:
                 break
     except OSError:
         pass
-    return (f"{platform.system()} {platform.release()}, {cpu}, {os.cpu_count()} cores, "
-            f"Python {platform.python_version()}, measured {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC")
+    return (
+        f"{platform.system()} {platform.release()}, {cpu}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}, measured {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC"
+    )
 
 
 def median_ms(fn: Callable[[], object], repeat: int = 50, warmup: int = 3) -> float:

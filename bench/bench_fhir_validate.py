@@ -334,7 +334,9 @@ def summary_document_bench(load: float) -> None:
     from tests.factories import typical_dossier
 
     dossier = typical_dossier()
-    as_of = max(c.start for c in dossier.contacts).date()  # the day of the last contact: a full journal window
+    as_of = max(
+        c.start for c in dossier.contacts
+    ).date()  # the day of the last contact: a full journal window
 
     def build() -> bytes:
         return dumps(summary_document(build_summary(dossier, as_of=as_of), as_of=as_of))
@@ -374,7 +376,8 @@ def summary_document_bench(load: float) -> None:
         f"Input: `tests.factories.typical_dossier()` as of {as_of}; the document Bundle has "
         f"{len(decoded['entry'])} entries ({', '.join(f'{k} {v}' for k, v in sorted(counts.items()))}), "
         f"{len(doc):,} bytes, and passes our inbound validator.\n"
-        f"Target: built and serialised under {SUMMARY_TARGET_MS:.0f} ms median. Measured: **{ours_ms:.2f} ms** "
+        f"Target: built and serialised under {SUMMARY_TARGET_MS:.0f} ms median. "
+        f"Measured: **{ours_ms:.2f} ms** "
         f"({'met' if ours_ms < SUMMARY_TARGET_MS else 'NOT met'}).\n\n" + "\n".join(rows)
     )
     print(body_md)

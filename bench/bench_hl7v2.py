@@ -36,20 +36,30 @@ from mappings.problems import ProblemSink  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 PARSE_TARGET = 5_000
 MLLP_TARGET = 1_000
-CODES = ["3208^glucose nuchter, art/cap (lab)^NHG45", "193^creatine kinase (CK, CPK)^NHG45",
-         "1913^temperatuur patiënt (in oor gemeten)^NHG45", "1915^temperatuur patiënt (oraal gemeten)^NHG45"]
+CODES = [
+    "3208^glucose nuchter, art/cap (lab)^NHG45",
+    "193^creatine kinase (CK, CPK)^NHG45",
+    "1913^temperatuur patiënt (in oor gemeten)^NHG45",
+    "1915^temperatuur patiënt (oraal gemeten)^NHG45",
+]
 
 
 def oru_30(control_id: str = "BENCH-1") -> bytes:
     """A realistic lab report: PID with Dutch name parts and address, PV1, one OBR, 30 numeric OBX."""
-    obx = "".join(f"OBX|{i}|NM|{CODES[i % 4]}||{4 + i / 10:.1f}|mmol/L|3.5-6.1|{'H' if i % 7 == 0 else 'N'}"
-                  f"|||F|||20240301080000\r" for i in range(1, 31))
-    return ("MSH|^~\\&|LAB|Certe|HISGW|01234567|20240301120000||ORU^R01^ORU_R01|" + control_id
-            + "|P|2.5|||||NLD|UNICODE UTF-8\r"
-            "PID|1||123456782^^^NLMINBIZA^NNNLD||van den Berg-de Vries&van den&Berg&de&Vries^Jan^J.^^^^L"
-            "||19800101|M|||Dorpsstraat 12a&Dorpsstraat&12a^^Groningen^^9712 AB^NL^H\r"
-            "PV1|1|O\r"
-            "OBR|1|P1|F1|LAB^Laboratorium^L|||20240301080000\r" + obx).encode()
+    obx = "".join(
+        f"OBX|{i}|NM|{CODES[i % 4]}||{4 + i / 10:.1f}|mmol/L|3.5-6.1|{'H' if i % 7 == 0 else 'N'}"
+        f"|||F|||20240301080000\r"
+        for i in range(1, 31)
+    )
+    return (
+        "MSH|^~\\&|LAB|Certe|HISGW|01234567|20240301120000||ORU^R01^ORU_R01|"
+        + control_id
+        + "|P|2.5|||||NLD|UNICODE UTF-8\r"
+        "PID|1||123456782^^^NLMINBIZA^NNNLD||van den Berg-de Vries&van den&Berg&de&Vries^Jan^J.^^^^L"
+        "||19800101|M|||Dorpsstraat 12a&Dorpsstraat&12a^^Groningen^^9712 AB^NL^H\r"
+        "PV1|1|O\r"
+        "OBR|1|P1|F1|LAB^Laboratorium^L|||20240301080000\r" + obx
+    ).encode()
 
 
 def rate(fn, seconds: float = 2.0, batch: int = 20) -> float:
@@ -88,25 +98,43 @@ def parse_rates(data: bytes) -> list[tuple[str, float]]:
     text = data.decode()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        apy = rate(lambda: parse_message(text, find_groups=True, validation_level=VALIDATION_LEVEL.TOLERANT),
-                   seconds=6, batch=1)
-    rows = [("hl7apy 1.3 parse_message (tolerant, groups)", apy),
-            ("python-hl7 hl7.parse", rate(lambda: hl7.parse(text), batch=20)),
-            ("ours: parse (mappings.hl7v2.er7.parse_bytes)", rate(lambda: parse_bytes(data), batch=50)),
-            ("ours: parse + map to canonical JSON (msgspec)", rate(lambda: to_canonical_json(data)))]
+        apy = rate(
+            lambda: parse_message(text, find_groups=True, validation_level=VALIDATION_LEVEL.TOLERANT),
+            seconds=6,
+            batch=1,
+        )
+    rows = [
+        ("hl7apy 1.3 parse_message (tolerant, groups)", apy),
+        ("python-hl7 hl7.parse", rate(lambda: hl7.parse(text), batch=20)),
+        ("ours: parse (mappings.hl7v2.er7.parse_bytes)", rate(lambda: parse_bytes(data), batch=50)),
+        ("ours: parse + map to canonical JSON (msgspec)", rate(lambda: to_canonical_json(data))),
+    ]
     assert fhir_lean(data) == fhir_general(data)  # the same FHIR bytes by both routes
-    rows.append(("ours: parse + map to FHIR JSON bytes (message Bundle): general route, canonical model + "
-                 "mappings.hl7v2.fhir + dumps", rate(lambda: fhir_general(data), batch=10)))
-    rows.append(("ours: parse + map to FHIR JSON bytes (message Bundle): lean ORU path, "
-                 "mappings.hl7v2.fast.oru_bytes", rate(lambda: fhir_lean(data), batch=10)))
+    rows.append(
+        (
+            "ours: parse + map to FHIR JSON bytes (message Bundle): general route, canonical model + "
+            "mappings.hl7v2.fhir + dumps",
+            rate(lambda: fhir_general(data), batch=10),
+        )
+    )
+    rows.append(
+        (
+            "ours: parse + map to FHIR JSON bytes (message Bundle): lean ORU path, "
+            "mappings.hl7v2.fast.oru_bytes",
+            rate(lambda: fhir_lean(data), batch=10),
+        )
+    )
     return rows
 
 
 def adt_a04(control_id: str) -> bytes:
     """A small registration: MSH EVN PID PV1."""
-    return ("MSH|^~\\&|ZIS|Martini|HISGW|01234567|20240301120000||ADT^A04^ADT_A01|" + control_id
-            + "|P|2.5|||||NLD|UNICODE UTF-8\rEVN|A04|20240301115900\r"
-            "PID|1||123456782^^^NLMINBIZA^NNNLD||Berg^Jan^J.^^^^L||19800101|M\rPV1|1|O\r").encode()
+    return (
+        "MSH|^~\\&|ZIS|Martini|HISGW|01234567|20240301120000||ADT^A04^ADT_A01|"
+        + control_id
+        + "|P|2.5|||||NLD|UNICODE UTF-8\rEVN|A04|20240301115900\r"
+        "PID|1||123456782^^^NLMINBIZA^NNNLD||Berg^Jan^J.^^^^L||19800101|M\rPV1|1|O\r"
+    ).encode()
 
 
 async def _mllp(port: int, total: int, connections: int, window: int, make=oru_30) -> float:
@@ -124,8 +152,11 @@ async def _mllp(port: int, total: int, connections: int, window: int, make=oru_3
 def mllp_rate(total: int = 5_000, connections: int = 4, window: int = 32, make=oru_30) -> tuple[float, int]:
     with tempfile.TemporaryDirectory() as tmp:
         db = f"sqlite:///{tmp}/bench.db"
-        proc = subprocess.Popen([sys.executable, "-m", "gateway.mllp", "--port", "0", "--db", db], cwd=ROOT,
-                                stdout=subprocess.PIPE)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "gateway.mllp", "--port", "0", "--db", db],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+        )
         try:
             assert proc.stdout is not None
             found = re.search(rb":(\d+)", proc.stdout.readline())
@@ -156,8 +187,22 @@ def serve_mllp_rate(total: int = 5_000, connections: int = 4, window: int = 32, 
     with tempfile.TemporaryDirectory() as tmp:
         port, mllp = _free_port(), _free_port()
         Path(tmp, "clients.toml").write_text("")  # no API clients: this load is MLLP only
-        cmd = [sys.executable, "-m", "gateway.cli", "serve", "--port", str(port), "--mllp-port", str(mllp),
-               "--metrics-port", "0", "--db", f"sqlite:///{tmp}/serve.db", "--clients", f"{tmp}/clients.toml"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "gateway.cli",
+            "serve",
+            "--port",
+            str(port),
+            "--mllp-port",
+            str(mllp),
+            "--metrics-port",
+            "0",
+            "--db",
+            f"sqlite:///{tmp}/serve.db",
+            "--clients",
+            f"{tmp}/clients.toml",
+        ]
         env = {**os.environ, "PYTHONPATH": str(ROOT), "HISGW_LOG_REQUESTS": "false"}
         with open(f"{tmp}/serve.log", "wb") as log:
             proc = subprocess.Popen(cmd, cwd=tmp, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -200,11 +245,15 @@ def main() -> None:
     served = serve_mllp_rate()
     print(f"mllp {mllp:,.0f}/s, small {small:,.0f}/s, hisgw serve {served:,.0f}/s", flush=True)
     small_ok = "yes" if small >= MLLP_TARGET else "NO"
-    mllp_what = (f"`python -m gateway.mllp`, SQLite WAL synchronous=FULL, {total:,} distinct 30-OBX ORU^R01, "
-                 "4 connections pipelining 32 each, loopback; each message parsed, mapped and stored with "
-                 "its ACK in one commit before the ACK is sent")
-    served_what = ("the 30-OBX ORU^R01 load against the listener inside `hisgw serve` (SQLite), each receipt "
-                   "also audited (NEN 7513 AuditEvent in the same transaction)")
+    mllp_what = (
+        f"`python -m gateway.mllp`, SQLite WAL synchronous=FULL, {total:,} distinct 30-OBX ORU^R01, "
+        "4 connections pipelining 32 each, loopback; each message parsed, mapped and stored with "
+        "its ACK in one commit before the ACK is sent"
+    )
+    served_what = (
+        "the 30-OBX ORU^R01 load against the listener inside `hisgw serve` (SQLite), each receipt "
+        "also audited (NEN 7513 AuditEvent in the same transaction)"
+    )
     body = f"""Machine: {machine()}.
 Message: one ORU^R01 with PID (Dutch name parts, address), PV1, OBR and 30 numeric OBX ({len(data):,} bytes).
 Parse rows pinned to one core, best of three runs; the machine is shared with other work, so the ratio to

@@ -33,8 +33,12 @@ from adapters.base import format_names, get_format
 from mappings.model import Dossier
 from mappings.problems import InputError, Problem, ProblemSink, Severity
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="his-gateway: convert, validate and summarise GP dossiers; run the gateway.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="his-gateway: convert, validate and summarise GP dossiers; run the gateway.",
+)
 
 EXIT_INVALID = 1
 EXIT_USAGE = 2
@@ -105,8 +109,14 @@ def _progress(items: Iterable[Dossier], label: str) -> Iterator[Dossier]:
         return
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TextColumn("{task.completed} dossiers"),
-                  TimeElapsedColumn(), transient=True, console=None) as bar:
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TextColumn("{task.completed} dossiers"),
+        TimeElapsedColumn(),
+        transient=True,
+        console=None,
+    ) as bar:
         task = bar.add_task(label, total=None)
         for d in items:
             yield d
@@ -119,8 +129,7 @@ class _Failed(Exception):
 
 def _guarded(sink: ProblemSink, items: Iterable[Dossier]) -> Iterator[Dossier]:
     """Stop the stream as soon as the input has an error (lenient adapters go on collecting)."""
-    for d in items:
-        yield d
+    yield from items
     if sink.has_errors:
         raise _Failed()
 
@@ -159,9 +168,13 @@ def _message_pair(src, dst, from_: str, to: str) -> tuple:
 
 
 @app.command()
-def convert(input: str = typer.Argument(..., help="input file, or '-' for standard input"),
-            from_: str = FromOpt, to: str = ToOpt, output: str | None = OutOpt,
-            strict: bool = StrictOpt) -> None:
+def convert(
+    input: str = typer.Argument(..., help="input file, or '-' for standard input"),
+    from_: str = FromOpt,
+    to: str = ToOpt,
+    output: str | None = OutOpt,
+    strict: bool = StrictOpt,
+) -> None:
     """Convert INPUT from one format to another."""
     src, dst = get_format(_check_format(from_, "--from")), get_format(_check_format(to, "--to"))
     src, dst = _message_pair(src, dst, from_, to)
@@ -169,15 +182,19 @@ def convert(input: str = typer.Argument(..., help="input file, or '-' for standa
 
     def body() -> None:
         with _open_input(input) as (stream, name), _atomic_output(output) as out:
-            dst.write_many(_guarded(sink, _progress(src.iter_read(stream, source=name, sink=sink), "converting")),
-                           out)
+            dst.write_many(
+                _guarded(sink, _progress(src.iter_read(stream, source=name, sink=sink), "converting")), out
+            )
 
     _run(sink, body)
 
 
 @app.command()
-def validate(input: str = typer.Argument(..., help="input file, or '-' for standard input"),
-             from_: str = FromOpt, strict: bool = StrictOpt) -> None:
+def validate(
+    input: str = typer.Argument(..., help="input file, or '-' for standard input"),
+    from_: str = FromOpt,
+    strict: bool = StrictOpt,
+) -> None:
     """Check INPUT and print every problem, one line each; exit 1 if any is an error."""
     src = get_format(_check_format(from_, "--from"))
     sink = ProblemSink(strict=strict)
@@ -194,11 +211,15 @@ def validate(input: str = typer.Argument(..., help="input file, or '-' for stand
 
 
 @app.command()
-def summary(input: str = typer.Argument(..., help="input file, or '-' for standard input"),
-            from_: str = FromOpt, to: str = ToOpt, output: str | None = OutOpt,
-            as_of: str | None = typer.Option(None, "--as-of", help="reference date YYYY-MM-DD (default: today)"),
-            episode: list[str] = typer.Option([], "--episode", help="narrow to this episode id (repeatable)"),
-            strict: bool = StrictOpt) -> None:
+def summary(
+    input: str = typer.Argument(..., help="input file, or '-' for standard input"),
+    from_: str = FromOpt,
+    to: str = ToOpt,
+    output: str | None = OutOpt,
+    as_of: str | None = typer.Option(None, "--as-of", help="reference date YYYY-MM-DD (default: today)"),
+    episode: list[str] = typer.Option([], "--episode", help="narrow to this episode id (repeatable)"),
+    strict: bool = StrictOpt,
+) -> None:
     """Build the NHG professional summary of each dossier in INPUT and write it in format --to."""
     src = get_format(_check_format(from_, "--from"))
     _check_format(to, "--to")
@@ -215,8 +236,10 @@ def summary(input: str = typer.Argument(..., help="input file, or '-' for standa
     def body() -> None:
         with _open_input(input) as (stream, name), _atomic_output(output) as out:
             dossiers = _guarded(sink, src.iter_read(stream, source=name, sink=sink))
-            summaries = (build_summary(d, as_of=ref, episode_ids=episode or None, sink=sink,
-                                       source=name) for d in dossiers)
+            summaries = (
+                build_summary(d, as_of=ref, episode_ids=episode or None, sink=sink, source=name)
+                for d in dossiers
+            )
             if to == "fhir":
                 from mappings.fhir.document import write_summary_documents
 

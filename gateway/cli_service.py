@@ -63,7 +63,9 @@ async def _run_mllp(host: str, port: int, db_url: str) -> None:
     from gateway.mllp import MessageStore, MllpServer
 
     try:
-        store = MessageStore(normalise_url(db_url), on_receipt=mllp_receipt)  # each receipt audited (NEN 7513)
+        store = MessageStore(
+            normalise_url(db_url), on_receipt=mllp_receipt
+        )  # each receipt audited (NEN 7513)
         server = MllpServer(store)
         bound = await server.start(host, port)
     except Exception as exc:  # noqa: BLE001 - port taken, store broken: the API still serves; say so loudly
@@ -237,7 +239,9 @@ def register(app: typer.Typer) -> None:
         if routing_file is not None:
             from gateway.outbox.cli import load_routing_or_exit, serve_worker
 
-            extra.append(serve_worker(engine, load_routing_or_exit(routing_file), api.state.gateway.metrics.registry))
+            extra.append(
+                serve_worker(engine, load_routing_or_exit(routing_file), api.state.gateway.metrics.registry)
+            )
         if demo:
             _print_demo(settings, demo_info)
         log.info(

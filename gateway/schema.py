@@ -184,5 +184,5 @@ GENESIS_HASH = "0" * 64
 """The ``prev_hash`` of the first audit record."""
 
 # Tables of later parts register on ``metadata`` in their own modules (additive; the migrations build them).
-from gateway.outbox import schema as _outbox_schema  # noqa: E402,F401  (issue 7: outbox_item)
 from gateway.consult import schema as _consult_schema  # noqa: E402,F401  (issue 6: consult tables)
+from gateway.outbox import schema as _outbox_schema  # noqa: E402,F401  (issue 7: outbox_item)

@@ -61,7 +61,9 @@ class Settings(BaseSettings):
     ssl_require_client_cert: bool = False
     shared_dir: Path | None = None
     outbox_routing_file: Path | None = None
-    """Postbox delivery routing (TOML, ``docs/postbox-delivery.md``); when set, ``hisgw serve`` runs the worker."""
+    """Postbox delivery routing (TOML, ``docs/postbox-delivery.md``); when set, ``hisgw serve`` runs the
+    worker.
+    """
     """Where ``seeds/`` and ``external/`` live for ``--demo`` (default: ``../shared`` beside the checkout)."""
 
     @property

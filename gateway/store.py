@@ -538,7 +538,9 @@ class Store:
     def _write_version(
         self, conn: Connection, rtype: str, rid: str, read: int, column: str, data: bytes | None, method: str
     ) -> int:
-        """Write version ``read + 1`` (``data`` None: deleted) if nobody wrote since ``read``, and its history row."""
+        """Write version ``read + 1`` (``data`` None: deleted) if nobody wrote since ``read``, and its history
+        row.
+        """
         version = read + 1
         done = conn.execute(
             update(resource)

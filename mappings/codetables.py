@@ -54,8 +54,9 @@ class CodeTables:
                 src = Path(path) / m["file"]
             with src.open(encoding="utf-8", newline="") as fh:
                 codes = {row["code"]: row["display"] for row in csv.DictReader(fh)}
-            self.tables[name] = CodeTable(name, m["title"], m["system"], m["oid"], m["version"],
-                                          m["source"], m["unmapped"], codes)
+            self.tables[name] = CodeTable(
+                name, m["title"], m["system"], m["oid"], m["version"], m["source"], m["unmapped"], codes
+            )
         self.by_system = {t.system: t for t in self.tables.values()}
         self.by_system.update({f"urn:oid:{t.oid}": t for t in self.tables.values()})
 
@@ -65,7 +66,9 @@ class CodeTables:
     def check(self, table: str, code: str | None, location: str, sink: ProblemSink) -> None:
         """Warn (``CODE-001``) when ``code`` is not in ``table``; the code is kept either way."""
         if code is not None and code not in self.tables[table].codes:
-            sink.warning("CODE-001", location, f"code {code!r} is not in {self.tables[table].title}; kept as is")
+            sink.warning(
+                "CODE-001", location, f"code {code!r} is not in {self.tables[table].title}; kept as is"
+            )
 
 
 @lru_cache(maxsize=4)

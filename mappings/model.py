@@ -67,7 +67,9 @@ def _check(cond: bool, message: str) -> None:
 
 
 def _check_id(value: str, what: str) -> None:
-    _check(bool(_ID_RE.match(value)), f"{what} {value!r} is not a valid local id (1-64 of A-Z a-z 0-9 . - _ :)")
+    _check(
+        bool(_ID_RE.match(value)), f"{what} {value!r} is not a valid local id (1-64 of A-Z a-z 0-9 . - _ :)"
+    )
 
 
 def _check_moment(value: dt.datetime | None, what: str) -> None:
@@ -103,8 +105,10 @@ class PersonName(_Base):
     title: str | None = None  # academic or other title before the name: "Dr."
 
     def __post_init__(self) -> None:
-        _check(any((self.family, self.partner_family, self.given, self.initials)),
-               "a name needs at least a family name, partner name, given name or initials")
+        _check(
+            any((self.family, self.partner_family, self.given, self.initials)),
+            "a name needs at least a family name, partner name, given name or initials",
+        )
 
 
 class Address(_Base):
@@ -199,7 +203,10 @@ class SoepLine(_Base):
     icpc: str | None = None
 
     def __post_init__(self) -> None:
-        _check(self.icpc is None or bool(ICPC_RE.match(self.icpc)), f"ICPC {self.icpc!r} has not the shape A99[.9[9]]")
+        _check(
+            self.icpc is None or bool(ICPC_RE.match(self.icpc)),
+            f"ICPC {self.icpc!r} has not the shape A99[.9[9]]",
+        )
 
 
 class Deelcontact(_Base):
@@ -210,7 +217,10 @@ class Deelcontact(_Base):
     lines: tuple[SoepLine, ...] = ()
 
     def __post_init__(self) -> None:
-        _check(self.icpc is None or bool(ICPC_RE.match(self.icpc)), f"ICPC {self.icpc!r} has not the shape A99[.9[9]]")
+        _check(
+            self.icpc is None or bool(ICPC_RE.match(self.icpc)),
+            f"ICPC {self.icpc!r} has not the shape A99[.9[9]]",
+        )
 
 
 class VideoDetails(_Base):
@@ -254,8 +264,13 @@ class Episode(_Base):
 
     def __post_init__(self) -> None:
         _check_id(self.id, "episode id")
-        _check(self.icpc is None or bool(ICPC_RE.match(self.icpc)), f"ICPC {self.icpc!r} has not the shape A99[.9[9]]")
-        _check(self.end is None or self.start is None or self.end >= self.start, "episode ends before it starts")
+        _check(
+            self.icpc is None or bool(ICPC_RE.match(self.icpc)),
+            f"ICPC {self.icpc!r} has not the shape A99[.9[9]]",
+        )
+        _check(
+            self.end is None or self.start is None or self.end >= self.start, "episode ends before it starts"
+        )
 
     @property
     def active(self) -> bool:
@@ -290,9 +305,14 @@ class Medication(_Base):
     def __post_init__(self) -> None:
         _check_id(self.id, "medication id")
         _check(bool(self.product_name.strip()), "medication has no product name")
-        _check((self.product_code is None) == (self.product_system is None),
-               "product code and product code system go together")
-        _check(self.end is None or self.start is None or self.end >= self.start, "medication ends before it starts")
+        _check(
+            (self.product_code is None) == (self.product_system is None),
+            "product code and product code system go together",
+        )
+        _check(
+            self.end is None or self.start is None or self.end >= self.start,
+            "medication ends before it starts",
+        )
 
 
 class Measurement(_Base):
@@ -312,7 +332,10 @@ class Measurement(_Base):
         _check_id(self.id, "measurement id")
         _check(bool(self.code.strip()), "measurement has no Tabel 45 code")
         _check_moment(self.effective, "measurement time")
-        _check(self.value_quantity is None or self.value_text is None, "a measurement has a number or a text, not both")
+        _check(
+            self.value_quantity is None or self.value_text is None,
+            "a measurement has a number or a text, not both",
+        )
         for v in (self.value_quantity, self.reference_low, self.reference_high):
             _check(v is None or v.is_finite(), "measurement numbers must be finite")
 
@@ -482,7 +505,10 @@ class JournalEntry(_Base):
     def __post_init__(self) -> None:
         _check_moment(self.date, "journal entry date")
         _check_id(self.episode_id, "episode id")
-        _check(self.icpc is None or bool(ICPC_RE.match(self.icpc)), f"ICPC {self.icpc!r} has not the shape A99[.9[9]]")
+        _check(
+            self.icpc is None or bool(ICPC_RE.match(self.icpc)),
+            f"ICPC {self.icpc!r} has not the shape A99[.9[9]]",
+        )
 
 
 class AutoFiling(_Base):
@@ -492,7 +518,10 @@ class AutoFiling(_Base):
     journal_entry: JournalEntry
 
     def __post_init__(self) -> None:
-        _check(self.journal_entry.episode_id == self.episode_id, "journal entry is not under the filing's episode")
+        _check(
+            self.journal_entry.episode_id == self.episode_id,
+            "journal entry is not under the filing's episode",
+        )
 
 
 class PostboxItem(_Base):
@@ -517,8 +546,10 @@ class PostboxItem(_Base):
         _check_id(self.id, "postbox item id")
         _check_moment(self.created, "postbox item creation time")
         _check(bool(_AGB_RE.match(self.practice_agb)), f"AGB {self.practice_agb!r} is not 8 digits")
-        _check((self.filing is None) != (self.manual_reason is None),
-               "a postbox item has either a filing or a reason for manual filing")
+        _check(
+            (self.filing is None) != (self.manual_reason is None),
+            "a postbox item has either a filing or a reason for manual filing",
+        )
 
 
 # --------------------------------------------------------------------------- canonical JSON

@@ -18,10 +18,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 
-class Severity(str, Enum):
+class Severity(StrEnum):
     """Severity as FHIR IssueSeverity spells it (``fatal`` is not used: errors stop or collect)."""
 
     ERROR = "error"
@@ -33,7 +33,8 @@ class Severity(str, Enum):
 class Problem:
     """One finding about input: where, what, how bad, and a stable code.
 
-    ``location`` is precise and human readable, e.g. ``export.xml:212 /MedicomExport/Patient/Episode[3]/@icpc``,
+    ``location`` is precise and human readable, e.g.
+    ``export.xml:212 /MedicomExport/Patient/Episode[3]/@icpc``,
     ``line 88 record MED field 6`` or ``Bundle.entry[2].resource.subject``.
     """
 
@@ -51,8 +52,10 @@ class Problem:
         return {
             "severity": self.severity.value,
             "code": "invalid" if self.severity is Severity.ERROR else "informational",
-            "details": {"coding": [{"system": "urn:his-gateway:problem", "code": self.code}],
-                        "text": self.message},
+            "details": {
+                "coding": [{"system": "urn:his-gateway:problem", "code": self.code}],
+                "text": self.message,
+            },
             "expression": [self.location],
         }
 
@@ -95,8 +98,9 @@ class ProblemSink:
         if self.strict:
             raise InputError([p])
         if self._errors >= self.max_errors:
-            self.problems.append(Problem(Severity.ERROR, "IO-003", location,
-                                         f"stopped after {self._errors} errors"))
+            self.problems.append(
+                Problem(Severity.ERROR, "IO-003", location, f"stopped after {self._errors} errors")
+            )
             raise InputError(self.problems)
 
     def warning(self, code: str, location: str, message: str) -> None:
@@ -104,8 +108,14 @@ class ProblemSink:
         if self._warnings <= self.max_warnings:
             self.problems.append(Problem(Severity.WARNING, code, location, message))
         elif self._warnings == self.max_warnings + 1:
-            self.problems.append(Problem(Severity.WARNING, "IO-004", location,
-                                         f"more than {self.max_warnings} warnings; the rest are not listed"))
+            self.problems.append(
+                Problem(
+                    Severity.WARNING,
+                    "IO-004",
+                    location,
+                    f"more than {self.max_warnings} warnings; the rest are not listed",
+                )
+            )
 
     @property
     def has_errors(self) -> bool:

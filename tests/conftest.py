@@ -349,7 +349,9 @@ def pg_service(tmp_path: Path, pg_url: str) -> Iterator[Service]:
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request, tmp_path: Path) -> str:
-    """A fresh database: a SQLite file, then a throwaway PostgreSQL database (a test using it runs on both)."""
+    """A fresh database: a SQLite file, then a throwaway PostgreSQL database (a test using it runs on
+    both).
+    """
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'gw.db'}"
     return request.getfixturevalue("pg_url")

@@ -19,16 +19,24 @@ from mappings import model as m
 
 AMS = ZoneInfo("Europe/Amsterdam")
 
-_ALPHABET = (string.ascii_letters + string.digits + " .,;:-_/()+*%#@!?='\""
-             + "éëèêïíöóòüúûáàäçñÉËÖÜ" + "ĳĲşőŁ€" + "|\\^~&<>\t")
+_ALPHABET = (
+    string.ascii_letters
+    + string.digits
+    + " .,;:-_/()+*%#@!?='\""
+    + "éëèêïíöóòüúûáàäçñÉËÖÜ"
+    + "ĳĲşőŁ€"
+    + "|\\^~&<>\t"
+)
 _plain = st.text(alphabet=_ALPHABET, min_size=1, max_size=30).filter(lambda s: s.strip() != "")
 _lines = st.lists(_plain, min_size=2, max_size=4).flatmap(
-    lambda parts: st.sampled_from(["\n", "\r\n", "\r"]).map(lambda sep: sep.join(parts)))
+    lambda parts: st.sampled_from(["\n", "\r\n", "\r"]).map(lambda sep: sep.join(parts))
+)
 text = st.one_of(_plain, _plain, _lines)
 """Any free text: one line or several, with every delimiter our dialects have."""
 
 short = st.text(alphabet=string.ascii_letters + "éëïöüç -'", min_size=1, max_size=20).filter(
-    lambda s: s.strip() != "")
+    lambda s: s.strip() != ""
+)
 ids = st.text(alphabet=string.ascii_letters + string.digits + ".-_", min_size=1, max_size=12)
 
 
@@ -58,10 +66,14 @@ def _real_local(t: dt.datetime) -> bool:
     return aware.astimezone(dt.UTC).astimezone(AMS).replace(tzinfo=None) == t
 
 
-moments = st.datetimes(dt.datetime(1950, 1, 1), dt.datetime(2030, 12, 31)).map(
-    lambda t: t.replace(microsecond=0)).filter(_real_local)
-decimals = st.decimals(min_value=Decimal("-99999"), max_value=Decimal("99999"), places=3,
-                       allow_nan=False, allow_infinity=False)
+moments = (
+    st.datetimes(dt.datetime(1950, 1, 1), dt.datetime(2030, 12, 31))
+    .map(lambda t: t.replace(microsecond=0))
+    .filter(_real_local)
+)
+decimals = st.decimals(
+    min_value=Decimal("-99999"), max_value=Decimal("99999"), places=3, allow_nan=False, allow_infinity=False
+)
 
 names = st.builds(
     m.PersonName,
@@ -75,13 +87,17 @@ names = st.builds(
     title=opt(st.sampled_from(["Dr.", "Prof. dr.", "mr."])),
 )
 addresses = st.builds(
-    m.Address, street=opt(short), house_number=opt(st.sampled_from(["1", "12a", "45-2", "221 bis"])),
-    postal_code=opt(st.from_regex(r"\A[1-9][0-9]{3} [A-Z]{2}\Z", fullmatch=True)), city=opt(short),
+    m.Address,
+    street=opt(short),
+    house_number=opt(st.sampled_from(["1", "12a", "45-2", "221 bis"])),
+    postal_code=opt(st.from_regex(r"\A[1-9][0-9]{3} [A-Z]{2}\Z", fullmatch=True)),
+    city=opt(short),
     country=opt(st.sampled_from(["NL", "Nederland", "BE"])),
     use=opt(st.sampled_from(["home", "work", "temp", "postal"])),
 )
 telecoms = st.builds(
-    m.Telecom, system=st.sampled_from(["phone", "email", "fax"]),
+    m.Telecom,
+    system=st.sampled_from(["phone", "email", "fax"]),
     value=st.sampled_from(["+31201234567", "020-1234567", "huisarts@example.nl", "06 12345678"]),
     use=opt(st.sampled_from(["home", "work", "mobile", "temp"])),
 )
@@ -89,25 +105,49 @@ tele_tuple = st.lists(telecoms, max_size=2).map(tuple)
 
 
 def _organization(oid: str) -> st.SearchStrategy[m.Organization]:
-    return st.builds(m.Organization, id=st.just(oid), name=text.map(lambda s: s.replace("\r", "")),
-                     agb=opt(agbs), ura=opt(agbs), address=opt(addresses), telecom=tele_tuple)
+    return st.builds(
+        m.Organization,
+        id=st.just(oid),
+        name=text.map(lambda s: s.replace("\r", "")),
+        agb=opt(agbs),
+        ura=opt(agbs),
+        address=opt(addresses),
+        telecom=tele_tuple,
+    )
 
 
 def _professional(pid: str, org_ids: list[str]) -> st.SearchStrategy[m.HealthProfessional]:
-    return st.builds(m.HealthProfessional, id=st.just(pid), name=names, agb=opt(agbs), uzi=opt(uzis),
-                     big=opt(st.from_regex(r"\A[0-9]{11}\Z", fullmatch=True)),
-                     role=opt(st.sampled_from(["01.015", "01.018", "30.000"])),
-                     organization_id=opt(st.sampled_from(org_ids)), telecom=tele_tuple)
+    return st.builds(
+        m.HealthProfessional,
+        id=st.just(pid),
+        name=names,
+        agb=opt(agbs),
+        uzi=opt(uzis),
+        big=opt(st.from_regex(r"\A[0-9]{11}\Z", fullmatch=True)),
+        role=opt(st.sampled_from(["01.015", "01.018", "30.000"])),
+        organization_id=opt(st.sampled_from(org_ids)),
+        telecom=tele_tuple,
+    )
 
 
 patients = st.builds(
-    m.Patient, bsn=opt(bsns), name=names, birth_date=dates,
-    gender=st.sampled_from(["male", "female", "other", "unknown"]), address=opt(addresses),
+    m.Patient,
+    bsn=opt(bsns),
+    name=names,
+    birth_date=dates,
+    gender=st.sampled_from(["male", "female", "other", "unknown"]),
+    address=opt(addresses),
     telecom=tele_tuple,
-    insurance=opt(st.builds(m.Insurance, uzovi=uzovis, policy_number=opt(st.from_regex(r"\A[0-9A-Z]{6,12}\Z",
-                                                                                         fullmatch=True)),
-                            insurer_name=opt(short))),
-    deceased_date=opt(dates), deregistered_date=opt(dates),
+    insurance=opt(
+        st.builds(
+            m.Insurance,
+            uzovi=uzovis,
+            policy_number=opt(st.from_regex(r"\A[0-9A-Z]{6,12}\Z", fullmatch=True)),
+            insurer_name=opt(short),
+        )
+    ),
+    deceased_date=opt(dates),
+    deregistered_date=opt(dates),
 )
 
 soep_lines = st.builds(m.SoepLine, type=st.sampled_from(["S", "O", "E", "P"]), text=text, icpc=opt(icpcs))
@@ -119,25 +159,50 @@ def _episode(draw, eid: str) -> m.Episode:
     end = draw(opt(dates))
     if start and end and end < start:
         start, end = end, start
-    return m.Episode(id=eid, title=draw(text), icpc=draw(opt(icpcs)), start=start, end=end,
-                     attention=draw(st.booleans()), shielded=draw(st.booleans()))
+    return m.Episode(
+        id=eid,
+        title=draw(text),
+        icpc=draw(opt(icpcs)),
+        start=start,
+        end=end,
+        attention=draw(st.booleans()),
+        shielded=draw(st.booleans()),
+    )
 
 
 @st.composite
 def _contact(draw, cid: str, episode_ids: list[str], author_ids: list[str]) -> m.Contact:
     start = draw(moments)
     end = draw(opt(st.integers(0, 7200).map(lambda s: start + dt.timedelta(seconds=s)).filter(_real_local)))
-    dcs = draw(st.lists(st.builds(m.Deelcontact,
-                                  episode_id=opt(st.sampled_from(episode_ids)) if episode_ids else st.none(),
-                                  icpc=opt(icpcs), lines=st.lists(soep_lines, max_size=4).map(tuple)),
-                        max_size=3))
+    dcs = draw(
+        st.lists(
+            st.builds(
+                m.Deelcontact,
+                episode_id=opt(st.sampled_from(episode_ids)) if episode_ids else st.none(),
+                icpc=opt(icpcs),
+                lines=st.lists(soep_lines, max_size=4).map(tuple),
+            ),
+            max_size=3,
+        )
+    )
     return m.Contact(
-        id=cid, start=start, end=end, contact_type=draw(opt(st.sampled_from(["01", "02", "03", "04", "09", "11"]))),
+        id=cid,
+        start=start,
+        end=end,
+        contact_type=draw(opt(st.sampled_from(["01", "02", "03", "04", "09", "11"]))),
         author_id=draw(opt(st.sampled_from(author_ids))) if author_ids else None,
         deelcontacten=tuple(dcs),
-        video=draw(opt(st.builds(m.VideoDetails, application=opt(short),
-                                 connection_quality=opt(st.sampled_from(["good", "moderate", "poor"])),
-                                 patient_device=opt(short), identity_verified=st.booleans()))),
+        video=draw(
+            opt(
+                st.builds(
+                    m.VideoDetails,
+                    application=opt(short),
+                    connection_quality=opt(st.sampled_from(["good", "moderate", "poor"])),
+                    patient_device=opt(short),
+                    identity_verified=st.booleans(),
+                )
+            )
+        ),
         shielded=draw(st.booleans()),
     )
 
@@ -150,14 +215,20 @@ def _medication(draw, mid: str, episode_ids: list[str], author_ids: list[str]) -
         start, end = end, start
     quantity = draw(opt(decimals))
     return m.Medication(
-        id=mid, product_name=draw(text), product_system=system,
+        id=mid,
+        product_name=draw(text),
+        product_system=system,
         product_code=draw(st.from_regex(r"\A[0-9]{3,8}\Z", fullmatch=True)) if system else None,
         atc=draw(opt(st.from_regex(r"\A[A-Z][0-9]{2}[A-Z]{2}[0-9]{2}\Z", fullmatch=True))),
-        dosage_text=draw(opt(text)), dosage_code=draw(opt(st.from_regex(r"\A[0-9]{1,4}\Z", fullmatch=True))),
-        start=start, end=end, status=draw(st.sampled_from(["active", "stopped", "completed"])),
+        dosage_text=draw(opt(text)),
+        dosage_code=draw(opt(st.from_regex(r"\A[0-9]{1,4}\Z", fullmatch=True))),
+        start=start,
+        end=end,
+        status=draw(st.sampled_from(["active", "stopped", "completed"])),
         prescribed_on=draw(opt(dates)),
         prescriber_id=draw(opt(st.sampled_from(author_ids))) if author_ids else None,
-        quantity=quantity, quantity_unit=draw(opt(st.sampled_from(["stuk", "ml", "g"]))) if quantity is not None else None,
+        quantity=quantity,
+        quantity_unit=draw(opt(st.sampled_from(["stuk", "ml", "g"]))) if quantity is not None else None,
         episode_id=draw(opt(st.sampled_from(episode_ids))) if episode_ids else None,
     )
 
@@ -166,11 +237,14 @@ def _medication(draw, mid: str, episode_ids: list[str], author_ids: list[str]) -
 def _measurement(draw, mid: str) -> m.Measurement:
     kind = draw(st.sampled_from(["number", "text", "none"]))
     return m.Measurement(
-        id=mid, code=draw(st.from_regex(r"\A[0-9]{1,4}\Z", fullmatch=True)), effective=draw(moments),
+        id=mid,
+        code=draw(st.from_regex(r"\A[0-9]{1,4}\Z", fullmatch=True)),
+        effective=draw(moments),
         value_quantity=draw(decimals) if kind == "number" else None,
         value_text=draw(text) if kind == "text" else None,
         unit=draw(opt(st.sampled_from(["mmol/L", "Cel", "kg", "mm[Hg]", "umol/L", "%"]))),
-        reference_low=draw(opt(decimals)), reference_high=draw(opt(decimals)),
+        reference_low=draw(opt(decimals)),
+        reference_high=draw(opt(decimals)),
         interpretation=draw(opt(st.sampled_from(["L", "H", "N", "A", "LL", "HH"]))),
     )
 
@@ -189,20 +263,39 @@ def dossiers(draw, max_items: int = 4) -> m.Dossier:
     eids = [e.id for e in episodes]
     n = st.integers(0, max_items)
     return m.Dossier(
-        practice=practice, patient=draw(patients), gp=gp, professionals=tuple(pros), organizations=tuple(orgs),
+        practice=practice,
+        patient=draw(patients),
+        gp=gp,
+        professionals=tuple(pros),
+        organizations=tuple(orgs),
         episodes=tuple(episodes),
         contacts=tuple(draw(_contact(f"c{i}", eids, author_ids)) for i in range(draw(n))),
         medications=tuple(draw(_medication(f"med{i}", eids, author_ids)) for i in range(draw(n))),
         measurements=tuple(draw(_measurement(f"meas{i}")) for i in range(draw(n))),
-        intolerances=tuple(m.Intolerance(id=f"int{i}", text=draw(text), code=draw(opt(st.from_regex(r"\A[0-9]{1,5}\Z", fullmatch=True))),
-                                         start=draw(opt(dates)), status=draw(st.sampled_from(["active", "inactive"])))
-                           for i in range(draw(st.integers(0, 2)))),
-        contraindications=tuple(m.ContraIndication(id=f"ci{i}", text=draw(text),
-                                                   code=draw(opt(st.from_regex(r"\A[0-9]{1,5}\Z", fullmatch=True))),
-                                                   start=draw(opt(dates)), end=None)
-                                for i in range(draw(st.integers(0, 2)))),
-        attention_notes=tuple(m.AttentionNote(id=f"att{i}", text=draw(text), date=draw(opt(dates)))
-                              for i in range(draw(st.integers(0, 2)))),
+        intolerances=tuple(
+            m.Intolerance(
+                id=f"int{i}",
+                text=draw(text),
+                code=draw(opt(st.from_regex(r"\A[0-9]{1,5}\Z", fullmatch=True))),
+                start=draw(opt(dates)),
+                status=draw(st.sampled_from(["active", "inactive"])),
+            )
+            for i in range(draw(st.integers(0, 2)))
+        ),
+        contraindications=tuple(
+            m.ContraIndication(
+                id=f"ci{i}",
+                text=draw(text),
+                code=draw(opt(st.from_regex(r"\A[0-9]{1,5}\Z", fullmatch=True))),
+                start=draw(opt(dates)),
+                end=None,
+            )
+            for i in range(draw(st.integers(0, 2)))
+        ),
+        attention_notes=tuple(
+            m.AttentionNote(id=f"att{i}", text=draw(text), date=draw(opt(dates)))
+            for i in range(draw(st.integers(0, 2)))
+        ),
         correspondence=tuple(draw(correspondences(f"corr{i}", eids)) for i in range(draw(st.integers(0, 2)))),
     )
 
@@ -210,9 +303,14 @@ def dossiers(draw, max_items: int = 4) -> m.Dossier:
 @st.composite
 def correspondences(draw, cid: str, episode_ids: list[str]) -> m.Correspondence:
     return m.Correspondence(
-        id=cid, date=draw(moments), direction=draw(st.sampled_from(["in", "out"])), text=draw(text),
-        kind=draw(opt(st.sampled_from(["1", "2", "3", "10"]))), subject=draw(opt(_plain)),
-        sender_name=draw(opt(short)), sender_discipline=draw(opt(st.sampled_from(["cardiologie", "wijkteam", "fysiotherapie"]))),
+        id=cid,
+        date=draw(moments),
+        direction=draw(st.sampled_from(["in", "out"])),
+        text=draw(text),
+        kind=draw(opt(st.sampled_from(["1", "2", "3", "10"]))),
+        subject=draw(opt(_plain)),
+        sender_name=draw(opt(short)),
+        sender_discipline=draw(opt(st.sampled_from(["cardiologie", "wijkteam", "fysiotherapie"]))),
         addressee_name=draw(opt(short)),
         episode_id=draw(opt(st.sampled_from(episode_ids))) if episode_ids else None,
         sender_reference=draw(opt(ids)),
@@ -226,18 +324,38 @@ def postbox_items(draw) -> m.PostboxItem:
     filed = draw(st.booleans())
     filing = None
     if filed:
-        filing = m.AutoFiling(episode_id="ep1", journal_entry=m.JournalEntry(
-            date=draw(moments), episode_id="ep1", icpc=draw(opt(icpcs)),
-            lines=tuple(draw(st.lists(soep_lines, min_size=1, max_size=3))),
-            contact_type=draw(opt(st.sampled_from(["06", "09"])))))
+        filing = m.AutoFiling(
+            episode_id="ep1",
+            journal_entry=m.JournalEntry(
+                date=draw(moments),
+                episode_id="ep1",
+                icpc=draw(opt(icpcs)),
+                lines=tuple(draw(st.lists(soep_lines, min_size=1, max_size=3))),
+                contact_type=draw(opt(st.sampled_from(["06", "09"]))),
+            ),
+        )
     return m.PostboxItem(
-        id=draw(ids), kind=draw(st.sampled_from(["feedback", "consult-answer", "letter", "result"])),
-        created=draw(moments), practice_agb=draw(agbs),
-        patient=draw(st.builds(m.PatientMatch, bsn=opt(bsns), birth_date=opt(dates), name=opt(names),
-                               sender_reference=opt(ids))),
-        correspondence=corr if filed else m.Correspondence(**{**{f: getattr(corr, f) for f in corr.__struct_fields__},
-                                                             "episode_id": None}),
+        id=draw(ids),
+        kind=draw(st.sampled_from(["feedback", "consult-answer", "letter", "result"])),
+        created=draw(moments),
+        practice_agb=draw(agbs),
+        patient=draw(
+            st.builds(
+                m.PatientMatch,
+                bsn=opt(bsns),
+                birth_date=opt(dates),
+                name=opt(names),
+                sender_reference=opt(ids),
+            )
+        ),
+        correspondence=corr
+        if filed
+        else m.Correspondence(
+            **{**{f: getattr(corr, f) for f in corr.__struct_fields__}, "episode_id": None}
+        ),
         sender_organization=draw(opt(short)),
-        filing=filing, manual_reason=None if filed else draw(st.sampled_from(
-            ["BSN does not match", "episode unknown", "two candidate episodes"])),
+        filing=filing,
+        manual_reason=None
+        if filed
+        else draw(st.sampled_from(["BSN does not match", "episode unknown", "two candidate episodes"])),
     )

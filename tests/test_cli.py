@@ -30,18 +30,30 @@ def test_convert_to_stdout_and_file(tmp_path: Path):
 
 
 def test_stdin_to_stdout():
-    out = run("convert", "-", "--from", "canonical", "--to", "canonical", "-o", "-",
-              stdin=m.to_json(small_dossier(4)))
+    out = run(
+        "convert",
+        "-",
+        "--from",
+        "canonical",
+        "--to",
+        "canonical",
+        "-o",
+        "-",
+        stdin=m.to_json(small_dossier(4)),
+    )
     assert out.returncode == 0 and m.from_json(out.stdout) == small_dossier(4)
 
 
-@pytest.mark.parametrize("args", [
-    ["convert", "x.json", "--from", "nope", "--to", "canonical"],
-    ["convert", "x.json", "--from", "canonical"],
-    ["convert", "does-not-exist.json", "--from", "canonical", "--to", "canonical"],
-    ["summary", "x.json", "--from", "canonical", "--to", "canonical", "--as-of", "2026-02-30"],
-    ["frobnicate"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["convert", "x.json", "--from", "nope", "--to", "canonical"],
+        ["convert", "x.json", "--from", "canonical"],
+        ["convert", "does-not-exist.json", "--from", "canonical", "--to", "canonical"],
+        ["summary", "x.json", "--from", "canonical", "--to", "canonical", "--as-of", "2026-02-30"],
+        ["frobnicate"],
+    ],
+)
 def test_usage_errors_exit_2(args):
     out = run(*args)
     assert out.returncode == 2, (out.returncode, out.stderr)

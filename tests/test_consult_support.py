@@ -191,8 +191,14 @@ def state_of(task: dict) -> str:
 def close_declared(svc, task_id: str, directory: Directory, specialist: str = "dr. Hart"):
     """The specialist closes the consult with a declaration, both rules met (DOMAIN.md §3)."""
     return act(
-        svc, task_id, "close", specialist=specialist, directory=directory,
-        declaration=True, newTreatmentQuestion=True, noOpenDbc=True,
+        svc,
+        task_id,
+        "close",
+        specialist=specialist,
+        directory=directory,
+        declaration=True,
+        newTreatmentQuestion=True,
+        noOpenDbc=True,
     )
 
 

@@ -512,8 +512,11 @@ def test_unreadable_input_is_a_problem_never_a_traceback(data: bytes, code: str)
 HOSTILE = {
     "deep-json-array": b"[" * 100_000 + b"]" * 100_000,
     "deep-json-object": b'{"a":' * 100_000 + b"1" + b"}" * 100_000,
-    "deep-bundle": b'{"resourceType":"Bundle","type":"collection","entry":[{"resource":' + b'{"a":' * 5000
-    + b"1" + b"}" * 5001 + b"]}",
+    "deep-bundle": b'{"resourceType":"Bundle","type":"collection","entry":[{"resource":'
+    + b'{"a":' * 5000
+    + b"1"
+    + b"}" * 5001
+    + b"]}",
     "truncated-json": b'{"resourceType": "Bundle", "entry": [{"fullUrl": "urn:uuid:',
     "too-many-values": b'{"resourceType":"Bundle","type":"collection","x":[' + b"1," * 600_000 + b"1]}",
     "empty": b"",
@@ -550,12 +553,23 @@ def _paths(x, prefix=()):
             yield from _paths(v, (*prefix, i))
 
 
-_FUZZ_BASE = orjson.loads(dumps(bundle.to_fhir(typical_dossier(3, episodes=3, journal_lines=8, medications=2,
-                                                                measurements=3))))
+_FUZZ_BASE = orjson.loads(
+    dumps(bundle.to_fhir(typical_dossier(3, episodes=3, journal_lines=8, medications=2, measurements=3)))
+)
 _FUZZ_PATHS = list(_paths(_FUZZ_BASE))[1:]
-_JSON_VALUES = st.one_of(st.none(), st.booleans(), st.integers(-5, 5), st.just(""), st.text(max_size=5),
-                         st.just([]), st.just({}), st.just([{}]), st.just({"reference": "urn:uuid:x"}),
-                         st.just("2017-02-30"), st.just("urn:oid:2.16.840.1.113883.2.4.4.31.1"))
+_JSON_VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-5, 5),
+    st.just(""),
+    st.text(max_size=5),
+    st.just([]),
+    st.just({}),
+    st.just([{}]),
+    st.just({"reference": "urn:uuid:x"}),
+    st.just("2017-02-30"),
+    st.just("urn:oid:2.16.840.1.113883.2.4.4.31.1"),
+)
 
 
 @settings(max_examples=300, deadline=None)

@@ -7,7 +7,9 @@ import pytest
 from adapters.forms import basic_date, basic_moment, exact_decimal, format_date, format_moment
 
 
-@pytest.mark.parametrize("day", [dt.date(1, 1, 1), dt.date(999, 1, 2), dt.date(2024, 2, 29), dt.date(9999, 12, 31)])
+@pytest.mark.parametrize(
+    "day", [dt.date(1, 1, 1), dt.date(999, 1, 2), dt.date(2024, 2, 29), dt.date(9999, 12, 31)]
+)
 def test_dates_round_trip_with_four_year_digits(day):
     assert len(format_date(day)) == 8 and basic_date(format_date(day)) == day
 

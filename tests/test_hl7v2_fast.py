@@ -149,8 +149,14 @@ def test_the_split_route_takes_the_usual_layouts(monkeypatch, lean_count):
     taken: list[bool] = []
     monkeypatch.setattr(fast, "_split_obx", lambda *a: taken.append(split(*a) is not None) or split(*a))
     shapes = _shapes()
-    for shape in ("one OBR, OBX last", "newline terminators", "two OBR, each with OBX",
-                  "two OBR, the first without OBX", "trailing blank lines", "a blank line among the OBX"):
+    for shape in (
+        "one OBR, OBX last",
+        "newline terminators",
+        "two OBR, each with OBX",
+        "two OBR, the first without OBX",
+        "trailing blank lines",
+        "a blank line among the OBX",
+    ):
         taken.clear()
         lean_count[0] = 0
         fast.oru_bytes(shapes[shape])
@@ -172,7 +178,10 @@ def test_the_cached_fhir_datetime_keeps_the_fold_of_the_autumn_hour():
     second = first.replace(fold=1)
     assert first == second
     assert [fdatetime(first), fdatetime(second), fdatetime(first)] == [
-        "2024-10-27T02:30:00+02:00", "2024-10-27T02:30:00+01:00", "2024-10-27T02:30:00+02:00"]
+        "2024-10-27T02:30:00+02:00",
+        "2024-10-27T02:30:00+01:00",
+        "2024-10-27T02:30:00+02:00",
+    ]
 
 
 def test_the_context_namespace_is_the_v5_uuid_of_the_scope():

@@ -18,18 +18,27 @@ from adapters.base import format_names, get_format
 from mappings.problems import InputError, Severity
 
 # every reader the registry offers: a reader added later is in this corpus without anyone remembering it
-READERS = [n for n in format_names() if n != "hl7v2"]  # hl7v2: its own hostile suite (tests/test_hl7v2_er7.py)
+READERS = [
+    n for n in format_names() if n != "hl7v2"
+]  # hl7v2: its own hostile suite (tests/test_hl7v2_er7.py)
 
-XXE = (b'<?xml version="1.0"?>\n<!DOCTYPE r [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>\n'
-       b"<MedicomExport>&xxe;</MedicomExport>")
-LAUGHS = (b'<?xml version="1.0"?>\n<!DOCTYPE lolz [<!ENTITY lol "lol">'
-          + b"".join(b'<!ENTITY lol%d "%s">' % (i, (b"&lol%d;" % (i - 1) if i > 1 else b"&lol;") * 10)
-                     for i in range(1, 10))
-          + b"]>\n<lolz>&lol9;</lolz>")
+XXE = (
+    b'<?xml version="1.0"?>\n<!DOCTYPE r [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>\n'
+    b"<MedicomExport>&xxe;</MedicomExport>"
+)
+LAUGHS = (
+    b'<?xml version="1.0"?>\n<!DOCTYPE lolz [<!ENTITY lol "lol">'
+    + b"".join(
+        b'<!ENTITY lol%d "%s">' % (i, (b"&lol%d;" % (i - 1) if i > 1 else b"&lol;") * 10)
+        for i in range(1, 10)
+    )
+    + b"]>\n<lolz>&lol9;</lolz>"
+)
 DEEP_JSON = b"[" * 100_000 + b"]" * 100_000
 DEEP_OBJ = b'{"a":' * 100_000 + b"1" + b"}" * 100_000
-WRONG_ENCODING = '<?xml version="1.0" encoding="UTF-8"?>\n<MedicomExport>Direnç ĳ</MedicomExport>'.encode("cp1252",
-                                                                                                          "replace")
+WRONG_ENCODING = '<?xml version="1.0" encoding="UTF-8"?>\n<MedicomExport>Direnç ĳ</MedicomExport>'.encode(
+    "cp1252", "replace"
+)
 TRUNCATED_XML = b'<?xml version="1.0" encoding="ISO-8859-15"?>\n<MedicomExport xmlns="urn:x"><Patient><Naam>'
 TRUNCATED_JSON = b'{"practice": {"id": "p", "name": "Praktijk"}, "patient": {"bsn": "5555'
 GARBAGE_100MB = os.urandom(1024 * 1024) * 100

@@ -91,21 +91,44 @@ def _edge_dossier() -> m.Dossier:
     below 1000, numbers in exponent form, a video consult with nothing filled in."""
     practice = m.Organization(id="p", name=" \t ", agb="01073652")
     patient = m.Patient(
-        bsn=None, birth_date=dt.date(999, 1, 2),
+        bsn=None,
+        birth_date=dt.date(999, 1, 2),
         name=m.PersonName(family="  Jansen  ", given="", prefix="van\tder"),
-        insurance=m.Insurance(uzovi="3311", policy_number='A"B\t<C>\r\n&D '))
+        insurance=m.Insurance(uzovi="3311", policy_number='A"B\t<C>\r\n&D '),
+    )
     return m.Dossier(
-        practice=practice, patient=patient,
+        practice=practice,
+        patient=patient,
         episodes=(m.Episode(id="e1", title=""),),
-        contacts=(m.Contact(
-            id="c1", start=dt.datetime(2026, 3, 29, 3, 30), video=m.VideoDetails(),
-            deelcontacten=(m.Deelcontact(episode_id="e1", lines=(
-                m.SoepLine(type="S", text=""), m.SoepLine(type="O", text="\r"),
-                m.SoepLine(type="P", text="½ ¼ ¾ ¤ ¦ ¨ ´ ¸ | € Š š Ž ž Œ œ Ÿ | 😷 ĳ"))),)),),
-        measurements=(m.Measurement(id="x1", code="3208", effective=dt.datetime(2026, 1, 1),
-                                    value_quantity=Decimal("1E+2"), reference_low=Decimal("-0.000"),
-                                    unit="µmol/L"),),
-        attention_notes=(m.AttentionNote(id="a1", text="\r\n\r\n x \n"),))
+        contacts=(
+            m.Contact(
+                id="c1",
+                start=dt.datetime(2026, 3, 29, 3, 30),
+                video=m.VideoDetails(),
+                deelcontacten=(
+                    m.Deelcontact(
+                        episode_id="e1",
+                        lines=(
+                            m.SoepLine(type="S", text=""),
+                            m.SoepLine(type="O", text="\r"),
+                            m.SoepLine(type="P", text="½ ¼ ¾ ¤ ¦ ¨ ´ ¸ | € Š š Ž ž Œ œ Ÿ | 😷 ĳ"),
+                        ),
+                    ),
+                ),
+            ),
+        ),
+        measurements=(
+            m.Measurement(
+                id="x1",
+                code="3208",
+                effective=dt.datetime(2026, 1, 1),
+                value_quantity=Decimal("1E+2"),
+                reference_low=Decimal("-0.000"),
+                unit="µmol/L",
+            ),
+        ),
+        attention_notes=(m.AttentionNote(id="a1", text="\r\n\r\n x \n"),),
+    )
 
 
 def test_edge_values_survive_and_are_written_as_the_spec_says():
@@ -115,10 +138,12 @@ def test_edge_values_survive_and_are_written_as_the_spec_says():
     assert FORMAT.write(FORMAT.read(data)) == data
     assert b'polisnummer="A&quot;B&#9;&lt;C&gt;&#13;&#10;&amp;D "' in data
     assert b"<Voornamen/>" in data and b'<Regel type="S"/>' in data and b"<Videoconsult/>" in data
-    assert b"<Regel type=\"O\">&#13;</Regel>" in data
+    assert b'<Regel type="O">&#13;</Regel>' in data
     # Latin-1 characters missing from Latin-9 are references, Latin-9's own are single bytes
-    assert (b"&#189; &#188; &#190; &#164; &#166; &#168; &#180; &#184; | "
-            b"\xa4 \xa6 \xa8 \xb4 \xb8 \xbc \xbd \xbe | &#128567; &#307;") in data
+    assert (
+        b"&#189; &#188; &#190; &#164; &#166; &#168; &#180; &#184; | "
+        b"\xa4 \xa6 \xa8 \xb4 \xb8 \xbc \xbd \xbe | &#128567; &#307;"
+    ) in data
     assert b'geboortedatum="09990102"' in data and b'waarde="100"' in data and b'ondergrens="-0.000"' in data
 
 
@@ -194,17 +219,40 @@ def test_the_spec_tables_list_every_attribute_and_element():
 def _base() -> m.Dossier:
     return m.Dossier(
         practice=m.Organization(id="praktijk", name="De Linde", agb="01073652"),
-        patient=m.Patient(bsn="555555914", name=m.PersonName(family="Jansen"),
-                          birth_date=dt.date(1950, 5, 20)),
+        patient=m.Patient(
+            bsn="555555914", name=m.PersonName(family="Jansen"), birth_date=dt.date(1950, 5, 20)
+        ),
         gp=m.HealthProfessional(id="huisarts", name=m.PersonName(family="Arts"), organization_id="praktijk"),
-        episodes=(m.Episode(id="ep1", title="Hypertensie", icpc="K86", start=dt.date(2020, 1, 5)),
-                  m.Episode(id="ep2", title="Astma", icpc="R96")),
-        contacts=(m.Contact(
-            id="c1", start=dt.datetime(2026, 2, 3, 9, 15), contact_type="03", author_id="huisarts",
-            deelcontacten=(m.Deelcontact(episode_id="ep1", lines=(
-                m.SoepLine(type="S", text="Hoofdpijn"), m.SoepLine(type="E", text="HT", icpc="K86"))),)),),
-        measurements=(m.Measurement(id="b1", code="3208", effective=dt.datetime(2026, 2, 3, 9, 20),
-                                    value_quantity=Decimal("5.4"), unit="mmol/L"),),
+        episodes=(
+            m.Episode(id="ep1", title="Hypertensie", icpc="K86", start=dt.date(2020, 1, 5)),
+            m.Episode(id="ep2", title="Astma", icpc="R96"),
+        ),
+        contacts=(
+            m.Contact(
+                id="c1",
+                start=dt.datetime(2026, 2, 3, 9, 15),
+                contact_type="03",
+                author_id="huisarts",
+                deelcontacten=(
+                    m.Deelcontact(
+                        episode_id="ep1",
+                        lines=(
+                            m.SoepLine(type="S", text="Hoofdpijn"),
+                            m.SoepLine(type="E", text="HT", icpc="K86"),
+                        ),
+                    ),
+                ),
+            ),
+        ),
+        measurements=(
+            m.Measurement(
+                id="b1",
+                code="3208",
+                effective=dt.datetime(2026, 2, 3, 9, 20),
+                value_quantity=Decimal("5.4"),
+                unit="mmol/L",
+            ),
+        ),
     )
 
 
@@ -216,35 +264,66 @@ def test_the_base_document_reads_cleanly():
     assert FORMAT.read(GOOD, sink=sink) == _base() and sink.problems == []
 
 
-@pytest.mark.parametrize("old,new,code,where", [
-    (b'bsn="555555914"', b'bsn="555555915"', "MED-020", "/MedicomExport/Patient/@bsn"),
-    (b'agb="01073652"', b'agb="1073652"', "MED-020", "/MedicomExport/Praktijk/@agb"),
-    (b'icpc="R96"', b'icpc="R9"', "MED-020", "/MedicomExport/Episodes/Episode[2]/@icpc"),
-    (b'<Deelcontact episode="ep1">', b'<Deelcontact episode="ep9">', "MED-020",
-     "/MedicomExport/Contacten/Contact/Deelcontact/@episode"),
-    (b'<Episode id="ep2"', b'<Episode id="ep1"', "MED-020", "/MedicomExport/Episodes/Episode[2]/@id"),
-    (b'auteur="huisarts"', b'auteur="locum"', "MED-020", "/MedicomExport/Contacten/Contact/@auteur"),
-    (b'begindatum="20200105"', b'begindatum="20200132"', "MED-012",
-     "/MedicomExport/Episodes/Episode[1]/@begindatum"),
-    (b'begin="20260203091500"', b'begin="2026-02-03T09:15"', "MED-012",
-     "/MedicomExport/Contacten/Contact/@begin"),
-    (b'waarde="5.4"', b'waarde="5,4"', "MED-012", "/MedicomExport/Bepalingen/Bepaling/@waarde"),
-    (b'waarde="5.4"', b'waarde="1e5"', "MED-012", "/MedicomExport/Bepalingen/Bepaling/@waarde"),
-    (b'geslacht="O"', b'geslacht="F"', "MED-012", "/MedicomExport/Patient/@geslacht"),
-    (b'<Regel type="S">', b'<Regel type="X">', "MED-012",
-     "/MedicomExport/Contacten/Contact/Deelcontact/Regel[1]/@type"),
-    (b' geboortedatum="19500520"', b"", "MED-011", "/MedicomExport/Patient"),
-    (b'<Episode id="ep2"', b"<Episode", "MED-011", "/MedicomExport/Episodes/Episode[2]"),
-    (b"<Titel>Astma</Titel>", b"<Titel>Astma</Titel><Titel>Asthma</Titel>", "MED-014",
-     "/MedicomExport/Episodes/Episode[2]/Titel[2]"),
-    (b"<Titel>Astma</Titel>", b"<Titel>As<b>tm</b>a</Titel>", "MED-013",
-     "/MedicomExport/Episodes/Episode[2]/Titel/b"),
-    (b"<Regel type=\"S\">Hoofdpijn</Regel>", b"<Regel type=\"S\">Hoofd<br/>pijn</Regel>", "MED-013",
-     "/MedicomExport/Contacten/Contact/Deelcontact/Regel[1]/br"),
-    (b'versie="1"', b'versie="7"', "MED-002", "/MedicomExport/@versie"),
-    (b"<MedicomExport xmlns", b"<Export xmlns", "MED-001", "/Export"),
-    (b'xmlns="urn:his-gateway:medicom:1"', b'xmlns="urn:other"', "MED-001", "/MedicomExport"),
-])
+@pytest.mark.parametrize(
+    "old,new,code,where",
+    [
+        (b'bsn="555555914"', b'bsn="555555915"', "MED-020", "/MedicomExport/Patient/@bsn"),
+        (b'agb="01073652"', b'agb="1073652"', "MED-020", "/MedicomExport/Praktijk/@agb"),
+        (b'icpc="R96"', b'icpc="R9"', "MED-020", "/MedicomExport/Episodes/Episode[2]/@icpc"),
+        (
+            b'<Deelcontact episode="ep1">',
+            b'<Deelcontact episode="ep9">',
+            "MED-020",
+            "/MedicomExport/Contacten/Contact/Deelcontact/@episode",
+        ),
+        (b'<Episode id="ep2"', b'<Episode id="ep1"', "MED-020", "/MedicomExport/Episodes/Episode[2]/@id"),
+        (b'auteur="huisarts"', b'auteur="locum"', "MED-020", "/MedicomExport/Contacten/Contact/@auteur"),
+        (
+            b'begindatum="20200105"',
+            b'begindatum="20200132"',
+            "MED-012",
+            "/MedicomExport/Episodes/Episode[1]/@begindatum",
+        ),
+        (
+            b'begin="20260203091500"',
+            b'begin="2026-02-03T09:15"',
+            "MED-012",
+            "/MedicomExport/Contacten/Contact/@begin",
+        ),
+        (b'waarde="5.4"', b'waarde="5,4"', "MED-012", "/MedicomExport/Bepalingen/Bepaling/@waarde"),
+        (b'waarde="5.4"', b'waarde="1e5"', "MED-012", "/MedicomExport/Bepalingen/Bepaling/@waarde"),
+        (b'geslacht="O"', b'geslacht="F"', "MED-012", "/MedicomExport/Patient/@geslacht"),
+        (
+            b'<Regel type="S">',
+            b'<Regel type="X">',
+            "MED-012",
+            "/MedicomExport/Contacten/Contact/Deelcontact/Regel[1]/@type",
+        ),
+        (b' geboortedatum="19500520"', b"", "MED-011", "/MedicomExport/Patient"),
+        (b'<Episode id="ep2"', b"<Episode", "MED-011", "/MedicomExport/Episodes/Episode[2]"),
+        (
+            b"<Titel>Astma</Titel>",
+            b"<Titel>Astma</Titel><Titel>Asthma</Titel>",
+            "MED-014",
+            "/MedicomExport/Episodes/Episode[2]/Titel[2]",
+        ),
+        (
+            b"<Titel>Astma</Titel>",
+            b"<Titel>As<b>tm</b>a</Titel>",
+            "MED-013",
+            "/MedicomExport/Episodes/Episode[2]/Titel/b",
+        ),
+        (
+            b'<Regel type="S">Hoofdpijn</Regel>',
+            b'<Regel type="S">Hoofd<br/>pijn</Regel>',
+            "MED-013",
+            "/MedicomExport/Contacten/Contact/Deelcontact/Regel[1]/br",
+        ),
+        (b'versie="1"', b'versie="7"', "MED-002", "/MedicomExport/@versie"),
+        (b"<MedicomExport xmlns", b"<Export xmlns", "MED-001", "/Export"),
+        (b'xmlns="urn:his-gateway:medicom:1"', b'xmlns="urn:other"', "MED-001", "/MedicomExport"),
+    ],
+)
 def test_bad_input_is_an_error_at_its_xpath(old, new, code, where):
     assert old in GOOD
     data = GOOD.replace(old, new, 1)
@@ -263,9 +342,12 @@ def test_a_dangling_reference_is_reported_where_it_is_made_and_nothing_else_fail
 
 
 def test_strict_stops_at_the_first_error_lenient_collects_all():
-    data = (GOOD.replace(b'bsn="555555914"', b'bsn="123"')
-            .replace(b'begindatum="20200105"', b'begindatum="x"').replace(b'waarde="5.4"', b'waarde="veel"')
-            .replace(b'<Deelcontact episode="ep1">', b'<Deelcontact episode="q">'))
+    data = (
+        GOOD.replace(b'bsn="555555914"', b'bsn="123"')
+        .replace(b'begindatum="20200105"', b'begindatum="x"')
+        .replace(b'waarde="5.4"', b'waarde="veel"')
+        .replace(b'<Deelcontact episode="ep1">', b'<Deelcontact episode="q">')
+    )
     lenient = problems_of(data)
     assert [c for c, _ in errors(lenient)] == ["MED-020", "MED-012", "MED-012", "MED-020"]
     strict = problems_of(data, strict=True)
@@ -299,17 +381,28 @@ def test_a_text_xml_cannot_carry_is_refused_on_write():
 # --------------------------------------------------------------------------- hostile input
 
 
-@pytest.mark.parametrize("data,code", [
-    (b'<?xml version="1.0"?>\n<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>\n'
-     b'<MedicomExport xmlns="urn:his-gateway:medicom:1" versie="1">&e;</MedicomExport>', "XML-002"),
-    (b'<?xml version="1.0"?>\n<!DOCTYPE l [<!ENTITY a "aaaaaaaaaa">' + b"".join(
-        b'<!ENTITY %c "' % (98 + i) + b"&%c;" % (97 + i) * 10 + b'">' for i in range(9)) + b"]>\n<l>&j;</l>",
-     "XML-002"),
-    (GOOD.replace(b"De Linde", "Direnç € Š".encode(ENCODING)).replace(ENCODING.encode(), b"UTF-8"),
-     "XML-004"),  # Latin-9 bytes under a UTF-8 declaration
-    (GOOD[: len(GOOD) * 2 // 3], "XML-003"),
-    (b"<a>" * 5000 + b"</a>" * 5000, "XML-003"),
-])
+@pytest.mark.parametrize(
+    "data,code",
+    [
+        (
+            b'<?xml version="1.0"?>\n<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>\n'
+            b'<MedicomExport xmlns="urn:his-gateway:medicom:1" versie="1">&e;</MedicomExport>',
+            "XML-002",
+        ),
+        (
+            b'<?xml version="1.0"?>\n<!DOCTYPE l [<!ENTITY a "aaaaaaaaaa">'
+            + b"".join(b'<!ENTITY %c "' % (98 + i) + b"&%c;" % (97 + i) * 10 + b'">' for i in range(9))
+            + b"]>\n<l>&j;</l>",
+            "XML-002",
+        ),
+        (
+            GOOD.replace(b"De Linde", "Direnç € Š".encode(ENCODING)).replace(ENCODING.encode(), b"UTF-8"),
+            "XML-004",
+        ),  # Latin-9 bytes under a UTF-8 declaration
+        (GOOD[: len(GOOD) * 2 // 3], "XML-003"),
+        (b"<a>" * 5000 + b"</a>" * 5000, "XML-003"),
+    ],
+)
 def test_hostile_documents_are_refused_with_a_code_and_line(data, code):
     problems = problems_of(data)
     assert problems[0].code == code and re.match(r"^bad\.xml:\d+", problems[0].location), problems
@@ -349,7 +442,9 @@ def test_typical_dossier_reads_and_writes_well_under_5_ms():
     d = typical_dossier()
     data = FORMAT.write(d)
     assert FORMAT.read(data) == d
-    timings = {"write": min(timeit.repeat(lambda: FORMAT.write(d), number=10, repeat=7)) / 10,
-               "read": min(timeit.repeat(lambda: FORMAT.read(data), number=10, repeat=7)) / 10}
+    timings = {
+        "write": min(timeit.repeat(lambda: FORMAT.write(d), number=10, repeat=7)) / 10,
+        "read": min(timeit.repeat(lambda: FORMAT.read(data), number=10, repeat=7)) / 10,
+    }
     print({k: f"{v * 1000:.2f} ms" for k, v in timings.items()})
     assert max(timings.values()) < 0.005, timings

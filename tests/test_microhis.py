@@ -95,14 +95,46 @@ def test_golden(case: Path):
 
 def test_golden_cases_cover_the_acceptance_list():
     names = {c.name for c in cases("microhis")}
-    assert {"minimal-dossier", "maximal-dossier-every-field", "escapes-for-bar-backslash-and-line-breaks",
-            "characters-outside-cp1252", "three-patients-with-trailer", "postbox-feedback-for-manual-filing",
-            "postbox-auto-filing-with-soep-lines", "unknown-record-type-reported",
-            "extra-fields-reported-as-unused-input", "empty-text-differs-from-absent-field"} <= names
+    assert {
+        "minimal-dossier",
+        "maximal-dossier-every-field",
+        "escapes-for-bar-backslash-and-line-breaks",
+        "characters-outside-cp1252",
+        "three-patients-with-trailer",
+        "postbox-feedback-for-manual-filing",
+        "postbox-auto-filing-with-soep-lines",
+        "unknown-record-type-reported",
+        "extra-fields-reported-as-unused-input",
+        "empty-text-differs-from-absent-field",
+    } <= names
     maximal = (GOLDEN / "microhis" / "maximal-dossier-every-field" / "export.txt").read_bytes()
     used = {line.split(b"|")[0].decode() for line in maximal.splitlines()}
-    assert {"DOS", "PRK", "PAT", "NAM", "ADR", "TEL", "VZK", "HA", "ZVL", "ORG", "EPI", "CON", "DC", "REG",
-            "VID", "MED", "BEP", "INT", "CI", "ATT", "COR", "END", "HDR", "TRL"} <= used
+    assert {
+        "DOS",
+        "PRK",
+        "PAT",
+        "NAM",
+        "ADR",
+        "TEL",
+        "VZK",
+        "HA",
+        "ZVL",
+        "ORG",
+        "EPI",
+        "CON",
+        "DC",
+        "REG",
+        "VID",
+        "MED",
+        "BEP",
+        "INT",
+        "CI",
+        "ATT",
+        "COR",
+        "END",
+        "HDR",
+        "TRL",
+    } <= used
 
 
 # --------------------------------------------------------------------------- the spec tells the truth
@@ -152,42 +184,82 @@ BAD = [
     ("bad-gender", _sub(b"|19500520|O|", b"|19500520|Q|"), "MHS-006", "export.txt:4 record PAT field 4"),
     ("bad-soep-type", _sub(b"REG|S|", b"REG|X|"), "MHS-006", "export.txt:9 record REG field 2"),
     ("dangling-episode-ref", _sub(b"DC|ep1|", b"DC|ep9|"), "MHS-021", "export.txt:8 record DC field 2"),
-    ("duplicate-episode-id", _sub(b"CON|c1|", b"EPI|ep1|dubbel|||||\r\nCON|c1|"), "MHS-022",
-     "export.txt:7 record EPI field 2"),
+    (
+        "duplicate-episode-id",
+        _sub(b"CON|c1|", b"EPI|ep1|dubbel|||||\r\nCON|c1|"),
+        "MHS-022",
+        "export.txt:7 record EPI field 2",
+    ),
     ("unknown-escape", _sub(b"2 wk\\r\\n", b"2 wk\\q"), "MHS-005", "export.txt:9 record REG field 3"),
     ("short-unicode-escape", _sub(b"2 wk\\r\\n", b"2 wk\\u12"), "MHS-005", "export.txt:9 record REG field 3"),
     ("surrogate-escape", _sub(b"2 wk\\r\\n", b"2 wk\\uD800"), "MHS-005", "export.txt:9 record REG field 3"),
-    ("escape-beyond-unicode", _sub(b"2 wk\\r\\n", b"2 wk\\U00110000"), "MHS-005",
-     "export.txt:9 record REG field 3"),
+    (
+        "escape-beyond-unicode",
+        _sub(b"2 wk\\r\\n", b"2 wk\\U00110000"),
+        "MHS-005",
+        "export.txt:9 record REG field 3",
+    ),
     ("raw-cr-in-text", _sub(b"vooral 's", b"vooral\r's"), "MHS-005", "export.txt:9 record REG field 3"),
     ("undecodable-byte", _sub(b"Las\xe8gue", b"Las\x81gue"), "MHS-002", "export.txt:10 record REG field 3"),
-    ("too-few-fields", _sub(b"CON|c1|20260203091500||03||", b"CON|c1|20260203091500||03|"), "MHS-004",
-     "export.txt:7 record CON"),
+    (
+        "too-few-fields",
+        _sub(b"CON|c1|20260203091500||03||", b"CON|c1|20260203091500||03|"),
+        "MHS-004",
+        "export.txt:7 record CON",
+    ),
     ("required-field-empty", _sub(b"EPI|ep1|", b"EPI||"), "MHS-017", "export.txt:6 record EPI field 2"),
     ("patient-without-name", _sub(b"NAM||||Jansen||||\r\n", b""), "MHS-018", "export.txt:4 record PAT"),
-    ("second-name", _sub(b"NAM||||Jansen||||\r\n", b"NAM||||Jansen||||\r\nNAM||||Smit||||\r\n"), "MHS-014",
-     "export.txt:6 record NAM"),
-    ("record-without-owner", _sub(b"REG|S|", b"NAM||||X||||\r\nREG|S|"), "MHS-013",
-     "export.txt:9 record NAM"),
-    ("postbox-record-in-export", _sub(b"DOS\r\n", b"PBX|x|feedback|20260101000000|01073652||r\r\n"),
-     "MHS-012", "export.txt:2 record PBX"),
-    ("postbox-record-inside-dossier", _sub(b"EPI|", b"PBX|x|feedback|20260101000000|01073652||r\r\nEPI|"),
-     "MHS-012", "export.txt:6 record PBX"),
+    (
+        "second-name",
+        _sub(b"NAM||||Jansen||||\r\n", b"NAM||||Jansen||||\r\nNAM||||Smit||||\r\n"),
+        "MHS-014",
+        "export.txt:6 record NAM",
+    ),
+    (
+        "record-without-owner",
+        _sub(b"REG|S|", b"NAM||||X||||\r\nREG|S|"),
+        "MHS-013",
+        "export.txt:9 record NAM",
+    ),
+    (
+        "postbox-record-in-export",
+        _sub(b"DOS\r\n", b"PBX|x|feedback|20260101000000|01073652||r\r\n"),
+        "MHS-012",
+        "export.txt:2 record PBX",
+    ),
+    (
+        "postbox-record-inside-dossier",
+        _sub(b"EPI|", b"PBX|x|feedback|20260101000000|01073652||r\r\nEPI|"),
+        "MHS-012",
+        "export.txt:6 record PBX",
+    ),
     ("dossier-inside-dossier", _sub(b"CON|c1|", b"DOS\r\nCON|c1|"), "MHS-011", "export.txt:7 record DOS"),
     ("end-without-dossier", _sub(b"END\r\n", b"END\r\nEND\r\n"), "MHS-011", "export.txt:13 record END"),
     ("wrong-header", _sub(b"HDR|MICROHIS|1", b"HDR|MICROHIS|2"), "MHS-007", "export.txt:1 record HDR"),
     ("second-header", _sub(b"DOS\r\n", b"DOS\r\nHDR|MICROHIS|1\r\n"), "MHS-007", "export.txt:3 record HDR"),
     ("trailer-total-mismatch", _sub(b"TRL|11|", b"TRL|12|"), "MHS-009", "export.txt:13 record TRL field 2"),
-    ("trailer-type-count-mismatch", _sub(b"|REG=3|", b"|REG=4|"), "MHS-009",
-     "export.txt:13 record TRL field 10"),
-    ("trailer-type-count-malformed", _sub(b"|REG=3|", b"|REG3|"), "MHS-009",
-     "export.txt:13 record TRL field 10"),
+    (
+        "trailer-type-count-mismatch",
+        _sub(b"|REG=3|", b"|REG=4|"),
+        "MHS-009",
+        "export.txt:13 record TRL field 10",
+    ),
+    (
+        "trailer-type-count-malformed",
+        _sub(b"|REG=3|", b"|REG3|"),
+        "MHS-009",
+        "export.txt:13 record TRL field 10",
+    ),
     ("trailer-type-count-missing", _sub(b"|REG=3|", b"|"), "MHS-009", "export.txt:13 record TRL"),
-    ("trailer-count-huge", _sub(b"TRL|11|", b"TRL|" + b"9" * 5000 + b"|"), "MHS-009",
-     "export.txt:13 record TRL field 2"),
+    (
+        "trailer-count-huge",
+        _sub(b"TRL|11|", b"TRL|" + b"9" * 5000 + b"|"),
+        "MHS-009",
+        "export.txt:13 record TRL field 2",
+    ),
     ("record-after-trailer", GOOD + b"REG|S|x|\r\n", "MHS-009", "export.txt:14 record REG"),
-    ("no-trailer", GOOD[:GOOD.index(b"TRL|")], "MHS-008", "export.txt:13"),
-    ("truncated-inside-dossier", GOOD[:GOOD.index(b"REG|O|")], "MHS-008", "export.txt:2 record DOS"),
+    ("no-trailer", GOOD[: GOOD.index(b"TRL|")], "MHS-008", "export.txt:13"),
+    ("truncated-inside-dossier", GOOD[: GOOD.index(b"REG|O|")], "MHS-008", "export.txt:2 record DOS"),
     ("line-over-the-cap", _sub(b"REG|O|", b"REG|O|" + b"x" * (MAX_LINE + 10)), "MHS-001", "export.txt:10"),
 ]
 
@@ -230,8 +302,10 @@ def test_lenient_skips_each_broken_patient_and_reads_the_rest():
     FORMAT.write_many(good, buf)
     data = buf.getvalue()
     data = data.replace(f"PAT|{good[1].patient.bsn}|".encode(), b"PAT|123456789|")
-    data = data.replace(f"PAT|{good[3].patient.bsn}|{good[3].patient.birth_date:%Y%m%d}".encode(),
-                        f"PAT|{good[3].patient.bsn}|19991340".encode())
+    data = data.replace(
+        f"PAT|{good[3].patient.bsn}|{good[3].patient.birth_date:%Y%m%d}".encode(),
+        f"PAT|{good[3].patient.bsn}|19991340".encode(),
+    )
     sink, out = ProblemSink(), []
     with pytest.raises(InputError) as info:
         for d in FORMAT.iter_read(io.BytesIO(data), source="bulk.txt", sink=sink):
@@ -364,9 +438,24 @@ def test_ten_thousand_patients_convert_streaming_under_300_mb(tmp_path: Path):
     err = tmp_path / "stderr.txt"
     peak_kib = 0
     with err.open("wb") as errfh:
-        proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "convert", str(src), "--from", "microhis",
-                                 "--to", "canonical", "-o", str(dst)], cwd=ROOT, stdout=subprocess.DEVNULL,
-                                stderr=errfh)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gateway.cli",
+                "convert",
+                str(src),
+                "--from",
+                "microhis",
+                "--to",
+                "canonical",
+                "-o",
+                str(dst),
+            ],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=errfh,
+        )
         # the child's own high-water mark (VmHWM, reset by exec); rusage would charge it the memory of this
         # pytest process until the exec, which after a full suite is several hundred MiB
         while proc.poll() is None:
@@ -390,6 +479,7 @@ def test_ten_thousand_patients_convert_streaming_under_300_mb(tmp_path: Path):
             if n in (1, 5_000, 10_000):
                 assert m.from_json(line) == small_dossier(n - 1)
     assert n == 10_000
-    print(f"\n10,000 patients ({src.stat().st_size / 2**20:.1f} MiB) -> canonical JSON lines: "
-          f"{elapsed:.1f} s, peak RSS {peak_mib:.0f} MiB")
-
+    print(
+        f"\n10,000 patients ({src.stat().st_size / 2**20:.1f} MiB) -> canonical JSON lines: "
+        f"{elapsed:.1f} s, peak RSS {peak_mib:.0f} MiB"
+    )

@@ -10,8 +10,17 @@ from mappings import model as m
 from tests.strategies import dossiers, postbox_items
 
 
-@pytest.mark.parametrize("bsn,ok", [("555555914", True), ("111222333", True), ("123456789", False),
-                                    ("000000000", False), ("12345678", False), ("55555591a", False)])
+@pytest.mark.parametrize(
+    "bsn,ok",
+    [
+        ("555555914", True),
+        ("111222333", True),
+        ("123456789", False),
+        ("000000000", False),
+        ("12345678", False),
+        ("55555591a", False),
+    ],
+)
 def test_bsn_eleven_test(bsn, ok):
     assert m.bsn_is_valid(bsn) is ok
 
@@ -27,16 +36,23 @@ def test_invalid_identifiers_are_refused():
 
 def test_dangling_reference_is_refused():
     with pytest.raises(ValueError, match="unknown episode"):
-        m.Dossier(practice=m.Organization(id="p", name="P"),
-                  patient=m.Patient(bsn=None, name=m.PersonName(family="X"), birth_date=dt.date(2000, 1, 1)),
-                  contacts=(m.Contact(id="c", start=dt.datetime(2020, 1, 1),
-                                      deelcontacten=(m.Deelcontact(episode_id="nope"),)),))
+        m.Dossier(
+            practice=m.Organization(id="p", name="P"),
+            patient=m.Patient(bsn=None, name=m.PersonName(family="X"), birth_date=dt.date(2000, 1, 1)),
+            contacts=(
+                m.Contact(
+                    id="c", start=dt.datetime(2020, 1, 1), deelcontacten=(m.Deelcontact(episode_id="nope"),)
+                ),
+            ),
+        )
 
 
 def test_canonical_json_reports_path():
     with pytest.raises(msgspec.ValidationError, match=r"\$\.patient\.birth_date"):
-        m.from_json(b'{"practice":{"id":"p","name":"P"},"patient":{"bsn":null,"name":{"family":"X"},'
-                    b'"birth_date":"2000-13-01"}}')
+        m.from_json(
+            b'{"practice":{"id":"p","name":"P"},"patient":{"bsn":null,"name":{"family":"X"},'
+            b'"birth_date":"2000-13-01"}}'
+        )
 
 
 @settings(max_examples=200)

@@ -122,8 +122,12 @@ def _native(case: Path) -> Path:
 
 
 def _pretty_list(items) -> str:
-    return json.dumps([json.loads(canonical_pretty(x)) for x in items], indent=2, sort_keys=True,
-                      ensure_ascii=False) + "\n"
+    return (
+        json.dumps(
+            [json.loads(canonical_pretty(x)) for x in items], indent=2, sort_keys=True, ensure_ascii=False
+        )
+        + "\n"
+    )
 
 
 def test_there_are_golden_cases_of_every_form():
@@ -159,8 +163,13 @@ def test_golden(case: Path, golden_code_tables):
 
 def omnihis_normalises(case: Path) -> bool:
     """Cases whose input is deliberately not in the writer's form (offsets, unknown keys, nulls ...)."""
-    return case.name in {"offsets-across-dst-change", "unknown-keys-reported", "decimals-exact-text",
-                         "null-and-empty-read-as-absent", "unknown-codes-kept-with-warnings"}
+    return case.name in {
+        "offsets-across-dst-change",
+        "unknown-keys-reported",
+        "decimals-exact-text",
+        "null-and-empty-read-as-absent",
+        "unknown-codes-kept-with-warnings",
+    }
 
 
 def test_golden_offsets_convert_to_amsterdam_wall_time(golden_code_tables):
@@ -179,9 +188,13 @@ def test_skipped_spring_times_are_kept_as_written_with_a_warning():
     writer gives them the offset before the change and the reader gives them back unchanged."""
     gap = [dt.datetime(2026, 3, 29, 2, 0) + dt.timedelta(minutes=n) for n in range(0, 60, 7)]
     patient = m.Patient(bsn=None, name=m.PersonName(family="Jansen"), birth_date=dt.date(1950, 1, 1))
-    d = m.Dossier(practice=m.Organization(id="p", name="Praktijk"), patient=patient,
-                  contacts=tuple(m.Contact(id=f"c{i}", start=t, end=t + dt.timedelta(minutes=10))
-                                 for i, t in enumerate(gap)))
+    d = m.Dossier(
+        practice=m.Organization(id="p", name="Praktijk"),
+        patient=patient,
+        contacts=tuple(
+            m.Contact(id=f"c{i}", start=t, end=t + dt.timedelta(minutes=10)) for i, t in enumerate(gap)
+        ),
+    )
     skipped = sum(1 for c in d.contacts for t in (c.start, c.end) if t.hour == 2)  # the last end is 03:06
     written = FORMAT.write(d)
     assert written.count(b"+01:00") == skipped and written.count(b"+02:00") == 2 * len(gap) - skipped
@@ -204,8 +217,11 @@ def test_the_spec_examples_are_the_golden_files():
     spec = (REPO / "docs" / "dialects" / "omnihis.md").read_text("utf-8")
     blocks = [b.split("```", 1)[0] for b in spec.split("```json\n")[1:]]
     golden = GOLDEN / "omnihis"
-    shown = ("maximal-every-key/omnihis.json", "minimal-required-keys-only/omnihis.json",
-             "postbox-auto-filing/postbox.json")
+    shown = (
+        "maximal-every-key/omnihis.json",
+        "minimal-required-keys-only/omnihis.json",
+        "postbox-auto-filing/postbox.json",
+    )
     assert blocks == [(golden / case).read_text("utf-8") for case in shown]
 
 
@@ -221,14 +237,17 @@ def test_absent_defaults_read_as_the_model_defaults():
     assert d.patient.gender == "unknown" and {x.status for x in d.medications} == {"active"}
 
 
-@pytest.mark.parametrize(("value", "code"), [
-    ("2026-03-29T01:30:00", "OMN-022"),
-    ("2026-03-29 01:30", "OMN-022"),
-    ("2026-03-29T01:30:00.250+01:00", "OMN-021"),
-    ("2026-02-30T10:00:00+01:00", "OMN-021"),
-    ("29-03-2026T01:30:00+01:00", "OMN-021"),
-    ("2026-03-29T01:30:00+25:00", "OMN-021"),
-])
+@pytest.mark.parametrize(
+    ("value", "code"),
+    [
+        ("2026-03-29T01:30:00", "OMN-022"),
+        ("2026-03-29 01:30", "OMN-022"),
+        ("2026-03-29T01:30:00.250+01:00", "OMN-021"),
+        ("2026-02-30T10:00:00+01:00", "OMN-021"),
+        ("29-03-2026T01:30:00+01:00", "OMN-021"),
+        ("2026-03-29T01:30:00+25:00", "OMN-021"),
+    ],
+)
 def test_bad_moments_are_errors_at_their_path(value, code):
     data = doc()
     data["contacts"][1]["startTime"] = value
@@ -247,16 +266,18 @@ def test_wrong_types_missing_keys_and_bad_values_are_each_located():
     data["medications"][0]["productCode"] = {"system": "GPK"}
     data["episodes"][1]["startDate"] = "2026-13-01"
     _, problems = problems_of(FORMAT.read, enc(data), source="x.json")
-    assert sorted(codes_at(problems)) == sorted([
-        ("OMN-011", "x.json $.practice.name"),
-        ("OMN-010", "x.json $.patient.name"),
-        ("OMN-010", "x.json $.patient.birthDate"),
-        ("OMN-010", "x.json $.episodes[0].attention"),
-        ("OMN-020", "x.json $.episodes[1].startDate"),
-        ("OMN-012", "x.json $.contacts[0].subContacts[0].journalLines[0].type"),
-        ("OMN-011", "x.json $.medications[0].productCode.code"),
-        ("OMN-010", "x.json $.measurements[0].value"),
-    ])
+    assert sorted(codes_at(problems)) == sorted(
+        [
+            ("OMN-011", "x.json $.practice.name"),
+            ("OMN-010", "x.json $.patient.name"),
+            ("OMN-010", "x.json $.patient.birthDate"),
+            ("OMN-010", "x.json $.episodes[0].attention"),
+            ("OMN-020", "x.json $.episodes[1].startDate"),
+            ("OMN-012", "x.json $.contacts[0].subContacts[0].journalLines[0].type"),
+            ("OMN-011", "x.json $.medications[0].productCode.code"),
+            ("OMN-010", "x.json $.measurements[0].value"),
+        ]
+    )
     assert all(p.severity is Severity.ERROR for p in problems if p.code.startswith("OMN"))
 
 
@@ -268,10 +289,15 @@ def test_invalid_identifiers_are_errors_at_their_key():
     data["contacts"][0]["id"] = "has space"
     data["patient"]["insurance"]["uzovi"] = "33"
     _, problems = problems_of(FORMAT.read, enc(data), source="x.json")
-    assert sorted(codes_at(problems)) == sorted([
-        ("OMN-031", "x.json $.practice.agb"), ("OMN-030", "x.json $.patient.bsn"),
-        ("OMN-031", "x.json $.patient.insurance.uzovi"), ("OMN-032", "x.json $.episodes[0].icpc"),
-        ("OMN-033", "x.json $.contacts[0].id")])
+    assert sorted(codes_at(problems)) == sorted(
+        [
+            ("OMN-031", "x.json $.practice.agb"),
+            ("OMN-030", "x.json $.patient.bsn"),
+            ("OMN-031", "x.json $.patient.insurance.uzovi"),
+            ("OMN-032", "x.json $.episodes[0].icpc"),
+            ("OMN-033", "x.json $.contacts[0].id"),
+        ]
+    )
 
 
 def test_dangling_references_and_duplicate_ids_are_errors():
@@ -280,10 +306,13 @@ def test_dangling_references_and_duplicate_ids_are_errors():
     data["contacts"][0]["authorId"] = "nobody"
     data["medications"][1]["id"] = data["medications"][0]["id"]
     _, problems = problems_of(FORMAT.read, enc(data), source="x.json")
-    assert sorted(codes_at(problems)) == sorted([
-        ("OMN-040", "x.json $.contacts[2].subContacts[0].episodeId"),
-        ("OMN-040", "x.json $.contacts[0].authorId"),
-        ("OMN-041", "x.json $.medications[1].id")])
+    assert sorted(codes_at(problems)) == sorted(
+        [
+            ("OMN-040", "x.json $.contacts[2].subContacts[0].episodeId"),
+            ("OMN-040", "x.json $.contacts[0].authorId"),
+            ("OMN-041", "x.json $.medications[1].id"),
+        ]
+    )
 
 
 def test_a_rule_across_keys_is_reported_at_the_object():
@@ -320,15 +349,24 @@ def test_strict_stops_at_the_first_error_lenient_collects_all():
     with pytest.raises(InputError) as lenient:
         FORMAT.read(raw, source="x.json", sink=ProblemSink())
     assert [p.code for p in lenient.value.problems if p.severity is Severity.ERROR] == [
-        "OMN-030", "OMN-032", "OMN-022"]
+        "OMN-030",
+        "OMN-032",
+        "OMN-022",
+    ]
 
 
 def test_ndjson_lenient_skips_a_bad_line_and_goes_on():
     good = [small_dossier(i) for i in range(3)]
     bad = json.loads(NDJSON_FORMAT.write(small_dossier(9)))
     bad["contacts"][0]["subContacts"][0]["episodeId"] = "gone"
-    lines = [NDJSON_FORMAT.write(good[0]), b"\n", enc(bad) + b"\n", b"{not json\n",
-             NDJSON_FORMAT.write(good[1]), NDJSON_FORMAT.write(good[2]).rstrip(b"\n")]  # no final \n: fine
+    lines = [
+        NDJSON_FORMAT.write(good[0]),
+        b"\n",
+        enc(bad) + b"\n",
+        b"{not json\n",
+        NDJSON_FORMAT.write(good[1]),
+        NDJSON_FORMAT.write(good[2]).rstrip(b"\n"),
+    ]  # no final \n: fine
     sink = ProblemSink()
     seen = []
     with pytest.raises(InputError) as info:
@@ -336,9 +374,12 @@ def test_ndjson_lenient_skips_a_bad_line_and_goes_on():
             seen.append(d)
     assert seen == good
     assert codes_at(info.value.problems) == [
-        ("OMN-040", "bulk.ndjson:3 $.contacts[0].subContacts[0].episodeId"), ("OMN-003", "bulk.ndjson:4")]
+        ("OMN-040", "bulk.ndjson:3 $.contacts[0].subContacts[0].episodeId"),
+        ("OMN-003", "bulk.ndjson:4"),
+    ]
     assert [p.message for p in info.value.problems if p.code == "OMN-003"] == [
-        "not valid JSON at column 2: unexpected character, expected a string key"]
+        "not valid JSON at column 2: unexpected character, expected a string key"
+    ]
 
 
 def test_ndjson_strict_stops_at_the_first_bad_line():
@@ -369,11 +410,22 @@ def test_byte_order_mark_is_ignored_with_a_warning():
 
 
 def test_postbox_needs_a_filing_or_a_manual_reason_not_both():
-    item = json.loads(POSTBOX.write_postbox(m.PostboxItem(
-        id="pb", kind="feedback", created=dt.datetime(2026, 1, 2, 3, 4), practice_agb="01073652",
-        patient=m.PatientMatch(bsn="999911120"),
-        correspondence=m.Correspondence(id="k", date=dt.datetime(2026, 1, 2, 3, 4), direction="in", text="t"),
-        manual_reason="episode unknown")))
+    item = json.loads(
+        POSTBOX.write_postbox(
+            m.PostboxItem(
+                id="pb",
+                kind="feedback",
+                created=dt.datetime(2026, 1, 2, 3, 4),
+                practice_agb="01073652",
+                patient=m.PatientMatch(bsn="999911120"),
+                correspondence=m.Correspondence(
+                    id="k", date=dt.datetime(2026, 1, 2, 3, 4), direction="in", text="t"
+                ),
+                manual_reason="episode unknown",
+            )
+        )
+    )
+
     def problems(data: dict) -> list[tuple[str, str]]:
         return codes_at(problems_of(POSTBOX.read_postbox, enc(data), source="p.json")[1])
 
@@ -406,23 +458,32 @@ READS = {"document": FORMAT.read, "ndjson": NDJSON_FORMAT.read, "postbox": POSTB
 
 
 @pytest.mark.parametrize("form", list(READS))
-@pytest.mark.parametrize("deep", [b"[" * 100_000 + b"]" * 100_000, b'{"a":' * 100_000 + b"1" + b"}" * 100_000,
-                                  b'{"practice":' + b"[" * 100_000])
+@pytest.mark.parametrize(
+    "deep",
+    [
+        b"[" * 100_000 + b"]" * 100_000,
+        b'{"a":' * 100_000 + b"1" + b"}" * 100_000,
+        b'{"practice":' + b"[" * 100_000,
+    ],
+)
 def test_deep_nesting_is_refused_quickly_with_a_location(form, deep):
     problems = _refused(READS[form], deep)
     assert [p.code for p in problems] == ["OMN-004"] and "column" in problems[0].message
 
 
 @pytest.mark.parametrize("form", list(READS))
-@pytest.mark.parametrize(("data", "code"), [
-    (b'{"practice": {"id": "p", "name": "Praktijk"}, "patient": {"bsn": "5555', "OMN-003"),
-    (b'{"practice": {"id": "p", "name": "Pr\xe9ktijk"}}', "OMN-002"),
-    (b'{"a": "\\ud800"}', "OMN-003"),
-    (b'{"a": NaN}', "OMN-003"),
-    (b'{"a": ' + b"9" * 5000 + b"}", "OMN-003"),
-    (b"\x00" * 4096, "OMN-003"),
-    (b"", "OMN-005"),
-])
+@pytest.mark.parametrize(
+    ("data", "code"),
+    [
+        (b'{"practice": {"id": "p", "name": "Praktijk"}, "patient": {"bsn": "5555', "OMN-003"),
+        (b'{"practice": {"id": "p", "name": "Pr\xe9ktijk"}}', "OMN-002"),
+        (b'{"a": "\\ud800"}', "OMN-003"),
+        (b'{"a": NaN}', "OMN-003"),
+        (b'{"a": ' + b"9" * 5000 + b"}", "OMN-003"),
+        (b"\x00" * 4096, "OMN-003"),
+        (b"", "OMN-005"),
+    ],
+)
 def test_broken_json_is_refused_with_a_code(form, data, code):
     problems = _refused(READS[form], data)
     assert [p.code for p in problems] == [code]
@@ -451,8 +512,9 @@ def test_an_over_long_ndjson_line_is_skipped_and_the_next_read():
     sink = ProblemSink()
     seen = []
     with pytest.raises(InputError) as info:
-        for d in NDJSON_FORMAT.iter_read(io.BytesIO(line + NDJSON_FORMAT.write(small_dossier(3))),
-                                         source="big.ndjson", sink=sink):
+        for d in NDJSON_FORMAT.iter_read(
+            io.BytesIO(line + NDJSON_FORMAT.write(small_dossier(3))), source="big.ndjson", sink=sink
+        ):
             seen.append(d)
     assert seen == [small_dossier(3)]
     assert codes_at(info.value.problems) == [("OMN-001", "big.ndjson:1")]
@@ -526,8 +588,19 @@ def test_10000_patients_convert_streaming_through_the_cli(tmp_path):
     with src.open("wb") as fh:
         assert NDJSON_FORMAT.write_many((small_dossier(seed) for seed in range(10_000)), fh) == 10_000
     t0 = time.perf_counter()
-    cmd = [sys.executable, "-m", "gateway.cli", "convert", str(src), "--from", "omnihis-ndjson",
-           "--to", "canonical", "-o", str(out)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "gateway.cli",
+        "convert",
+        str(src),
+        "--from",
+        "omnihis-ndjson",
+        "--to",
+        "canonical",
+        "-o",
+        str(out),
+    ]
     log = (tmp_path / "stderr.txt").open("wb")  # a file, not a pipe: warnings must not fill a pipe and block
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=log)
     # The child's own high-water mark (VmHWM, reset at exec), polled until it exits. Not
@@ -539,12 +612,13 @@ def test_10000_patients_convert_streaming_through_the_cli(tmp_path):
         time.sleep(0.01)
     log.close()
     elapsed = time.perf_counter() - t0
-    print(f"10,000 patients: {elapsed:.1f} s, input {src.stat().st_size / 2**20:.1f} MiB, "
-          f"peak RSS {peak / 2**20:.0f} MiB")
+    print(
+        f"10,000 patients: {elapsed:.1f} s, input {src.stat().st_size / 2**20:.1f} MiB, "
+        f"peak RSS {peak / 2**20:.0f} MiB"
+    )
     assert proc.returncode == 0, (tmp_path / "stderr.txt").read_text("utf-8")[-2000:]
     assert 10 * 2**20 < peak < 300 * 2**20  # the lower bound: the measurement did see the process
     lines = out.read_bytes().splitlines()
     assert len(lines) == 10_000
     for seed in (0, 4321, 9999):
         assert m.from_json(lines[seed]) == small_dossier(seed)
-

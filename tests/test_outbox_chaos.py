@@ -38,7 +38,9 @@ pytestmark = pytest.mark.slow
 
 
 class Scenario:
-    """Five postboxes (MLLP, HTTP for inbox and FHIR, three drop directories), a routing file and the items."""
+    """Five postboxes (MLLP, HTTP for inbox and FHIR, three drop directories), a routing file and the
+    items.
+    """
 
     def __init__(self, tmp: Path, *, fail_rate: float, outages: bool, limits: dict | None = None):
         self.tmp = tmp

@@ -317,8 +317,9 @@ def test_a_failing_facts_lookup_means_manual_filing_not_a_stuck_practice(engine,
 
 
 def test_a_practice_known_by_its_ura_is_found_through_its_organization(engine):
-    """The consult module writes as the practice's client, whose tenant key may be its URA: the facts come
-    from every key of the Organization that carries the AGB, and the consult's Task is the sender's reference."""
+    """The consult module writes as the practice's client, whose tenant key may be its URA: the facts
+    come from every key of the Organization that carries the AGB, and the consult's Task is the sender's
+    reference."""
     store, ura = Store("http://gw"), "90000777"
     orgs = (f"ura:{ura}",)
     with engine.begin() as conn:

@@ -13,8 +13,13 @@ import pytest
 
 from adapters.base import format_names, get_format
 
-REAL_PS = (Path(__file__).resolve().parents[2] / "shared" / "external" / "nictiz-huisartswaarneming"
-           / "QUPC_IN990002NL_01.hl7v3.xml")
+REAL_PS = (
+    Path(__file__).resolve().parents[2]
+    / "shared"
+    / "external"
+    / "nictiz-huisartswaarneming"
+    / "QUPC_IN990002NL_01.hl7v3.xml"
+)
 
 
 @pytest.fixture(scope="module")

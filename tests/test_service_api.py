@@ -450,7 +450,10 @@ def test_dutch_systems_sent_as_oids_are_stored_and_served_as_uris(service):
         "type": "transaction",
         "entry": [
             {
-                "resource": {"resourceType": "Patient", "identifier": [{"system": oid, "value": "111222333"}]},
+                "resource": {
+                    "resourceType": "Patient",
+                    "identifier": [{"system": oid, "value": "111222333"}],
+                },
                 "request": {"method": "POST", "url": "Patient"},
             }
         ],

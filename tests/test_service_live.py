@@ -139,7 +139,8 @@ def test_mllp_listener_runs_beside_the_api(demo):
     assert replies[0].startswith(b"\x0bMSH|") and b"\rMSA|AA|MSG-LIVE-1" in replies[0]
     assert replies[1] == replies[0]
 
-    # NEN 7513: each receipt left exactly one AuditEvent in the gateway's hash chain, naming the patient by BSN
+    # NEN 7513: each receipt left exactly one AuditEvent in the gateway's hash chain, naming the patient by
+    # BSN
     import sqlite3
 
     with sqlite3.connect(workdir / "var" / "hisgw.db") as db:

@@ -55,7 +55,9 @@ ROUTES: tuple[RouteDef, ...] = (
         )
     ),
     # postbox delivery state (issue 7, gateway/api/outbox.py): before /{type} and /{type}/{id}
-    RouteDef("GET", "/outbox", "outbox_list", "other", summary="postbox delivery state of the practice's items"),
+    RouteDef(
+        "GET", "/outbox", "outbox_list", "other", summary="postbox delivery state of the practice's items"
+    ),
     RouteDef("GET", "/outbox/{id}", "outbox_read", "other", summary="postbox delivery state of one item"),
     RouteDef(
         "GET", "/{type}/_history", "history_type", "history-type", types=WRITABLE, summary="type history"

@@ -146,7 +146,12 @@ def decide(
 def _bsns(obj: object) -> tuple[str, ...]:
     """The BSNs a mapped message names (for the NEN 7513 receipt audit; never logged)."""
     found = []
-    for holder in (obj, getattr(obj, "item", None), getattr(obj, "consult", None), getattr(obj, "reply", None)):
+    for holder in (
+        obj,
+        getattr(obj, "item", None),
+        getattr(obj, "consult", None),
+        getattr(obj, "reply", None),
+    ):
         bsn = getattr(getattr(holder, "patient", None), "bsn", None)
         if bsn:
             found.append(bsn)

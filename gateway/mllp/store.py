@@ -132,7 +132,11 @@ class MessageStore:
     the NEN 7513 AuditEvent of the receipt there, so a message is never stored without its audit record)."""
 
     def __init__(
-        self, url: str = "sqlite:///hisgw-mllp.db", *, create: bool = True, on_receipt: ReceiptHook | None = None
+        self,
+        url: str = "sqlite:///hisgw-mllp.db",
+        *,
+        create: bool = True,
+        on_receipt: ReceiptHook | None = None,
     ):
         self.url = url
         self.on_receipt = on_receipt

@@ -1,4 +1,6 @@
-"""``python -m gateway.outbox worker|outbox ...``: the same commands as ``hisgw``, without the rest of the CLI."""
+"""``python -m gateway.outbox worker|outbox ...``: the same commands as ``hisgw``, without the rest
+of the CLI.
+"""
 
 from __future__ import annotations
 

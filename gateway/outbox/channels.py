@@ -59,7 +59,9 @@ def _all(batch: list, kind: OutcomeKind, detail: str) -> list[Outcome]:
 
 
 def mdm_bytes(message_id: str, item: PostboxItem, now: dt.datetime | None = None) -> bytes:
-    """The MDM^T02 of one postbox item (HL7 v2.5 §9.5.2 via :mod:`mappings.hl7v2.mdm`), MSH-10 = message id."""
+    """The MDM^T02 of one postbox item (HL7 v2.5 §9.5.2 via :mod:`mappings.hl7v2.mdm`), MSH-10 =
+    message id.
+    """
     from mappings.hl7v2 import messages
     from mappings.hl7v2.canonical import Hd, MdmMessage, MessageHeader, Visit
 
@@ -173,7 +175,8 @@ class MllpChannel(Channel):
 
 
 class DropChannel(Channel):
-    """The dialect's postbox file, written atomically: ``.<id><ext>.tmp``, fsync, rename to ``<id><ext>``, fsync dir.
+    """The dialect's postbox file, written atomically: ``.<id><ext>.tmp``, fsync, rename to ``<id><ext>``,
+    fsync dir.
 
     The directory must exist (a missing one is a share not mounted: transient, never created here).
     A file of that name already there means an earlier attempt delivered it: delivered."""
@@ -298,7 +301,9 @@ class HttpInboxChannel(_HttpChannel):
 
 
 class FhirChannel(_HttpChannel):
-    """The item as a FHIR Communication (``mappings/fhir/communication.py``) POSTed to ``<url>/Communication``."""
+    """The item as a FHIR Communication (``mappings/fhir/communication.py``) POSTed to
+    ``<url>/Communication``.
+    """
 
     name = "fhir"
     content_type = "application/fhir+json"

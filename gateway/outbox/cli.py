@@ -179,7 +179,8 @@ def register(app: typer.Typer) -> None:
 
 
 async def serve_worker(engine, routing, registry=None) -> None:
-    """The delivery worker inside ``hisgw serve`` (when ``HISGW_OUTBOX_ROUTING_FILE`` is set): its lanes run in
+    """The delivery worker inside ``hisgw serve`` (when ``HISGW_OUTBOX_ROUTING_FILE`` is set): its
+    lanes run in
     threads beside the API; its metrics join the gateway's registry. Cancelled with the servers."""
     import asyncio
     import logging

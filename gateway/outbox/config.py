@@ -1,10 +1,12 @@
-"""The routing file: which channel reaches each practice's postbox, and how hard to try (``docs/postbox-delivery.md`` §3).
+"""The routing file: which channel reaches each practice's postbox, and how hard to try
+(``docs/postbox-delivery.md`` §3).
 
 A TOML file, validated as a whole before the worker starts (``OUT-001`` names the key and the fault)::
 
     [defaults]                 # every practice inherits these; each may override them
     max_attempts = 12          # after this many failed attempts an item goes to dead letter
-    backoff_initial = 1.0      # seconds; exponential backoff with full jitter (tenacity), doubled each attempt
+    # seconds; exponential backoff with full jitter (tenacity), doubled each attempt
+    backoff_initial = 1.0
     backoff_max = 300.0        # cap of one wait
     lease_seconds = 60         # a worker that dies holding an item loses it after this long
     timeout = 10.0             # connect / answer timeout of one attempt

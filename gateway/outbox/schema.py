@@ -8,7 +8,8 @@
   (MSH-10, file name, ``Idempotency-Key``), the same on every attempt.
 - ``patient_key``: sha256 hex of the caller's patient key (BSN or sender's reference), never the BSN
   itself: the outbox orders by patient without holding the number in clear.
-- ``state``: ``queued`` | ``sending`` | ``delivered`` | ``retrying`` | ``dead`` (see :mod:`gateway.outbox.state`).
+- ``state``: ``queued`` | ``sending`` | ``delivered`` | ``retrying`` | ``dead``
+  (see :mod:`gateway.outbox.state`).
 - ``due_ms`` / ``lease_until_ms`` / ``lease_owner``: when the item may be tried next; while
   ``sending``, the worker holding it and until when (a lease that runs out makes the item claimable
   again, with the same message id).

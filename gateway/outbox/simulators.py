@@ -14,7 +14,8 @@ rejects for good (``AR``, HTTP 422) the message ids listed in that file, read ag
 Filing: the message is read with the channel's own reader (MDM^T02 via ``mappings.hl7v2``, the dialect's
 ``read_postbox``, OmniHIS JSON, the FHIR Communication mapping); a message that does not read is rejected
 (``AR`` / 422). A message id already filed is acknowledged again and counted as a ``duplicate``, never
-filed twice. Each filed item is one line ``<message id>\\t<practice AGB>\\t<filing>\\t<filed at>`` in the filed
+filed twice. Each filed item is one line
+``<message id>\\t<practice AGB>\\t<filing>\\t<filed at>`` in the filed
 log, in filing order (``filing`` is ``auto`` for a ready filing, ``manual`` otherwise; ``filed at`` in
 milliseconds since the epoch).
 
@@ -243,11 +244,14 @@ class MllpPostbox(Postbox):
             await asyncio.sleep(0.05)
 
 
-# --------------------------------------------------------------------------- HTTP inbox (OmniHIS JSON and FHIR)
+# --------------------------------------------------------------------------- HTTP inbox (OmniHIS JSON and
+# FHIR)
 
 
 class HttpPostbox(MllpPostbox):
-    """``POST /inbox`` (OmniHIS postbox JSON) and ``POST /fhir/Communication`` (FHIR), ``Idempotency-Key`` required."""
+    """``POST /inbox`` (OmniHIS postbox JSON) and ``POST /fhir/Communication`` (FHIR), ``Idempotency-Key``
+    required.
+    """
 
     def _read(self, path: str, body: bytes) -> tuple[str, str] | None:
         try:
@@ -332,7 +336,9 @@ class HttpPostbox(MllpPostbox):
 
 
 class DropPostbox(Postbox):
-    """Reads ``<id><ext>`` files from the drop directory with the dialect's reader, files them, removes them."""
+    """Reads ``<id><ext>`` files from the drop directory with the dialect's reader, files them,
+    removes them.
+    """
 
     def __init__(self, args: argparse.Namespace):
         super().__init__(args)

@@ -74,7 +74,9 @@ def _episode(conn: Connection, eoc: dict) -> EpisodeFact:
 
 
 def practice_keys(conn: Connection, agb: str) -> tuple[str, ...]:
-    """Every tenant key of the practice: ``agb:<AGB>`` and the keys (URA) of the Organization(s) carrying it."""
+    """Every tenant key of the practice: ``agb:<AGB>`` and the keys (URA) of the Organization(s)
+    carrying it.
+    """
     t = idx_token.c
     orgs = (
         select(t.res_id)

@@ -84,7 +84,10 @@ def make_item(
             kind="terugkoppeling",
             subject="Terugkoppeling consult",
             text=text
-            or f"Geachte collega,\nTerugkoppeling {item_id}: advies ongewijzigd beleid, controle over één week.\nMet vriendelijke groet",
+            or (
+                f"Geachte collega,\nTerugkoppeling {item_id}: advies ongewijzigd beleid, "
+                "controle over één week.\nMet vriendelijke groet"
+            ),
             sender_name="Dr. A. Özdemir",
             sender_discipline="0320",
             episode_id=episode_id,

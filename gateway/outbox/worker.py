@@ -330,7 +330,9 @@ class Worker:
                 lane.channel = None
 
     def unrouted(self) -> dict[str, int]:
-        """Practices with waiting items that the routing file does not name (they stay queued, ``OUT-002``)."""
+        """Practices with waiting items that the routing file does not name (they stay queued,
+        ``OUT-002``).
+        """
         counts = self.metrics.sample(self.engine)
         out: dict[str, int] = {}
         for (practice, state), n in counts.items():
