@@ -236,16 +236,16 @@ def summary(
     def body() -> None:
         with _open_input(input) as (stream, name), _atomic_output(output) as out:
             dossiers = _guarded(sink, src.iter_read(stream, source=name, sink=sink))
-            summaries = (
-                build_summary(d, as_of=ref, episode_ids=episode or None, sink=sink, source=name)
+            pairs = (
+                (build_summary(d, as_of=ref, episode_ids=episode or None, sink=sink, source=name), d)
                 for d in dossiers
             )
             if to == "fhir":
                 from mappings.fhir.document import write_summary_documents
 
-                write_summary_documents(summaries, out, as_of=ref)
+                write_summary_documents(pairs, out, as_of=ref)
             else:
-                get_format(to).write_many(summaries, out)
+                get_format(to).write_many((s for s, _ in pairs), out)
 
     _run(sink, body)
 

@@ -20,8 +20,15 @@ date ``as_of`` (data dated after it is not yet there):
    still safety information); attention notes; each only when dated on or before ``as_of``;
 6. correspondence is part of the journal: the letters dated in the journal window, by the same episode
    rules as deelcontacten;
-7. shielded (afgeschermd) episodes and contacts are left out, and so are the deelcontacten, medication and
-   correspondence linked to a shielded episode.
+7. shielded (afgeschermd) items of every kind are left out (episodes, contacts, medication, measurements,
+   intolerances, contra-indications, attention notes, correspondence), and so is everything linked to a
+   shielded episode (deelcontacten, medication, measurements, intolerances, contra-indications, notes,
+   correspondence): with episode 532 shielded, its CT result goes too. The summary says so:
+   :func:`left_out` counts what shielding held back per part, and :func:`build_summary` reports it as
+   ``SUM-010`` (information) on the sink; the FHIR document puts it in the section's narrative;
+8. medication status is derived as on ``as_of`` (nl-core / mp9 MedicationAgreement): a prescription whose
+   end date lies before ``as_of`` is ``completed`` unless the HIS said ``stopped`` (broken off early);
+   one that ends on or after ``as_of`` keeps the HIS's status (:func:`medication_status`).
 
 The GP can narrow the summary to chosen episodes (``episode_ids``): only those episodes are kept (closed
 ones too: the GP chose them), with the deelcontacten, medication and correspondence linked to them; an
@@ -82,6 +89,86 @@ def _chosen(d: m.Dossier, episode_ids: Iterable[str], sink: ProblemSink, source:
     return [e for e in d.episodes if e.id in wanted]  # dossier order, each once
 
 
+def medication_status(med: m.Medication, as_of: dt.date) -> m.MedicationStatus:
+    """The status of a prescription as on ``as_of``: past its end date an ``active`` one is ``completed``."""
+    if med.end is not None and med.end < as_of and med.status == "active":
+        return "completed"
+    return med.status
+
+
+PARTS_WITH_SHIELDING = (
+    ("episodes", "episodes"),
+    ("journal", "contacts"),
+    ("medication", "medications"),
+    ("measurements", "measurements"),
+    ("contraindications", "contraindications"),
+    ("intolerances", "intolerances"),
+    ("attention", "attention_notes"),
+    ("correspondence", "correspondence"),
+)
+"""Summary part (the FHIR document's section) and the dossier field it comes from."""
+
+
+def _held_back(d: m.Dossier, x: object) -> bool:
+    """Shielded itself, or linked to a shielded episode (a contact: all its deelcontacten are)."""
+    if getattr(x, "shielded", False):
+        return True
+    shielded = {e.id for e in d.episodes if e.shielded}
+    if isinstance(x, m.Contact):
+        return bool(x.deelcontacten) and all(dc.episode_id in shielded for dc in x.deelcontacten)
+    return getattr(x, "episode_id", None) in shielded
+
+
+def left_out(d: m.Dossier) -> dict[str, int]:
+    """Per summary part, how many items of ``d`` shielding holds back (parts with none are absent)."""
+    out: dict[str, int] = {}
+    for part, field in PARTS_WITH_SHIELDING:
+        n = sum(1 for x in getattr(d, field) if _held_back(d, x))
+        if n:
+            out[part] = n
+    return out
+
+
+def without_shielded(d: m.Dossier) -> m.Dossier:
+    """``d`` with every shielded item left out, and every item linked to a shielded episode (a contact
+    keeps its other deelcontacten; one left with none goes). What every export of a summary applies last,
+    so that nothing shielded leaves the gateway whatever path a dossier took."""
+    if not left_out(d):
+        return d
+    shielded = {e.id for e in d.episodes if e.shielded}
+
+    def keep(items: Iterable) -> tuple:
+        return tuple(x for x in items if not x.shielded and getattr(x, "episode_id", None) not in shielded)
+
+    contacts = []
+    for c in d.contacts:
+        if c.shielded:
+            continue
+        parts = tuple(dc for dc in c.deelcontacten if dc.episode_id not in shielded)
+        if parts or not c.deelcontacten:
+            contacts.append(c if len(parts) == len(c.deelcontacten) else _replace(c, deelcontacten=parts))
+    return _replace(
+        d,
+        episodes=keep(d.episodes),
+        contacts=tuple(contacts),
+        medications=keep(d.medications),
+        measurements=keep(d.measurements),
+        intolerances=keep(d.intolerances),
+        contraindications=keep(d.contraindications),
+        attention_notes=keep(d.attention_notes),
+        correspondence=keep(d.correspondence),
+    )
+
+
+def status_as_of(d: m.Dossier, as_of: dt.date) -> m.Dossier:
+    """``d`` with every prescription's status as on ``as_of`` (:func:`medication_status`)."""
+    meds = tuple(
+        x if medication_status(x, as_of) == x.status else _replace(x, status=medication_status(x, as_of))
+        for x in d.medications
+    )
+    return d if meds == d.medications else _replace(d, medications=meds)
+
+
 def _dated_by(day: dt.date | None, as_of: dt.date) -> bool:
     return day is None or day <= as_of
 
@@ -111,12 +198,20 @@ def build_summary(
             and _dated_by(e.start, as_of)
             and (e.end is None or e.end > as_of or e.attention)
         ]
+    held = left_out(d)
+    if held:
+        sink.info(
+            "SUM-010",
+            source,
+            "shielded (afgeschermd) data left out of the summary: "
+            + ", ".join(f"{n} {part}" for part, n in held.items()),
+        )
     kept = {e.id for e in episodes}
     shielded = {e.id for e in d.episodes if e.shielded}
 
-    def link(eid: str | None) -> tuple[bool, str | None]:
+    def link(eid: str | None, item_shielded: bool = False) -> tuple[bool, str | None]:
         """Whether an item linked to ``eid`` stays, and the link it keeps."""
-        if eid in shielded or (narrowed and eid not in kept):
+        if item_shielded or eid in shielded or (narrowed and eid not in kept):
             return False, None
         return True, eid if eid in kept else None
 
@@ -143,24 +238,44 @@ def build_summary(
                 continue  # stopped on a date nobody recorded
         elif med.end < as_of and med.end <= stopped_from:
             continue  # stopped before the window (which, like the journal's, excludes its first day)
-        stays, eid = link(med.episode_id)
+        stays, eid = link(med.episode_id, med.shielded)
         if stays:
-            meds.append(med if eid == med.episode_id else _replace(med, episode_id=eid))
+            status = medication_status(med, as_of)
+            if eid != med.episode_id or status != med.status:
+                med = _replace(med, episode_id=eid, status=status)
+            meds.append(med)
+
+    def whole(items: Iterable) -> list:
+        """Items about the patient as a whole: kept unless shielded (or linked to a shielded episode);
+        a link to an episode outside the summary is cleared."""
+        out = []
+        for x in items:
+            if x.shielded or x.episode_id in shielded:
+                continue
+            if x.episode_id is not None and x.episode_id not in kept:
+                x = _replace(x, episode_id=None)
+            out.append(x)
+        return out
 
     latest: dict[str, m.Measurement] = {}
-    for meas in d.measurements:
+    candidates = whole(d.measurements)
+    for meas in candidates:
         if meas.effective.date() <= as_of:
             prev = latest.get(meas.code)
             if prev is None or meas.effective > prev.effective:
                 latest[meas.code] = meas
-    measurements = [x for x in d.measurements if latest.get(x.code) is x]
+    measurements = [x for x in candidates if latest.get(x.code) is x]
 
-    cis = [c for c in d.contraindications if _dated_by(c.start, as_of) and (c.end is None or c.end >= as_of)]
-    intolerances = [i for i in d.intolerances if _dated_by(i.start, as_of)]
-    notes = [a for a in d.attention_notes if _dated_by(a.date, as_of)]
+    cis = [
+        c
+        for c in whole(d.contraindications)
+        if _dated_by(c.start, as_of) and (c.end is None or c.end >= as_of)
+    ]
+    intolerances = [i for i in whole(d.intolerances) if _dated_by(i.start, as_of)]
+    notes = [a for a in whole(d.attention_notes) if _dated_by(a.date, as_of)]
     corr = []
     for k in d.correspondence:
-        stays, eid = link(k.episode_id)
+        stays, eid = link(k.episode_id, k.shielded)
         if stays and journal_from < k.date.date() <= as_of:
             corr.append(k if eid == k.episode_id else _replace(k, episode_id=eid))
 

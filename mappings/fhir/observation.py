@@ -1,30 +1,39 @@
-"""Measurement -> Observation[nl-core-LaboratoryTestResult], coded by NHG Tabel 45 (DOMAIN.md §5, §8).
+"""Measurement -> Observation[nl-core-LaboratoryTestResult or -GeneralMeasurement] by NHG Tabel 45.
 
 ==================  =========================================================================================
 canonical           FHIR Observation
 ==================  =========================================================================================
 id                  identifier (system urn:his-gateway:id:measurement)
-code                code.coding (NHG Tabel 45 diagnostische bepalingen; display from the code table)
+source_root/ext     identifier (system urn:oid:<root>, value the extension; use official), first
+code                code.coding (NHG Tabel 45 diagnostische bepalingen; display from the code table);
+                    category from the table's ``category`` column (laboratory when it has none)
 effective           effectiveDateTime (with the Amsterdam offset)
+date_only           effectiveDateTime a date (``2014-04-30``): no time is invented
 value_quantity      valueQuantity.value (exact decimal digits)
 unit                valueQuantity.unit (and UCUM system/code when the unit has the form of a UCUM code);
                     without a number: extension urn:his-gateway:fhir:extension:measurement-unit (valueString)
 value_text          valueString
 reference_low/high  referenceRange[0].low.value / high.value (with the unit)
 interpretation      interpretation[0].coding (v3 ObservationInterpretation L H N A LL HH)
-(fixed)             status final; category laboratory (observation-category)
+episode_id          extension ext-Context-EpisodeOfCare (valueReference)
+shielded            meta.security v3 Confidentiality R
+(fixed)             status final
 ==================  =========================================================================================
 
-Tabel 45 holds lab tests and measurements alike (blood pressure, temperature); nl-core-LaboratoryTestResult
-is the profile DOMAIN.md §9 names for them, so every measurement is written with it.
+Tabel 45 holds lab tests and measurements alike (blood pressure, temperature, a CT finding); the code
+table says which (``mappings/codes/nhg-tabel-45.csv`` column ``category``). A laboratory result is written
+with nl-core-LaboratoryTestResult (category laboratory), anything else with nl-core-GeneralMeasurement and
+its own category (vital-signs, imaging).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from typing import Any
 
 from mappings import model as m
+from mappings.codetables import code_tables
 from mappings.fhir import codes as c
 from mappings.fhir.common import (
     ReadContext,
@@ -34,14 +43,20 @@ from mappings.fhir.common import (
     as_str,
     code_in,
     coding,
+    episode_context,
+    episode_of,
     ext_string,
     ext_text,
+    fdate,
     fdatetime,
-    local_identifier,
+    identifiers,
+    is_shielded,
     meta,
+    pdate,
     pdatetime,
     pdecimal,
     put,
+    source_of,
     table_code,
     take,
 )
@@ -49,6 +64,22 @@ from mappings.fhir.common import (
 KIND = "measurement"
 _NO_CONTEXT = WriteContext()
 _LAB = [{"coding": [coding(c.OBSERVATION_CATEGORY, "laboratory", "Laboratory")]}]
+"""The category of a laboratory result (the HL7 v2 fast path writes it for the ORU results it takes)."""
+_CATEGORIES = {
+    "laboratory": "Laboratory",
+    "vital-signs": "Vital Signs",
+    "imaging": "Imaging",
+    "exam": "Exam",
+    "procedure": "Procedure",
+}
+
+
+def category(code: str) -> str:
+    """The observation-category of a Tabel 45 code: the code table's ``category``, else laboratory."""
+    cat = code_tables()["tabel45"].column("category", code)
+    return cat if cat in _CATEGORIES else "laboratory"
+
+
 _UCUM_RE = re.compile(r"[!-~]{1,30}")  # printable ASCII without spaces: the form of a UCUM code
 _INTERPRETATIONS = {
     "L": "Low",
@@ -75,17 +106,24 @@ def to_fhir(x: m.Measurement, ctx: WriteContext = _NO_CONTEXT) -> dict:
     obs: dict = {
         "resourceType": "Observation",
         "id": ctx.id("Observation", x.id),
-        "meta": meta(c.P_LAB_RESULT),
     }
+    cat = category(x.code)
+    obs["meta"] = meta(c.P_LAB_RESULT if cat == "laboratory" else c.P_GENERAL_MEASUREMENT, x.shielded)
+    ext = []
     if x.value_quantity is None and x.unit is not None:
-        obs["extension"] = [ext_string(c.EXT_MEASUREMENT_UNIT, x.unit)]  # unit (without a number)
-    obs["identifier"] = [local_identifier(KIND, x.id)]  # id
+        ext.append(ext_string(c.EXT_MEASUREMENT_UNIT, x.unit))  # unit (without a number)
+    if x.episode_id is not None:
+        ext.append(episode_context(ctx, x.episode_id))  # episode_id
+    if ext:
+        obs["extension"] = ext
+    obs["identifier"] = identifiers(KIND, x)  # source_root/ext, id
     obs["status"] = "final"
-    obs["category"] = _LAB
+    obs["category"] = [{"coding": [coding(c.OBSERVATION_CATEGORY, cat, _CATEGORIES[cat])]}]  # code
     obs["code"] = {"coding": [coding(c.TABEL45, x.code, c.display("tabel45", x.code))]}  # code
     if ctx.patient is not None:
         obs["subject"] = ctx.patient
-    obs["effectiveDateTime"] = fdatetime(x.effective)  # effective
+    # effective, date_only
+    obs["effectiveDateTime"] = fdate(x.effective.date()) if x.date_only else fdatetime(x.effective)
     if x.value_quantity is not None:
         obs["valueQuantity"] = _quantity(x.value_quantity, x.unit)  # value_quantity, unit
     else:
@@ -134,7 +172,13 @@ def from_fhir(
             "a measurement needs the time it was taken (effectiveDateTime)",
         )
         return None
-    effective = pdatetime(obs.get("effectiveDateTime"), f"{where}.effectiveDateTime", ctx)
+    raw = obs.get("effectiveDateTime")
+    date_only = isinstance(raw, str) and len(raw) == 10
+    if date_only:
+        day = pdate(raw, f"{where}.effectiveDateTime", ctx)
+        effective = None if day is None else dt.datetime(day.year, day.month, day.day)
+    else:
+        effective = pdatetime(raw, f"{where}.effectiveDateTime", ctx)
     value = text = None
     unit = ext_text(obs, c.EXT_MEASUREMENT_UNIT)
     if "valueQuantity" in obs:
@@ -179,6 +223,10 @@ def from_fhir(
             reference_low=low,
             reference_high=high,
             interpretation=interpretation,
+            date_only=date_only,
+            episode_id=episode_of(obs, ctx, where),
+            shielded=is_shielded(obs),
+            **source_of(obs),
         )
     except ValueError as exc:
         ctx.error("FHIR-030", where, f"not a valid measurement: {exc}")

@@ -125,7 +125,12 @@ def _code3(raw3: str, comp: str) -> bytes | None:
     parts = raw3.split(comp, 3)
     hit = None
     tabel45 = _TABLES[0].tables["tabel45"].codes
-    if len(parts) >= 3 and parts[2] in _TABEL45_SYSTEMS and parts[0] in tabel45:
+    if (
+        len(parts) >= 3
+        and parts[2] in _TABEL45_SYSTEMS
+        and parts[0] in tabel45
+        and observation.category(parts[0]) == "laboratory"  # the fast path writes lab results only
+    ):
         hit = _CODINGS.get(parts[0]) or _code(parts[0])
     cache = _CODE3.setdefault(comp, {})
     if len(cache) < _CACHE_MAX:
