@@ -413,10 +413,10 @@ EXPECTED_DIFFERENCES = {
     # gateway after the author's organisation, which has the same URA ('09')
     "practice name: Nictiz 'Tést Zorginstelling 04', gateway 'Tést Zorginstelling 09'",
     # issue 20: the HIS's ids also on what Nictiz identifies by fullUrl only (encounters) or not at all
-    # (the SOEP lines, which Nictiz has as Composition sections; the attention note it leaves out)
-    "source identifiers only in the gateway's document: 1 Encounter, 1 Flag, 42 SOEP line",
-    # issue 20: the attention flag is active; Nictiz writes 'additional', which is no Flag status
-    "attention flag status: Nictiz additional, gateway active",
+    # (the SOEP lines, which Nictiz has as Composition sections)
+    "source identifiers only in the gateway's document: 13 Encounter, 42 SOEP line",
+    # issue 20: the flag is why a closed episode is in the summary: active; Nictiz follows the episode
+    "attention flag status: Nictiz inactive, gateway active",
     # issue 20: the category from the Tabel 45 table; Nictiz's Observations have none
     "measurement category only in the gateway's document: 1334 laboratory, 1913 vital-signs, "
     "1915 vital-signs, 193 laboratory, 2283 imaging, 3208 laboratory",
