@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -328,4 +329,6 @@ CHANNELS: dict[str, type[Channel]] = {
 
 
 def open_channel(route: Route) -> Channel:
-    return CHANNELS[route.channel](route)
+    """The channel that delivers over ``route``."""
+    open_: Callable[[Route], Channel] = CHANNELS[route.channel]
+    return open_(route)

@@ -43,6 +43,7 @@ import orjson
 
 from gateway.mllp.framing import EB, SB, FrameDecoder
 from mappings.hl7v2.er7 import MAX_MESSAGE_BYTES
+from mappings.model import PostboxItem
 
 
 class Postbox:
@@ -181,7 +182,7 @@ class MllpPostbox(Postbox):
                 data = await reader.read(65536)
                 if not data:
                     return
-                out = []
+                out: list[bytes] = []
                 for fr in dec.feed(data):
                     self.counts["attempts"] += 1
                     msg = fr.data
@@ -254,6 +255,7 @@ class HttpPostbox(MllpPostbox):
     """
 
     def _read(self, path: str, body: bytes) -> tuple[str, str] | None:
+        item: PostboxItem | None
         try:
             if path == "/inbox":
                 from adapters.omnihis import POSTBOX
