@@ -26,6 +26,10 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "tests" / "data"  # outside material kept in the repository (tests/data/README.md)
+EXTERNAL = DATA / "external" / "nictiz-huisartswaarneming"
+REAL_PS = EXTERNAL / "QUPC_IN990002NL_01.hl7v3.xml"  # the real NHG professional summary (Nictiz)
+SEEDS = DATA / "seeds"
 
 
 # -- PostgreSQL ---------------------------------------------------------------------------------------------
@@ -365,6 +369,19 @@ def both_service(tmp_path: Path, db_url: str) -> Iterator[Service]:
         yield svc
     finally:
         svc.close()
+
+
+def wait_until(probe, timeout: float = 10.0, every: float = 0.01, what: str = "the condition"):
+    """Call ``probe`` until it returns something truthy (returned), or fail after ``timeout`` seconds:
+    tests wait on a condition with a deadline, never for a fixed time."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = probe()
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} did not hold within {timeout} s")
+        time.sleep(every)
 
 
 def wait_for_port(port: int, timeout: float = 30.0) -> None:

@@ -20,16 +20,11 @@ from lxml import etree
 from adapters.ps_hl7v3 import FORMAT
 from mappings import model as m
 from mappings.problems import InputError, ProblemSink, Severity
+from tests.conftest import REAL_PS
 from tests.golden_util import GOLDEN, REGEN, canonical_pretty, cases, check_or_write
 
 CASE = GOLDEN / "ps-hl7v3" / "nictiz-real-instance"
-REAL = (
-    Path(__file__).resolve().parents[2]
-    / "shared"
-    / "external"
-    / "nictiz-huisartswaarneming"
-    / "QUPC_IN990002NL_01.hl7v3.xml"
-)
+REAL = REAL_PS
 V3 = "{urn:hl7-org:v3}"
 
 
@@ -39,7 +34,7 @@ def read_real():
     return FORMAT.read(REAL.read_bytes(), source="input.xml", sink=sink), sink
 
 
-def test_golden_copy_is_the_shared_instance():
+def test_golden_copy_is_the_real_instance():
     assert (CASE / "input.xml").read_bytes() == REAL.read_bytes()
 
 
