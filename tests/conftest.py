@@ -3,7 +3,9 @@
 PostgreSQL: the server binaries of the machine (``/usr/lib/postgresql/*/bin``; ``scripts/test.sh``
 installs them when missing) start one cluster per test session in a temporary directory, on a free
 127.0.0.1 port with its socket in that directory; each test that asks for ``pg_url`` gets a database of
-its own. When the tests run as root the cluster runs as the ``postgres`` user (initdb refuses root).
+its own. Under pytest-xdist (``scripts/test.sh``) each worker is a session: one cluster per worker, in a
+directory and on a port of its own (a port another worker took in the meantime: the start is retried on
+another). When the tests run as root the cluster runs as the ``postgres`` user (initdb refuses root).
 """
 
 from __future__ import annotations
@@ -97,7 +99,6 @@ def pg_cluster() -> Iterator[PgCluster]:
             pw = pwd.getpwnam(user)
         os.chown(base, pw.pw_uid, pw.pw_gid)
     datadir = base / "data"
-    port = free_port()
     subprocess.run(
         _as_cluster_user(
             [
@@ -116,15 +117,21 @@ def pg_cluster() -> Iterator[PgCluster]:
         check=True,
         capture_output=True,
     )
-    opts = f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
-    subprocess.run(
-        _as_cluster_user(
-            [str(bindir / "pg_ctl"), "-D", str(datadir), "-o", opts, "-l", str(base / "log"), "-w", "start"],
-            user,
-        ),
-        check=True,
-        capture_output=True,
-    )
+    pg_ctl = [str(bindir / "pg_ctl"), "-D", str(datadir)]
+    for attempt in range(3):
+        port = free_port()
+        opts = f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
+        started = subprocess.run(
+            _as_cluster_user(
+                [*pg_ctl, "-o", opts, "-l", str(base / "log"), "-w", "start"],
+                user,
+            ),
+            capture_output=True,
+        )
+        if started.returncode == 0:
+            break
+        if attempt == 2:
+            raise RuntimeError(f"PostgreSQL did not start: {(base / 'log').read_text()[-2000:]}")
     cluster = PgCluster(bindir, datadir, port, user)
     try:
         yield cluster
