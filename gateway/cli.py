@@ -22,7 +22,7 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -247,17 +247,17 @@ def validate(
     """Check INPUT and print every problem, one line each; exit 1 if any is an error."""
     src = get_format(_check_format(from_, "--from"))
     sink = ProblemSink(strict=strict)
+    n = 0
 
     def body() -> None:
+        nonlocal n
         with _open_input(input) as (stream, name):
-            n = 0
             for _ in _progress(src.iter_read(stream, source=name, sink=sink), "validating"):
                 n += 1
-        if not sink.has_errors:
-            warnings = sum(p.severity is Severity.WARNING for p in sink.problems)
-            typer.echo(f"ok: {n} dossier(s), {warnings} warning(s)", err=True)
 
-    _run(sink, body, verbose)
+    _run(sink, body, verbose)  # exits 1 on an error
+    warnings = sum(p.severity is Severity.WARNING for p in sink.problems)
+    typer.echo(f"ok: {n} dossier(s), {warnings} warning(s)", err=True)
 
 
 @app.command()
@@ -329,17 +329,19 @@ def _plain_text_parameters() -> None:
     typer 0.2x coerces every non-flag parameter with pydantic, and importing pydantic takes longer than
     the whole budget of a one-dossier ``convert`` (300 ms, ``bench/bench_cli_start.py``). A ``str`` or a
     flag's ``bool`` is already what click gives, a ``list[str]`` the tuple it gives as a list; every other
-    annotation keeps typer's coercion. The hook is typer's private ``core.build_runtime_param``: when a typer release moves
-    it, nothing is patched and ``tests/test_cli.py::test_convert_does_not_import_pydantic`` says so.
+    annotation keeps typer's coercion. The hook is typer's private ``core.build_runtime_param``: when a
+    typer release moves it, nothing is patched, and
+    ``tests/test_cli.py::test_help_imports_no_service_stack_and_convert_no_pydantic`` says so.
     """
     try:
         from typer import core
         from typer._coercion import RuntimeParam
     except ImportError:  # pragma: no cover - another typer layout: its own coercion, slower start
         return
-    original = getattr(core, "build_runtime_param", None)
-    if original is None or getattr(original, "_plain_text", False):
+    found = getattr(core, "build_runtime_param", None)
+    if found is None or getattr(found, "_plain_text", False):
         return
+    original: Callable[[Any], Any] = found
     text_types: tuple[Any, ...] = (str, str | None, list[str], bool)
 
     class PlainText(RuntimeParam):
