@@ -83,11 +83,15 @@ def get_format(name: str):
 
 
 def _check_format(name: str, option: str) -> str:
-    from adapters.base import format_names
+    """``name`` if it is a format that can be used; else a usage error listing the formats there are.
+    Only the named format's module is imported (listing every format imports all of them)."""
+    try:
+        get_format(name)
+    except (KeyError, ModuleNotFoundError):
+        from adapters.base import format_names
 
-    names = format_names()
-    if name not in names:
-        raise _usage(f"{option} {name!r} is not a known format; choose one of: {', '.join(names)}")
+        names = format_names()
+        raise _usage(f"{option} {name!r} is not a known format; choose one of: {', '.join(names)}") from None
     return name
 
 
@@ -359,10 +363,15 @@ def _plain_text_parameters() -> None:
     core.build_runtime_param = build
 
 
+CORE = frozenset({"convert", "validate", "summary", "--version"})
+"""What this module defines: running one of these needs none of the extensions' commands built."""
+
+
 def main() -> None:
     """Entry point of ``hisgw``."""
     _plain_text_parameters()
-    _register_extensions()
+    if not (len(sys.argv) > 1 and sys.argv[1] in CORE):  # help, or another part's command
+        _register_extensions()
     for group in app.registered_groups:  # sub-commands' help plain too (see ``app``)
         if group.typer_instance is not None:
             group.typer_instance.rich_markup_mode = None

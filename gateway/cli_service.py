@@ -18,7 +18,6 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import logging
-import ssl
 import sys
 from pathlib import Path
 from typing import Any
@@ -222,6 +221,8 @@ def register(app: typer.Typer) -> None:
             if settings.ssl_ca_certs:
                 ssl_opts["ssl_ca_certs"] = str(settings.ssl_ca_certs)
             if settings.ssl_require_client_cert:
+                import ssl
+
                 ssl_opts["ssl_cert_reqs"] = ssl.CERT_REQUIRED
         servers = [
             uvicorn.Server(
