@@ -10,7 +10,8 @@ deliveries (docs/postbox-delivery.md §4), by the channel the target names:
   ``<id><ext>`` (temporary name, then rename); acknowledged = the file picked up (gone from the folder)
   within ``pickup-timeout`` seconds.
 
-Items are built from the fixtures (OmniHIS postbox JSON, read into the canonical :class:`PostboxItem`) with
+Items are built from the fixtures (OmniHIS postbox JSON, or any postbox form :func:`formats.sniff` recognises,
+read into the canonical :class:`PostboxItem`) with
 the gateway's own writers, so the receiver sees exactly what the gateway delivers. Steps:
 ``{"deliver": FIXTURE, "as": NAME, "id": NAME}`` (``id`` reuses a message id: a repeat),
 ``{"deliver_unreadable": true, "as": NAME}``, ``{"expect": {"acknowledged": BOOL}}``, ``{"observe": ...}``
@@ -147,12 +148,16 @@ class Delivery:
 
 
 def load_item(folder: Path, ref: str):
-    from adapters.omnihis import POSTBOX
-
+    """A fixture: a postbox item in the postbox form of the format its content is recognised as
+    (:func:`formats.sniff`; the suite's fixtures are OmniHIS postbox JSON)."""
     path = folder / ref
     if not path.is_file():
         raise StepError(f"fixture {ref!r} not found")
-    return POSTBOX.read_postbox(path.read_bytes(), source=path.name)
+    data = path.read_bytes()
+    fmt = formats.sniff(data)
+    if fmt is None or fmt.postbox is None or fmt.postbox.codec is None:
+        raise StepError(f"fixture {ref!r} is not a postbox item in a format the gateway reads")
+    return fmt.postbox_codec().read_postbox(data, source=path.name)
 
 
 def execute(suite: Suite, options: RunOptions) -> tuple[list[TestResult], list[str]]:

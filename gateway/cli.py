@@ -5,9 +5,11 @@
     hisgw convert INPUT --from FORMAT --to FORMAT [-o OUTPUT] [--strict]
     hisgw validate INPUT --from FORMAT [--strict]
     hisgw summary INPUT --from FORMAT [--as-of YYYY-MM-DD] [--episode ID ...] --to FORMAT [-o OUTPUT]
+    hisgw formats [--writes] [--export] [--names]
 
-FORMAT is the name of a registered format (:mod:`formats`, ``formats/registry.py``; ``hisgw convert --help``
-lists them); ``--to`` takes only those that are written (a read-only one is a usage error, exit 2).
+FORMAT is the name of a registered format (:mod:`formats`, ``formats/registry.py``; ``hisgw formats`` and
+``hisgw convert --help`` list them); ``--to`` takes only those that are written (a read-only one is a usage
+error, exit 2).
 ``-o -`` or no ``-o`` writes to standard output.
 
 Exit codes: 0 success (warnings may be printed), 1 invalid input (one line per problem on standard
@@ -265,6 +267,30 @@ def summary(
                 dst.write_many(summaries, out)
 
     _run(sink, body)
+
+
+@app.command("formats")
+def list_formats(
+    writes: bool = typer.Option(False, "--writes", help="only the formats written (--to)"),
+    export: bool = typer.Option(False, "--export", help="only the HIS export dialects"),
+    names: bool = typer.Option(False, "--names", help="names only, one a line (for scripts)"),
+) -> None:
+    """List the formats: name, read/write, media type, file extension, postbox form, what it is."""
+    chosen = [f for f in formats.all_formats() if (f.writes or not writes) and (f.export or not export)]
+    if names:
+        typer.echo("\n".join(f.name for f in chosen))
+        return
+    for f in chosen:
+        postbox = "-"
+        if f.postbox is not None:
+            postbox = ", ".join(
+                ([f"drop {f.extension}"] if f.postbox.drop else [])
+                + ([f"channel {f.postbox.channel}"] if f.postbox.channel else [])
+            )
+        typer.echo(
+            f"{f.name:<16} {'read/write' if f.writes else 'read only':<10} {f.media_type:<34} "
+            f"{f.extension:<7} {postbox:<24} {f.title}"
+        )
 
 
 def _register_extensions() -> None:

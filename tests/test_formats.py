@@ -286,3 +286,16 @@ def test_a_format_that_is_not_registered_is_refused_everywhere(tmp_path):
     assert detect(b"TOY\n{}") is None
     with pytest.raises(formats.UnknownFormat):
         formats.get("toy")
+
+
+def test_hisgw_formats_lists_the_registry_and_filters_it():
+    table = hisgw("formats")
+    assert table.returncode == 0
+    rows = table.stdout.decode().splitlines()
+    assert [r.split()[0] for r in rows] == formats.names()
+    for row, fmt in zip(rows, formats.all_formats(), strict=True):
+        assert fmt.media_type in row and row.endswith(fmt.title)
+        assert ("read only" in row) is (not fmt.writes)
+    names = hisgw("formats", "--export", "--writes", "--names")
+    assert names.returncode == 0
+    assert names.stdout.decode().split() == [f.name for f in formats.exports() if f.writes]

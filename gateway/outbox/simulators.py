@@ -41,6 +41,7 @@ from pathlib import Path
 
 import orjson
 
+import formats
 from gateway.mllp.framing import EB, SB, FrameDecoder
 from mappings.hl7v2.er7 import MAX_MESSAGE_BYTES
 
@@ -248,11 +249,9 @@ class MllpPostbox(Postbox):
 # FHIR)
 
 
-def http_form(path: str):
+def http_form(path: str) -> formats.Format | None:
     """The format POSTed to ``path``: ``/inbox`` takes the form whose channel adds no path (OmniHIS JSON),
     ``.../Communication`` the one that adds it (FHIR); ``None`` for any other path."""
-    import formats
-
     for fmt in formats.channels().values():
         form = fmt.postbox
         if form is None or form.transport != "http":
@@ -350,8 +349,6 @@ class DropPostbox(Postbox):
 
     def __init__(self, args: argparse.Namespace):
         super().__init__(args)
-        import formats
-
         fmt = formats.get(args.dialect)
         self.fmt = fmt.postbox_codec()
         self.ext = fmt.extension
@@ -426,8 +423,6 @@ def _outage(spec: str) -> tuple[float, float]:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    import formats
-
     p = argparse.ArgumentParser(
         prog="python -m gateway.outbox.simulators", description=__doc__.split("\n")[0]
     )
