@@ -48,6 +48,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 import formats
+from mappings.problems import GatewayError
 
 CONFIG_INVALID = "OUT-001"
 NO_ROUTE = "OUT-002"
@@ -65,7 +66,7 @@ def drop_dialects() -> list[str]:
     return [f.name for f in formats.drop_formats()]
 
 
-class RoutingError(ValueError):
+class RoutingError(GatewayError, ValueError):
     """The routing file cannot be used; the message names the file, the key and the fault (``OUT-001``)."""
 
     code = CONFIG_INVALID
