@@ -30,7 +30,7 @@ from typing import Any
 from conformance.mask import mask_body
 from conformance.model import Exchange, RunnerError, TestResult
 from conformance.observe import Observer, ObserverError, close, make_observer
-from conformance.runner import RunOptions, Suite, UsageError
+from conformance.suite import RunOptions, Suite, UsageError
 
 SB, EB, CR = b"\x0b", b"\x1c", b"\x0d"
 _VAR = re.compile(r"\$\{([A-Za-z0-9_.-]+)\}")
@@ -212,8 +212,8 @@ class SuiteRun:
 
     def expect(self, exp: dict, acks: list[bytes | None], names: dict[str, str], result: TestResult) -> None:
         if "count" in exp:
-            got = sum(1 for a in acks if a is not None)
-            result.check(got == exp["count"], "acknowledgements", f"got {got}; wanted {exp['count']}")
+            count = sum(1 for a in acks if a is not None)
+            result.check(count == exp["count"], "acknowledgements", f"got {count}; wanted {exp['count']}")
         i = int(exp.get("ack", 0))
         ack = acks[i] if i < len(acks) else None
         label = f"ACK {i + 1}"

@@ -89,7 +89,10 @@ def _check_moment(value: dt.datetime | None, what: str) -> None:
 
 
 class _Base(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    pass
+    """Every model struct: immutable, keyword-only, unknown fields refused. Subclasses inherit this at
+    run time, yet each says ``frozen=True`` again: type checkers read msgspec's ``dataclass_transform``
+    per class and would take a subclass without it for a mutable one (mypy: "Non-frozen dataclass cannot
+    inherit from a frozen dataclass")."""
 
 
 # --------------------------------------------------------------------------- people and places
@@ -102,7 +105,7 @@ TelecomUse = Literal["home", "work", "mobile", "temp"]
 AddressUse = Literal["home", "work", "temp", "postal"]
 
 
-class PersonName(_Base):
+class PersonName(_Base, frozen=True):
     """A Dutch person name with its parts kept apart (zib NameInformation)."""
 
     initials: str | None = None  # "J.P."
@@ -121,7 +124,7 @@ class PersonName(_Base):
         )
 
 
-class Address(_Base):
+class Address(_Base, frozen=True):
     street: str | None = None
     house_number: str | None = None  # "12", "12a", "12-2"
     postal_code: str | None = None  # "1256 DC"
@@ -130,7 +133,7 @@ class Address(_Base):
     use: AddressUse | None = None
 
 
-class Telecom(_Base):
+class Telecom(_Base, frozen=True):
     system: TelecomSystem
     value: str
     use: TelecomUse | None = None
@@ -139,7 +142,7 @@ class Telecom(_Base):
         _check(bool(self.value.strip()), "telecom value is empty")
 
 
-class Insurance(_Base):
+class Insurance(_Base, frozen=True):
     """Health insurance: insurer by UZOVI and the policy (polis) number."""
 
     uzovi: str
@@ -150,7 +153,7 @@ class Insurance(_Base):
         _check(bool(_UZOVI_RE.match(self.uzovi)), f"UZOVI {self.uzovi!r} is not 4 digits")
 
 
-class Organization(_Base):
+class Organization(_Base, frozen=True):
     """A care organisation: the GP practice, a hospital, a district team."""
 
     id: str
@@ -166,7 +169,7 @@ class Organization(_Base):
         _check(self.ura is None or bool(_URA_RE.match(self.ura)), f"URA {self.ura!r} is not 8 digits")
 
 
-class HealthProfessional(_Base):
+class HealthProfessional(_Base, frozen=True):
     """A care professional (the GP, a locum, a specialist); ``role`` is a UZI role code, 01.015 = huisarts."""
 
     id: str
@@ -185,7 +188,7 @@ class HealthProfessional(_Base):
         _check(any((self.name, self.agb, self.uzi, self.big)), "a professional needs a name or an identifier")
 
 
-class Patient(_Base):
+class Patient(_Base, frozen=True):
     bsn: str | None
     name: PersonName
     birth_date: dt.date
@@ -205,7 +208,7 @@ class Patient(_Base):
 SoepType = Literal["S", "O", "E", "P"]
 
 
-class SoepLine(_Base):
+class SoepLine(_Base, frozen=True):
     """One journal line: S, O, E or P and its text (an E line may carry an ICPC)."""
 
     type: SoepType
@@ -223,7 +226,7 @@ class SoepLine(_Base):
         _check_source(self.source_root, self.source_ext, "journal line")
 
 
-class Deelcontact(_Base):
+class Deelcontact(_Base, frozen=True):
     """The part of a contact about one problem: linked to an episode, coded by ICPC, holding SOEP lines."""
 
     episode_id: str | None = None
@@ -237,7 +240,7 @@ class Deelcontact(_Base):
         )
 
 
-class VideoDetails(_Base):
+class VideoDetails(_Base, frozen=True):
     """What the journal records of a video consult (DOMAIN.md §4)."""
 
     application: str | None = None
@@ -246,7 +249,7 @@ class VideoDetails(_Base):
     identity_verified: bool = False
 
 
-class Contact(_Base):
+class Contact(_Base, frozen=True):
     """A contact (consult, visit, phone, e-mail, video ...); ``contact_type`` is an NHG Tabel 14 code."""
 
     id: str
@@ -269,7 +272,7 @@ class Contact(_Base):
         _check_source(self.source_root, self.source_ext, "contact")
 
 
-class Episode(_Base):
+class Episode(_Base, frozen=True):
     """An episode: active while ``end`` is empty; ``attention`` = attentiewaarde."""
 
     id: str
@@ -307,7 +310,7 @@ TimingUnit = Literal["h", "d", "wk", "mo"]
 """UCUM units of a dosage schedule's period (FHIR Timing.repeat.periodUnit, a subset)."""
 
 
-class Medication(_Base):
+class Medication(_Base, frozen=True):
     """A prescription / medication agreement. ``product_code`` is a G-Standaard code of ``product_system``."""
 
     id: str
@@ -358,7 +361,7 @@ class Medication(_Base):
         _check_source(self.source_root, self.source_ext, "medication")
 
 
-class Measurement(_Base):
+class Measurement(_Base, frozen=True):
     """A measurement or lab result coded by NHG Tabel 45: numeric (with unit) or text, or no value."""
 
     id: str
@@ -394,7 +397,7 @@ class Measurement(_Base):
         _check_source(self.source_root, self.source_ext, "measurement")
 
 
-class Intolerance(_Base):
+class Intolerance(_Base, frozen=True):
     """An intolerance or allergy; ``code`` from G-Standaard thesaurus 122 (ongewenste medicatiegroepen)."""
 
     id: str
@@ -413,7 +416,7 @@ class Intolerance(_Base):
         _check_source(self.source_root, self.source_ext, "intolerance")
 
 
-class ContraIndication(_Base):
+class ContraIndication(_Base, frozen=True):
     """A contra-indication (ICA); ``code`` from G-Standaard thesaurus 40."""
 
     id: str
@@ -432,7 +435,7 @@ class ContraIndication(_Base):
         _check_source(self.source_root, self.source_ext, "contra-indication")
 
 
-class AttentionNote(_Base):
+class AttentionNote(_Base, frozen=True):
     """A free-text attention note (attentiepunt) for whoever treats the patient next."""
 
     id: str
@@ -450,7 +453,7 @@ class AttentionNote(_Base):
         _check_source(self.source_root, self.source_ext, "attention note")
 
 
-class Correspondence(_Base):
+class Correspondence(_Base, frozen=True):
     """A letter or message in the record; ``kind`` is an NHG Tabel 69 code. The text is never altered."""
 
     id: str
@@ -478,7 +481,7 @@ class Correspondence(_Base):
 # --------------------------------------------------------------------------- the dossier
 
 
-class Dossier(_Base):
+class Dossier(_Base, frozen=True):
     """A GP dossier as a HIS exports it: the practice, the patient, their GP and the record.
 
     ``professionals`` and ``organizations`` hold everyone else the record refers to (locums, the
@@ -566,7 +569,7 @@ def reference_problems(d: Dossier) -> list[str]:
 # --------------------------------------------------------------------------- the postbox
 
 
-class PatientMatch(_Base):
+class PatientMatch(_Base, frozen=True):
     """How a message names its patient; auto-filing needs BSN + birth date + the sender's reference."""
 
     bsn: str | None = None
@@ -578,7 +581,7 @@ class PatientMatch(_Base):
         _check(self.bsn is None or bsn_is_valid(self.bsn), f"BSN {self.bsn!r} fails the 11-test")
 
 
-class JournalEntry(_Base):
+class JournalEntry(_Base, frozen=True):
     """A concept journal entry (one deelcontact) the GP reviews before it becomes part of the record."""
 
     date: dt.datetime
@@ -596,7 +599,7 @@ class JournalEntry(_Base):
         )
 
 
-class AutoFiling(_Base):
+class AutoFiling(_Base, frozen=True):
     """A ready filing: the correspondence item plus a concept journal entry under a known episode."""
 
     episode_id: str
@@ -609,7 +612,7 @@ class AutoFiling(_Base):
         )
 
 
-class PostboxItem(_Base):
+class PostboxItem(_Base, frozen=True):
     """What the gateway delivers into a practice's postbox: feedback, an answer or a letter.
 
     ``filing`` is present only when the match was certain (DOMAIN.md §6); otherwise

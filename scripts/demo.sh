@@ -5,12 +5,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/_uv.sh
 "${UV[@]}" sync --frozen --quiet
-PS=../shared/external/nictiz-huisartswaarneming/QUPC_IN990002NL_01.hl7v3.xml
+PS=tests/data/external/nictiz-huisartswaarneming/QUPC_IN990002NL_01.hl7v3.xml
 OUT=var/demo
 mkdir -p "$OUT"
 run() { echo "+ hisgw $*" >&2; "${UV[@]}" run --frozen --no-sync hisgw "$@"; }
 run convert "$PS" --from ps-hl7v3 --to canonical -o "$OUT/ps.canonical.json"
-for f in medicom microhis omnihis omnihis-ndjson; do
+for f in $("${UV[@]}" run --frozen --no-sync hisgw formats --export --writes --names); do  # every HIS dialect written
   run convert "$PS" --from ps-hl7v3 --to "$f" -o "$OUT/ps.$f"
   run validate "$OUT/ps.$f" --from "$f"
 done
