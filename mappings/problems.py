@@ -144,10 +144,6 @@ class ProblemSink:
                 )
             )
 
-    def info(self, code: str, location: str, message: str) -> None:
-        """A fact worth telling that is no problem with the input (what a summary left out, and why)."""
-        self.problems.append(Problem(Severity.INFORMATION, code, location, message))
-
     @property
     def has_errors(self) -> bool:
         return any(p.severity is Severity.ERROR for p in self.problems)

@@ -58,7 +58,7 @@ from mappings.fhir.common import (
 )
 from mappings.fhir.datatypes import name_text
 from mappings.fhir.practitioner import display as professional_display
-from mappings.summary import left_out, status_as_of, without_shielded
+from mappings.record import left_out, status_as_of, without_shielded
 
 DOCUMENT_TYPE = {
     "coding": [coding(c.LOINC, "67781-5", "Summarization of episode note")],
