@@ -24,6 +24,11 @@ component2/observation code system NHG Tabel 45                 Measurement
 component3/ContraIndication (G-Standaard thesaurus 40)          ContraIndication
 component4/ObservationIntolerance (thesaurus 122)               Intolerance
 pertinentInformation/pertinentAnnotationObsEvent                AttentionNote
+any item's id (root + extension)                                its source_root / source_ext (issue 20)
+any item's confidentialityCode R or V                           its shielded (afgeschermd)
+episodOfCare/component/actReference/id -> an item's id           its episode_id
+medicationAdministrationRequest PIVL_TS period                  Medication.timing_* (0.5 d = 2 per 1 d)
+observation effectiveTime of 8 digits                           Measurement.date_only
 =============================================================  ===========================================
 
 How it reads: every element handler walks *all* children of its element once and either maps a child or

@@ -23,12 +23,14 @@ ORU^R01 and on generated variations of the benchmark message.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import re
 from decimal import Decimal
 
 import orjson
 
+from mappings import model as m
 from mappings.codetables import code_tables
 from mappings.fhir import codes as fc
 from mappings.fhir import observation
@@ -48,19 +50,15 @@ from mappings.hl7v2.er7 import (
 )
 from mappings.problems import ProblemSink
 
-_AFTER_ID = (
-    b'","meta":'
-    + orjson.dumps({"profile": [fc.P_LAB_RESULT]})
-    + b',"identifier":[{"use":"usual","system":'
-    + orjson.dumps(fc.LOCAL_ID + observation.KIND)
-    + b',"value":"'
+_IDENTIFIER = (
+    b',"identifier":[{"use":"usual","system":' + orjson.dumps(fc.LOCAL_ID + observation.KIND) + b',"value":"'
 )
-_AFTER_VALUE = b'"}],"status":"final","category":' + orjson.dumps(observation._LAB) + b',"code":'
+_CATEGORY = b'"}],"status":"final","category":'
 _INTERPRETATION = {
     k: b',"interpretation":' + orjson.dumps([{"coding": [coding(fc.V3_INTERPRETATION, k, v)]}])
     for k, v in observation._INTERPRETATIONS.items()
 }
-_CODINGS: dict[str, bytes] = {}
+_CODINGS: dict[str, tuple[bytes, bytes]] = {}
 _TIMES: dict[str, bytes] = {}
 _UNITS: dict[str | None, bytes] = {}
 _RANGES: dict[tuple[str, str | None], bytes] = {}
@@ -91,8 +89,13 @@ def _range(raw7: str, unit: str | None) -> bytes | None:
     return hit
 
 
-def _code(code: str) -> bytes:
-    hit = orjson.dumps({"coding": [coding(fc.TABEL45, code, fc.display("tabel45", code))]})
+def _code(code: str) -> tuple[bytes, bytes]:
+    """What a Tabel 45 code decides, as observation.to_fhir writes it: the profile (meta, before the
+    identifier) and the category with the code (after it); the table's category gives both."""
+    res = observation.to_fhir(m.Measurement(id="x", code=code, effective=dt.datetime(2000, 1, 1)))
+    head = b'","meta":' + orjson.dumps(res["meta"]) + _IDENTIFIER
+    tail = _CATEGORY + orjson.dumps(res["category"]) + b',"code":' + orjson.dumps(res["code"])
+    hit = (head, tail)
     if len(_CODINGS) < _CACHE_MAX:
         _CODINGS[code] = hit
     return hit
@@ -119,18 +122,13 @@ _REFUSED = (9, 10, 12, 13, *range(15, 22))
 OBX-21 (an id of the sender's); checked against ``obx.UNREAD`` in ``tests/test_hl7v2_fast.py``."""
 
 
-def _code3(raw3: str, comp: str) -> bytes | None:
-    """The ``code`` JSON of an OBX-3 of the common form (a Tabel 45 code in the first triplet), or
-    ``None`` (cached either way: it depends on the text alone)."""
+def _code3(raw3: str, comp: str) -> tuple[bytes, bytes] | None:
+    """What the code of an OBX-3 of the common form (a Tabel 45 code in the first triplet) writes
+    (:func:`_code`), or ``None`` (cached either way: it depends on the text alone)."""
     parts = raw3.split(comp, 3)
     hit = None
     tabel45 = _TABLES[0].tables["tabel45"].codes
-    if (
-        len(parts) >= 3
-        and parts[2] in _TABEL45_SYSTEMS
-        and parts[0] in tabel45
-        and observation.category(parts[0]) == "laboratory"  # the fast path writes lab results only
-    ):
+    if len(parts) >= 3 and parts[2] in _TABEL45_SYSTEMS and parts[0] in tabel45:
         hit = _CODINGS.get(parts[0]) or _code(parts[0])
     cache = _CODE3.setdefault(comp, {})
     if len(cache) < _CACHE_MAX:
@@ -162,7 +160,7 @@ def _tail(unit: str, raw7: str, flag: str, comp: str) -> bytes | None:
 _TABLES: list = [None]
 """The code tables the caches below were filled from (``HISGW_CODE_TABLES_PATH`` may name others); set
 by the first message, not at import."""
-_CODE3: dict[str, dict[str, bytes | None]] = {}
+_CODE3: dict[str, dict[str, tuple[bytes, bytes] | None]] = {}
 """Per component separator: OBX-3 as written -> its ``code`` JSON, or ``None`` for another form."""
 _TAILS: dict[str, dict[tuple[str, str, str], bytes]] = {}
 """Per component separator: (OBX-6, OBX-7, OBX-8) -> what :func:`_tail` gives."""
@@ -261,10 +259,9 @@ def _lean_obx(
                 rid,
                 b'","resource":{"resourceType":"Observation","id":"',
                 rid,
-                _AFTER_ID,
+                coding[0],
                 did,
-                _AFTER_VALUE,
-                coding,
+                coding[1],
                 middle,
                 value.encode(),
                 tail,
