@@ -468,7 +468,7 @@ def mllp_receipt(conn: Connection, received, resend: bool) -> None:
     Who: the sending system (MSH-3 application, MSH-4 facility) from its network address, on behalf of
     the facility (tenant key ``hl7v2:<MSH-4>``); what: the message (MSH-10 and the ACK code in the outcome
     description, ``resend`` when it was stored before); which patients: the BSNs it names. Outcome 0 for
-    AA/CA, 4 for AE/CE, 8 for AR/CR."""
+    AA/CA, 4 for AE/CE, 8 for AR/CR (a conflicting duplicate: 8, ``MLLP-005`` in the description)."""
     application, facility, control_id = received.key
     who = Agent(
         HL7V2_SENDER_SYSTEM,
@@ -478,12 +478,16 @@ def mllp_receipt(conn: Connection, received, resend: bool) -> None:
         network=received.peer or None,
     )
     outcome = {"AA": "0", "CA": "0", "AE": "4", "CE": "4"}.get(received.ack_code, "8")
+    if getattr(received, "conflict", False):
+        note = " MLLP-005 conflicting duplicate, not stored"
+    else:
+        note = " resend" if resend else ""
     record(
         conn,
         who=who,
         action="C",
         subtype="mllp-receipt",
         outcome=outcome,
-        outcome_desc=f"{received.ack_code} MSH-10 {control_id}" + (" resend" if resend else ""),
+        outcome_desc=f"{received.ack_code} MSH-10 {control_id}{note}",
         patient_identifiers=[(BSN_SYSTEM, bsn) for bsn in received.bsns],
     )
