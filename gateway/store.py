@@ -103,6 +103,22 @@ def patient_refs(resource_dict: dict, base_url: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(out))
 
 
+def patients_of_bodies(bodies, base_url: str) -> list[str]:
+    """The ``Patient/<id>`` every serialised resource in ``bodies`` is about (None bodies skipped): what a
+    history, ``_include`` or operation result returns, for its audit record."""
+    out: dict[str, None] = {}
+    for body in bodies:
+        if not body:
+            continue
+        try:
+            parsed = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            continue
+        if isinstance(parsed, dict):
+            out.update(dict.fromkeys(patient_refs(parsed, base_url)))
+    return list(out)
+
+
 def criteria_key(rtype: str, query: str) -> tuple[list[tuple[str, str]], str]:
     """Parse If-None-Exist criteria (``identifier=sys|val&...``); the normalised key's sha256."""
     from urllib.parse import parse_qsl
@@ -268,7 +284,7 @@ class Store:
         page_ids = [m[1] for m in matches]
         included = self._includes(conn, orgs, spec, page_ids) if page_ids else []
         patients = self._patients_of(conn, spec.rtype, page_ids)
-        patients += [f"Patient/{i[1]}" for i in included if i[0] == "Patient"]
+        patients += patients_of_bodies((i[2] for i in included), self.base_url)
         return SearchResult(total, matches, included, list(dict.fromkeys(patients)))
 
     def _patients_of(self, conn: Connection, rtype: str, ids: list[str]) -> list[str]:

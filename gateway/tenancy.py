@@ -27,6 +27,9 @@ from gateway.fhir.resources import RESOURCES
 from gateway.schema import idx_token, participant
 
 PUBLIC = "*"
+OWNER_SOURCES = ("creator", "content")
+"""Participations that make an organisation an *owner* of a resource (docs/security.md); ``shared`` and
+``public`` give read access only."""
 ORG_SYSTEMS = {
     "http://fhir.nl/fhir/NamingSystem/ura": "ura",
     "urn:oid:2.16.528.1.1007.3.3": "ura",
