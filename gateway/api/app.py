@@ -30,7 +30,7 @@ from fastapi import FastAPI
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
@@ -284,11 +284,20 @@ async def _body(request: Request, gw: Gateway, *, form: bool = False) -> bytes:
     if length is not None and (not length.isdigit() or int(length) > limit):
         raise FhirError(413, "too-costly", "API-002", f"the body is over {limit} bytes", "body")
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise FhirError(413, "too-costly", "API-002", f"the body is over {limit} bytes", "body")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise FhirError(413, "too-costly", "API-002", f"the body is over {limit} bytes", "body")
+            chunks.append(chunk)
+    except ClientDisconnect:  # the client left mid-body: its error, not an incident (issue 14)
+        raise FhirError(
+            400,
+            "incomplete",
+            "API-008",
+            "the client closed the connection before its body was complete",
+            "body",
+        ) from None
     return b"".join(chunks)
 
 
