@@ -163,7 +163,7 @@ class _Bucket:
 class Buckets:
     """Token buckets by key (at most ``max_keys``, the least recently used dropped first)."""
 
-    def __init__(self, rate: float, burst: int, max_keys: int = 50_000):
+    def __init__(self, rate: float, burst: int, max_keys: int = 10_000):
         self.rate = rate
         self.burst = float(burst)
         self.max_keys = max_keys
