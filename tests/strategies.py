@@ -165,6 +165,8 @@ def _source(draw) -> dict:
     return {"source_root": root, "source_ext": draw(ids)}
 
 
+concept_lines = st.builds(m.SoepLine, type=st.sampled_from(["S", "O", "E", "P"]), text=text, icpc=opt(icpcs))
+"""Lines of a concept journal entry (a postbox filing): not yet in the HIS, so without its ids."""
 soep_lines = st.builds(
     lambda src, **kw: m.SoepLine(**kw, **src),
     _source(),
@@ -400,7 +402,7 @@ def postbox_items(draw) -> m.PostboxItem:
                 date=draw(moments),
                 episode_id="ep1",
                 icpc=draw(opt(icpcs)),
-                lines=tuple(draw(st.lists(soep_lines, min_size=1, max_size=3))),
+                lines=tuple(draw(st.lists(concept_lines, min_size=1, max_size=3))),
                 contact_type=draw(opt(st.sampled_from(["06", "09"]))),
             ),
         )
