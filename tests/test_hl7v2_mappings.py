@@ -323,7 +323,7 @@ def test_timestamp_with_offset_is_converted_to_amsterdam_wall_clock():
 def test_unsupported_message_type_version_and_missing_segments():
     for change, code, loc in (
         (("ADT^A04", "QRY^A19"), "HL7-012", "MSH-9.1"),
-        (("|2.5|", "|2.2|"), "HL7-013", "MSH-12"),
+        (("|2.5|", "|3.0|"), "HL7-013", "MSH-12"),
         (("PID|1||", "NK1|1||"), "HL7-015", "PID"),
         (("|M1|", "||"), "HL7-010", "MSH-10"),
     ):

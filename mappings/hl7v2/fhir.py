@@ -55,6 +55,7 @@ from mappings.fhir.common import (
 )
 from mappings.fhir.datatypes import address, canonical_address, contact_point, telecoms
 from mappings.hl7v2 import canonical as c
+from mappings.hl7v2.adt import ENCOUNTER_STATUS
 from mappings.problems import InputError, ProblemSink
 
 V2 = "http://terminology.hl7.org/CodeSystem/"
@@ -63,6 +64,9 @@ EXT_HEADER = EXT + "header"  # MSH fields, EVN-2, MSA-1/-3
 EXT_ORDER = EXT + "order"  # OBR-25 as sent, OBR-16 ordering providers
 EXT_REFERRAL = EXT + "referral"  # RF1-1..5 as sent
 EXT_PARTY = EXT + "party"  # PRD-1, PRD-3
+EXT_LOCATION = EXT + "location"  # PL components as sent
+EXT_MERGE = EXT + "merge"  # MRG-3, MRG-5
+EXT_DOCUMENT = EXT + "document"  # TXA-13, TXA-17, TXA-19 as sent
 IDS = "urn:his-gateway:hl7v2:"
 CODING_SYSTEM = IDS + "coding-system:"  # + the v2 coding system name (CWE.3) as sent
 PROBLEM_CODE = "urn:his-gateway:problem-code"
@@ -146,6 +150,10 @@ def _type(code: str) -> dict:
     return {"coding": [{"system": _V2_0203, "code": code}]}
 
 
+def _cc(system: str, code: str) -> dict:
+    return {"coding": [{"system": system, "code": code}]}
+
+
 def _code_of(cc: Any) -> str | None:
     for cd in as_list(as_dict(cc).get("coding")):
         return as_str(as_dict(cd).get("code"))
@@ -187,11 +195,31 @@ class _Writer:
             self.add(patient.coverage_to_fhir(p.insurance, self.ctx))
         return ref
 
-    def visit(self, v: c.Visit) -> dict:
-        enc: dict = {"resourceType": "Encounter", "id": self.ctx.id("Encounter", "pv1"), "status": "unknown"}
+    def location(self, loc: c.Location, key: str) -> dict:
+        """A PL as a Location: ``name`` the parts joined, the parts as sent in ``hl7v2-location``."""
+        parts = [
+            ("PL.1", loc.point_of_care),
+            ("PL.2", loc.room),
+            ("PL.3", loc.bed),
+            ("PL.4", loc.facility),
+            ("PL.9", loc.description),
+        ]
+        res: dict = {"resourceType": "Location", "id": self.ctx.id("Location", key)}
+        res["extension"] = [_v2ext(EXT_LOCATION, parts)]
+        res["name"] = loc.description or " ".join(v for _, v in parts[:4] if v)
+        res["mode"] = "instance"
+        return self.add(res)
+
+    def visit(self, v: c.Visit, event: str = "") -> dict:
+        status = ENCOUNTER_STATUS.get(event, "unknown")
+        enc: dict = {"resourceType": "Encounter", "id": self.ctx.id("Encounter", "pv1"), "status": status}
         if v.visit_number is not None:
             enc["identifier"] = [{"type": _type("VN"), "value": v.visit_number}]  # PV1-19
         enc["class"] = {"system": V2 + "v2-0004", "code": v.patient_class}  # PV1-2
+        if v.admission_type is not None:
+            enc["type"] = [_cc(V2 + "v2-0007", v.admission_type)]  # PV1-4
+        if v.hospital_service is not None:
+            enc["serviceType"] = _cc(V2 + "v2-0069", v.hospital_service)  # PV1-10
         if self.ctx.patient is not None:
             enc["subject"] = self.ctx.patient
         if v.attending:
@@ -199,8 +227,28 @@ class _Writer:
             enc["participant"] = [
                 {"type": atnd, "individual": self.practitioner(p)} for p in v.attending
             ]  # PV1-7
+        period = {}
         if v.admitted is not None:
-            enc["period"] = {"start": fdatetime(v.admitted)}  # PV1-44
+            period["start"] = fdatetime(v.admitted)  # PV1-44
+        if v.discharged is not None:
+            period["end"] = fdatetime(v.discharged)  # PV1-45
+        if period:
+            enc["period"] = period
+        hosp = {}
+        if v.admit_source is not None:
+            hosp["admitSource"] = _cc(V2 + "v2-0023", v.admit_source)  # PV1-14
+        if v.discharge_disposition is not None:
+            hosp["dischargeDisposition"] = _cc(V2 + "v2-0112", v.discharge_disposition)  # PV1-36
+        if hosp:
+            enc["hospitalization"] = hosp
+        locations = []
+        if v.location is not None:
+            locations.append({"location": self.location(v.location, "pv1-3"), "status": "active"})  # PV1-3
+        if v.prior_location is not None:
+            prior = self.location(v.prior_location, "pv1-6")
+            locations.append({"location": prior, "status": "completed"})  # PV1-6
+        if locations:
+            enc["location"] = locations
         return self.add(enc)
 
     def bundle(
@@ -275,8 +323,19 @@ def _identifier(i: c.Identifier) -> dict:
 def _adt(x: c.AdtMessage) -> dict:
     w = _Writer(x.header)
     focus = [w.patient(x.patient, x.identifiers)]
+    if x.merged is not None:  # MRG: the prior record kept, linked both ways (nothing deleted)
+        survivor = next(e["resource"] for e in w.entries if e["fullUrl"] == focus[0]["reference"])
+        prior: dict = {"resourceType": "Patient", "id": w.ctx.id("Patient", "mrg")}
+        ext = _v2ext(EXT_MERGE, [("MRG-3", x.merged.account_number), ("MRG-5", x.merged.visit_number)])
+        if ext["extension"]:
+            prior["extension"] = [ext]
+        prior["identifier"] = [_identifier(i) for i in x.merged.identifiers]  # MRG-1
+        prior["active"] = False
+        prior["link"] = [{"other": focus[0], "type": "replaced-by"}]
+        survivor["link"] = [{"other": w.add(prior), "type": "replaces"}]
+        focus.append({"reference": "urn:uuid:" + prior["id"]})
     if x.visit is not None:
-        w.visit(x.visit)
+        w.visit(x.visit, x.header.trigger_event)
     return w.bundle(x.header, [("EVN-2", x.event_time)], focus)
 
 
@@ -344,6 +403,12 @@ def _mdm(x: c.MdmMessage) -> dict:
         for cont in res["contained"]:
             if cont.get("resourceType") == "Patient":
                 cont["identifier"] = cont.get("identifier", []) + [_identifier(i) for i in x.identifiers]
+    doc = _v2ext(
+        EXT_DOCUMENT,
+        [("TXA-13", x.parent_document), ("TXA-17", x.completion_status), ("TXA-19", x.availability)],
+    )
+    if doc["extension"]:
+        res["extension"] = [*res.get("extension", []), doc]
     focus = [w.add(res)]
     if x.visit is not None:
         w.visit(x.visit)
@@ -474,7 +539,12 @@ _TO_FHIR: dict[type, Callable[[Any], dict]] = {
 
 def to_fhir(obj: c.Hl7Canonical) -> dict:
     """The FHIR R4 message Bundle of a canonical HL7 v2 message (deterministic)."""
-    return _TO_FHIR[type(obj)](obj)
+    fn = _TO_FHIR.get(type(obj))
+    if fn is None:  # orders and appointments: their own module (it builds on this one)
+        from mappings.hl7v2 import fhir_orders
+
+        return fhir_orders.TO_FHIR[type(obj)](obj)
+    return fn(obj)
 
 
 # --------------------------------------------------------------------------- FHIR -> canonical
@@ -535,11 +605,40 @@ class _Reader:
             p = self.practitioner(as_dict(part).get("individual"), f"{at}.participant[{k}].individual")
             if p is not None:
                 attending.append(p)
+        locations: dict[str, c.Location | None] = {}
+        for el in as_list(enc.get("location")):
+            el = as_dict(el)
+            locations.setdefault(as_str(el.get("status")) or "active", self.location(el.get("location")))
+        hosp = as_dict(enc.get("hospitalization"))
         return c.Visit(
             patient_class=as_str(as_dict(enc.get("class")).get("code")) or "",
             visit_number=number,
             attending=tuple(attending),
             admitted=self.dt(as_dict(enc.get("period")).get("start"), f"{at}.period.start"),
+            location=locations.get("active"),
+            admission_type=_code_of((as_list(enc.get("type")) or [None])[0]),
+            prior_location=locations.get("completed"),
+            hospital_service=_code_of(enc.get("serviceType")),
+            admit_source=_code_of(hosp.get("admitSource")),
+            discharge_disposition=_code_of(hosp.get("dischargeDisposition")),
+            discharged=self.dt(as_dict(enc.get("period")).get("end"), f"{at}.period.end"),
+        )
+
+    def location(self, ref: Any) -> c.Location | None:
+        """A Location made by :meth:`_Writer.location` (its PL parts), or one named only."""
+        i = self.ctx.resolve(ref, "Encounter.location", ("Location",))
+        if i is None:
+            return None
+        res = self.ctx.resource(i)
+        parts = _read_ext(res, EXT_LOCATION)
+        if not parts:
+            return c.Location(point_of_care=as_str(res.get("name")))
+        return c.Location(
+            point_of_care=_one(parts, "PL.1"),
+            room=_one(parts, "PL.2"),
+            bed=_one(parts, "PL.3"),
+            facility=_one(parts, "PL.4"),
+            description=_one(parts, "PL.9"),
         )
 
     def header(self, bundle: dict) -> tuple[c.MessageHeader, dict[str, list[Any]]] | None:
@@ -669,7 +768,12 @@ def from_fhir(bundle: Any, sink: ProblemSink | None = None, *, source: str | Non
     if got is not None:
         h, parts = got
         try:
-            result = _READ.get(h.message_type, _unsupported)(r, h, parts)
+            reader = _READ.get(h.message_type)
+            if reader is None:
+                from mappings.hl7v2 import fhir_orders
+
+                reader = fhir_orders.READ.get(h.message_type, _unsupported)
+            result = reader(r, h, parts)
         except (ValueError, TypeError) as exc:  # a canonical rule broken by what the Bundle says
             r.ctx.error("HL7-071", "Bundle", f"not a valid {h.message_type} message: {exc}")
     if result is None or sink.has_errors:
@@ -686,6 +790,16 @@ def _unsupported(r: _Reader, h: c.MessageHeader, parts: dict) -> None:
 def _read_adt(r: _Reader, h: c.MessageHeader, parts: dict) -> c.AdtMessage | None:
     p, ids = r.patient()
     visit = r.visit()
+    merged = None
+    for i in r.of("Patient")[1:]:  # the prior record of a merge (MRG)
+        prior = r.ctx.resource(i)
+        if any(as_dict(x).get("type") == "replaced-by" for x in as_list(prior.get("link"))):
+            mrg = _read_ext(prior, EXT_MERGE)
+            merged = c.PriorPatient(
+                identifiers=tuple(_read_identifier(x) for x in as_list(prior.get("identifier"))),
+                account_number=_one(mrg, "MRG-3"),
+                visit_number=_one(mrg, "MRG-5"),
+            )
     if p is None:
         return None
     return c.AdtMessage(
@@ -694,6 +808,7 @@ def _read_adt(r: _Reader, h: c.MessageHeader, parts: dict) -> c.AdtMessage | Non
         event_time=r.dt(_one(parts, "EVN-2"), "Bundle.entry[0].resource"),
         identifiers=ids,
         visit=visit,
+        merged=merged,
     )
 
 
@@ -729,11 +844,22 @@ def _read_mdm(r: _Reader, h: c.MessageHeader, parts: dict) -> c.MdmMessage | Non
                 del cont["identifier"]
         contained.append(cont)
     res["contained"] = contained
+    doc = _read_ext(res, EXT_DOCUMENT)
+    if doc:
+        res["extension"] = [e for e in as_list(res.get("extension")) if as_dict(e).get("url") != EXT_DOCUMENT]
     item = communication.postbox_from_fhir(res, r.ctx.sink, r.ctx.at(i), r.ctx.source)
     visit = r.visit()
     if item is None:
         return None
-    return c.MdmMessage(header=h, item=item, identifiers=ids, visit=visit)
+    return c.MdmMessage(
+        header=h,
+        item=item,
+        identifiers=ids,
+        visit=visit,
+        parent_document=_one(doc, "TXA-13"),
+        completion_status=_one(doc, "TXA-17"),
+        availability=_one(doc, "TXA-19"),
+    )
 
 
 def _read_ref(r: _Reader, h: c.MessageHeader, parts: dict) -> c.RefMessage | None:

@@ -1,4 +1,6 @@
-"""ORU^R01 unsolicited observation result (HL7 v2.5 §7.3.1, structure ORU_R01) -> Patient + Measurements.
+"""ORU^R01 unsolicited observation result (HL7 v2.5 §7.3.1, structure ORU_R01) and ORU^R30 unsolicited
+point-of-care observation without an existing order (§7.3.4, ORU_R30: one ORC and one OBR) -> Patient +
+Measurements.
 
 One patient per message (``HL7-017`` otherwise): PID [PV1], then one or more OBR each with its OBX.
 Each OBX becomes a Measurement (:mod:`mappings.hl7v2.obx`), never merged with another (ids by position);
@@ -21,6 +23,9 @@ from mappings.hl7v2.canonical import Hd, LabOrder, MessageHeader, OruMessage
 from mappings.hl7v2.er7 import Message, Segment, build
 from mappings.hl7v2.trace import warn_unread_segments
 from mappings.problems import ProblemSink
+
+EVENTS = {"R01": "ORU_R01", "R30": "ORU_R30"}
+"""Trigger event -> message structure (MSH-9.3)."""
 
 
 def sender_of(msg: Message) -> str:

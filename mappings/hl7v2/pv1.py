@@ -1,20 +1,40 @@
 """PV1[Encounter] (HL7 v2.5 §3.4.3), reduced to the :class:`~mappings.hl7v2.canonical.Visit`.
 
-PV1-2 patient class (required; ``N`` not applicable for registrations without a visit), PV1-7 attending
-doctor (XCN, Dutch identifiers), PV1-19 visit number, PV1-44 admit date/time.
+PV1-2 patient class (required; ``N`` not applicable for registrations without a visit), PV1-3 assigned
+patient location (PL), PV1-4 admission type, PV1-6 prior patient location (PL; the ward a transfer came
+from), PV1-7 attending doctor (XCN, Dutch identifiers), PV1-10 hospital service, PV1-14 admit source,
+PV1-19 visit number, PV1-36 discharge disposition, PV1-44 admit and PV1-45 discharge date/time.
 """
 
 from __future__ import annotations
 
 from mappings.hl7v2 import datatypes as t
-from mappings.hl7v2.canonical import Visit
+from mappings.hl7v2.canonical import Location, Visit
 from mappings.hl7v2.er7 import FieldValue, Segment
 from mappings.hl7v2.trace import warn_unread
 from mappings.problems import ProblemSink
 
-READ = frozenset({1, 2, 7, 19, 44})
+READ = frozenset({1, 2, 3, 4, 6, 7, 10, 14, 19, 36, 44, 45})
 NO_VISIT = Visit(patient_class="N")
 """``PV1|1|N``: the PV1 a message structure requires when there is no visit; read as no visit at all."""
+
+
+def read_pl(comps: list[list[str]]) -> Location | None:
+    """PL: PL.1 point of care, PL.2 room, PL.3 bed, PL.4 facility (HD.1), PL.9 description."""
+    loc = Location(
+        point_of_care=t.opt(t.comp(comps, 1)),
+        room=t.opt(t.comp(comps, 2)),
+        bed=t.opt(t.comp(comps, 3)),
+        facility=t.opt(t.comp(comps, 4)),
+        description=t.opt(t.comp(comps, 9)),
+    )
+    return None if loc == Location() else loc
+
+
+def write_pl(loc: Location | None) -> FieldValue:
+    if loc is None:
+        return None
+    return (loc.point_of_care, loc.room, loc.bed, loc.facility, None, None, None, None, loc.description)
 
 
 def from_segment(seg: Segment, sink: ProblemSink) -> Visit | None:
@@ -33,6 +53,13 @@ def from_segment(seg: Segment, sink: ProblemSink) -> Visit | None:
         visit_number=t.opt(seg.get(19)),
         attending=tuple(t.read_xcn(seg.all_components(7), seg.loc(7), sink)),
         admitted=t.parse_dtm(seg.get(44), seg.loc(44), sink),
+        location=read_pl(seg.components(3)),
+        admission_type=t.opt(seg.get(4)),
+        prior_location=read_pl(seg.components(6)),
+        hospital_service=t.opt(seg.get(10)),
+        admit_source=t.opt(seg.get(14)),
+        discharge_disposition=t.opt(seg.get(36)),
+        discharged=t.parse_dtm(seg.get(45), seg.loc(45), sink),
     )
     return None if v == NO_VISIT else v
 
@@ -40,15 +67,19 @@ def from_segment(seg: Segment, sink: ProblemSink) -> Visit | None:
 def to_segment(v: Visit | None) -> tuple[str, list[FieldValue]]:
     if v is None:
         return "PV1", ["1", "N"]
-    fields: list[FieldValue] = [
-        "1",
-        v.patient_class,
-        None,
-        None,
-        None,
-        None,
-        [r for p in v.attending for r in t.write_xcn(p)],
-    ]
-    if v.visit_number or v.admitted:
-        fields += [None] * 11 + [v.visit_number] + [None] * 24 + [t.fmt_dtm(v.admitted)]
+    fields: list[FieldValue] = [None] * 45
+    fields[0] = "1"  # PV1-1
+    fields[1] = v.patient_class  # PV1-2
+    fields[2] = write_pl(v.location)  # PV1-3
+    fields[3] = v.admission_type  # PV1-4
+    fields[5] = write_pl(v.prior_location)  # PV1-6
+    fields[6] = [r for p in v.attending for r in t.write_xcn(p)]  # PV1-7
+    fields[9] = v.hospital_service  # PV1-10
+    fields[13] = v.admit_source  # PV1-14
+    fields[18] = v.visit_number  # PV1-19
+    fields[35] = v.discharge_disposition  # PV1-36
+    fields[43] = t.fmt_dtm(v.admitted)  # PV1-44
+    fields[44] = t.fmt_dtm(v.discharged)  # PV1-45
+    while fields and fields[-1] in (None, [], ""):
+        fields.pop()
     return "PV1", fields

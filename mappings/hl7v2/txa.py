@@ -1,15 +1,15 @@
 """TXA[DocumentReference] (HL7 v2.5 §9.6.1) -> the canonical Correspondence of a postbox item.
 
-TXA-2 document type carries the NHG Tabel 69 kind of correspondence (the Dutch use of this
-user-defined table 0270), TXA-3 ``TX``, TXA-4 activity date/time -> ``date``, TXA-5 primary activity
-provider -> ``sender_name`` (FN.1 of XCN.2 when written by us; composed from the name parts otherwise),
-TXA-12 unique document number -> ``id``, TXA-14 placer order number -> ``sender_reference``, TXA-16 unique
-document file name -> the postbox item id, TXA-17 completion status (``AU`` written; ``IP``/``IN``/``DI``
-refused, ``HL7-058``), TXA-19 availability ``AV``, TXA-23 distributed copies -> ``addressee_name``.
-Three v2.6 fields are used in any version (a v2.5 receiver ignores fields it does not know, §2.5.5):
-TXA-24 folder assignment -> the postbox item kind (``consult-answer^^HISGW``), TXA-25 document title ->
-``subject``, TXA-28 creating specialty -> ``sender_discipline``.
-"""
+TXA-2 document type carries the NHG Tabel 69 kind of correspondence (the Dutch use of this user-defined
+table 0270), TXA-3 ``TX``, TXA-4 activity date/time -> ``date``, TXA-5 primary activity provider ->
+``sender_name`` (FN.1 of XCN.2 when written by us; composed from the name parts otherwise), TXA-12 unique
+document number -> ``id``, TXA-13 parent document (kept by the MDM message), TXA-14 placer order number ->
+``sender_reference``, TXA-16 unique document file name -> the postbox item id, TXA-17 completion status
+(``AU`` written unless another was read; ``IP``/``IN``/``DI`` refused, ``HL7-058``), TXA-19 availability
+(``AV`` unless another was read), TXA-23 distributed copies -> ``addressee_name``. Three v2.6 fields are
+used in any version (a v2.5 receiver ignores fields it does not know, §2.5.5): TXA-24 folder assignment ->
+the postbox item kind (``consult-answer^^HISGW``), TXA-25 document title -> ``subject``, TXA-28 creating
+specialty -> ``sender_discipline``."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from mappings.hl7v2.er7 import FieldValue, Segment
 from mappings.hl7v2.trace import warn_unread
 from mappings.problems import ProblemSink
 
-READ = frozenset({1, 2, 3, 4, 5, 12, 14, 16, 17, 19, 23, 24, 25, 28})
+READ = frozenset({1, 2, 3, 4, 5, 12, 13, 14, 16, 17, 19, 23, 24, 25, 28})
 KINDS = frozenset({"feedback", "consult-answer", "letter", "result"})
 NOT_FINAL = frozenset({"IP", "IN", "DI"})
 HISGW = "HISGW"
@@ -77,7 +77,15 @@ def read_parts(seg: Segment, sink: ProblemSink) -> dict[str, Any]:
     }
 
 
-def to_segment(c: m.Correspondence, item_id: str | None, item_kind: str) -> tuple[str, list[FieldValue]]:
+def to_segment(
+    c: m.Correspondence,
+    item_id: str | None,
+    item_kind: str,
+    *,
+    parent: str | None = None,
+    status: str = "AU",
+    availability: str = "AV",
+) -> tuple[str, list[FieldValue]]:
     fields: list[FieldValue] = [
         "1",  # TXA-1
         c.kind,  # TXA-2
@@ -91,13 +99,13 @@ def to_segment(c: m.Correspondence, item_id: str | None, item_kind: str) -> tupl
         None,
         None,  # TXA-6 .. TXA-11
         c.id,  # TXA-12
-        None,  # TXA-13
+        parent,  # TXA-13 parent document number
         c.sender_reference,  # TXA-14
         None,  # TXA-15
         item_id,  # TXA-16
-        "AU",  # TXA-17
+        status,  # TXA-17
         None,  # TXA-18
-        "AV",  # TXA-19
+        availability,  # TXA-19
         None,
         None,
         None,  # TXA-20 .. TXA-22
