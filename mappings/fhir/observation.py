@@ -148,10 +148,7 @@ def _lab_to_fhir(x: m.LabResult, ctx: WriteContext) -> dict:
         if x.value_separator == "-":
             obs["valueRange"] = {"low": q, "high": _quantity(x.value_high, x.unit, x.unit_system)}
         elif x.value_separator is not None:
-            obs["valueRatio"] = {
-                "numerator": {"value": x.value_quantity},
-                "denominator": {"value": x.value_high},
-            }
+            obs["valueRatio"] = {"numerator": q, "denominator": {"value": x.value_high}}
         else:
             if x.comparator is not None:
                 q = {"value": q.pop("value"), "comparator": x.comparator, **q}
@@ -302,9 +299,7 @@ def lab_from_fhir(
         values["value_separator"] = "-"
     elif "valueRatio" in obs:
         r = as_dict(obs["valueRatio"])
-        values["value_quantity"] = pdecimal(
-            as_dict(r.get("numerator")).get("value"), f"{where}.valueRatio", ctx
-        )
+        values["value_quantity"] = quantity(as_dict(r.get("numerator")), f"{where}.valueRatio.numerator")
         values["value_high"] = pdecimal(
             as_dict(r.get("denominator")).get("value"), f"{where}.valueRatio", ctx
         )
