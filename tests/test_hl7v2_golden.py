@@ -30,12 +30,16 @@ from tests.golden_util import GOLDEN, check_or_write
 
 AREA = GOLDEN / "hl7v2"
 TYPES = [
-    "adt-a04",
-    "adt-a08",
+    *(f"adt-a{n:02d}" for n in range(1, 14)),
     "adt-a28",
     "adt-a31",
+    "adt-a40",
     "oru-r01",
-    "mdm-t02",
+    "oru-r30",
+    *(f"mdm-t{n:02d}" for n in range(1, 12)),
+    "orm-o01",
+    "oml-o21",
+    *(f"siu-s{n}" for n in range(12, 16)),
     "ref-i12",
     "mdm-t02-outbound",
     "oru-r01-outbound",

@@ -841,16 +841,18 @@ def split_messages(data: bytes, *, max_bytes: int = MAX_FILE_BYTES) -> Iterator[
         yield BatchPart(number, start_line, b"\r".join(current) + b"\r")
 
 
+_FRAME_START = re.compile(rb"(\A|[\r\n])[ \t]*\x0b")
 _FRAME_END = re.compile(rb"(?:\r\n|\r|\n)?\x1c(?:\r\n|\r|\n)?")
 
 
 def unframe(data: bytes) -> bytes:
-    """A file of MLLP frames (``0x0B message 0x1C 0x0D``, as captured from a connection) as plain messages:
-    the start and end blocks are removed, each end block ending the last segment. Files without a start
-    block are returned as they are (a 0x0B or 0x1C elsewhere is then the parse error it always was)."""
-    if not data.lstrip(b"\r\n \t").startswith(b"\x0b"):
+    """A file of MLLP frames (``0x0B message 0x1C 0x0D``, as captured from a connection, also inside an
+    FHS envelope) as plain messages: start blocks at the start of a line are removed and each end block
+    ends the last segment. A file without a start block is returned as it is (a 0x0B or 0x1C elsewhere is
+    then the parse error it always was)."""
+    if b"\x0b" not in data or not _FRAME_START.search(data):
         return data
-    return _FRAME_END.sub(b"\r", data.replace(b"\x0b", b""))
+    return _FRAME_END.sub(b"\r", _FRAME_START.sub(rb"\1", data))
 
 
 def iter_messages(data: bytes, *, default_charset: str = "") -> Iterator[Message]:
