@@ -64,7 +64,7 @@ class Settings(BaseSettings):
     """Postbox delivery routing (TOML, ``docs/postbox-delivery.md``); when set, ``hisgw serve`` runs the
     worker.
     """
-    """Where ``seeds/`` and ``external/`` live for ``--demo`` (default: ``../shared`` beside the checkout)."""
+    """Where ``seeds/`` and ``external/`` live for ``--demo`` (default: the checkout's ``tests/data``)."""
 
     @property
     def token_url(self) -> str:

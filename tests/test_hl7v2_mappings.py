@@ -276,17 +276,13 @@ ORU = (
 )
 
 
-def test_oru_values_units_ranges_flags_and_what_is_not_a_measurement():
+def test_oru_values_units_ranges_flags_any_code_system_and_status():
     sink = ProblemSink()
     with pytest.raises(InputError):
         messages.read(parse(ORU), sink)
-    assert [(p.code, p.location) for p in sink.problems if p.code != "CODE-001"] == [
-        ("HL7-055", "OBX[3]-3"),
-        ("HL7-059", "OBX[4]-11"),
-        ("HL7-011", "OBX[5]-5"),
-    ]
+    assert [(p.code, p.location) for p in sink.problems if p.code != "CODE-001"] == [("HL7-011", "OBX[5]-5")]
     o = messages.read(parse(ORU.replace("12,5", "12.5")), ProblemSink())
-    first, second, fourth, fifth = o.measurements
+    first, second, third, fourth, fifth = o.measurements
     assert (
         first.code,
         first.value_quantity,
@@ -296,12 +292,26 @@ def test_oru_values_units_ranges_flags_and_what_is_not_a_measurement():
         first.interpretation,
         first.effective,
     ) == ("382", Decimal("5.4"), "mmol/L", Decimal("3.5"), Decimal("6.1"), "N", dt.datetime(2024, 3, 1, 8, 0))
-    assert (second.value_text, second.reference_high, second.effective) == (
-        "<0.5",
+    assert (second.value_quantity, second.comparator, second.reference_high, second.effective) == (
+        Decimal("0.5"),
+        "<",
         Decimal("5"),
         dt.datetime(2024, 3, 1, 9, 0),
     )
-    assert (fourth.code, fourth.value_text) == ("388", "regel 1\nregel 2")
+    assert (third.code, third.system, third.text, third.value_text) == (
+        "1000",
+        "http://loinc.org",
+        "x",
+        "positief",
+    )
+    # the Tabel 45 coding is the code; the lab's own coding is kept beside it; C is a correction
+    assert (fourth.code, fourth.system, fourth.value_text, fourth.status) == (
+        "388",
+        None,
+        "regel 1\nregel 2",
+        "corrected",
+    )
+    assert [(c.code, c.system) for c in fourth.codings] == [("2000", "urn:his-gateway:hl7v2:coding-system:L")]
     assert fifth.id == "L1-1-5" and fifth.value_quantity == Decimal("12.5")
 
 

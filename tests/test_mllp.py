@@ -285,7 +285,9 @@ def test_connection_limit_and_idle_timeout(store):
             t0 = asyncio.get_running_loop().time()
             a = await MllpClient.connect(host, port)
             b = await MllpClient.connect(host, port)
-            await asyncio.sleep(0.1)
+            deadline = asyncio.get_running_loop().time() + 5
+            while server.active < 2 and asyncio.get_running_loop().time() < deadline:
+                await asyncio.sleep(0.005)  # the listener registers both connections
             assert server.active == 2
             third = await MllpClient.connect(host, port, timeout=5)
             with pytest.raises(ConnectionError):

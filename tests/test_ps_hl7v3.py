@@ -1,8 +1,9 @@
 """The HL7v3 professional summary reader (QUPC_IN990002NL), on the real Nictiz instance and hand-made cases.
 
 Golden cases live in ``tests/golden/ps-hl7v3/<case>/``: ``input.xml``, the ``canonical.json`` it reads to,
-``expected-unconsumed.txt`` (the pinned trace of elements nothing read, ``PS-090``) and, when the case has
-them, ``expected-problems.txt`` (every other warning, one rendered line each).
+``expected-unconsumed.txt`` (the pinned trace of elements nothing read: ``PS-090`` for the patient's content,
+``PS-091`` for the message envelope, the code before each location) and, when the case has them,
+``expected-problems.txt`` (every other warning, one rendered line each).
 """
 
 from __future__ import annotations
@@ -20,17 +21,13 @@ from lxml import etree
 from adapters.ps_hl7v3 import FORMAT
 from mappings import model as m
 from mappings.problems import InputError, ProblemSink, Severity
+from tests.conftest import REAL_PS
 from tests.golden_util import GOLDEN, REGEN, canonical_pretty, cases, check_or_write
 
 CASE = GOLDEN / "ps-hl7v3" / "nictiz-real-instance"
-REAL = (
-    Path(__file__).resolve().parents[2]
-    / "shared"
-    / "external"
-    / "nictiz-huisartswaarneming"
-    / "QUPC_IN990002NL_01.hl7v3.xml"
-)
+REAL = REAL_PS
 V3 = "{urn:hl7-org:v3}"
+TRACE = ("PS-090", "PS-091")  # unread content, unread envelope
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +36,7 @@ def read_real():
     return FORMAT.read(REAL.read_bytes(), source="input.xml", sink=sink), sink
 
 
-def test_golden_copy_is_the_shared_instance():
+def test_golden_copy_is_the_real_instance():
     assert (CASE / "input.xml").read_bytes() == REAL.read_bytes()
 
 
@@ -54,9 +51,9 @@ def test_golden_case(case: Path):
     assert (
         m.from_json((case / "canonical.json").read_bytes()) == d
     )  # the golden file is itself a valid dossier
-    trace = "".join(p.location + "\n" for p in sink.problems if p.code == "PS-090")
+    trace = "".join(f"{p.code} {p.location}\n" for p in sink.problems if p.code in TRACE)
     check_or_write(case / "expected-unconsumed.txt", trace)
-    others = "".join(p.render_line() + "\n" for p in sink.problems if p.code != "PS-090")
+    others = "".join(p.render_line() + "\n" for p in sink.problems if p.code not in TRACE)
     path = case / "expected-problems.txt"
     if others or path.exists() or REGEN:
         if others or not REGEN:
@@ -168,13 +165,18 @@ def test_real_ps_spot_values(read_real):
 
 def test_real_ps_trace_names_only_what_the_dossier_lacks(read_real):
     _, sink = read_real
-    trace = [p.location.split(" ", 1)[1] for p in sink.problems if p.code == "PS-090"]
+    trace = [p.location.split(" ", 1)[1] for p in sink.problems if p.code in TRACE]
+    envelope = {p.location.split(" ", 1)[1] for p in sink.problems if p.code == "PS-091"}
     wrapper = {
         "/QUPC_IN990002NL/id",
         "/QUPC_IN990002NL/sender",
         "/QUPC_IN990002NL/ControlActProcess/queryAck",
     }
-    assert wrapper <= set(trace)
+    assert wrapper <= envelope
+    # what stays a warning is about the patient: birthplace, care periods, dispense status, frequency
+    content = [t for t in trace if t not in envelope]
+    assert len(content) == 9 and content[0].endswith("/Patient/Person/birthplace")
+    assert all(not t.endswith(("/id", "/templateId")) for t in content)
     assert not any(
         t.endswith(("/JournalEntry/value", "/episodeOfCondition/text", "/Person/name")) for t in trace
     )
@@ -560,7 +562,7 @@ def test_deelcontact_lines_linked_to_two_episodes_keep_the_first():
     )
     d, problems = _read(_with(episodes + _encounter(lines)))
     assert d.contacts[0].deelcontacten[0].episode_id == "E1"
-    assert [c for c, _ in problems] == ["PS-032", "PS-090"]  # the second line's id is not read
+    assert [c for c, _ in problems] == ["PS-032", "PS-091"]  # the second line's id is not read
 
 
 def test_product_outside_the_g_standaard_keeps_only_its_name():

@@ -110,7 +110,8 @@ class LabOrder(_Base, frozen=True):
     observed: dt.datetime | None = None  # OBR-7
     ordering: tuple[m.HealthProfessional, ...] = ()  # OBR-16
     result_status: str | None = None  # OBR-25
-    measurements: tuple[m.Measurement, ...] = ()
+    measurements: tuple[m.LabResult, ...] = ()
+    notes: tuple[str, ...] = ()  # NTE after the OBR
 
 
 class ConsultParty(_Base, frozen=True):
@@ -189,9 +190,10 @@ class OruMessage(_Base, frozen=True, tag="ORU", tag_field="message"):
     orders: tuple[LabOrder, ...]
     identifiers: tuple[Identifier, ...] = ()
     visit: Visit | None = None
+    patient_notes: tuple[str, ...] = ()  # NTE after the PID
 
     @property
-    def measurements(self) -> tuple[m.Measurement, ...]:
+    def measurements(self) -> tuple[m.LabResult, ...]:
         return tuple(x for o in self.orders for x in o.measurements)
 
 

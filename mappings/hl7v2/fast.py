@@ -34,7 +34,7 @@ from mappings.fhir import codes as fc
 from mappings.fhir import observation
 from mappings.fhir.common import _VARIANT, coding, dumps, fdatetime
 from mappings.hl7v2 import canonical as c
-from mappings.hl7v2 import fhir, in1, messages, msh, obr, obx, pid, pv1
+from mappings.hl7v2 import fhir, in1, messages, msh, obr, obx, oru, pid, pv1
 from mappings.hl7v2.canonical import LabOrder, OruMessage
 from mappings.hl7v2.datatypes import _DTM_CACHE
 from mappings.hl7v2.er7 import (
@@ -46,6 +46,7 @@ from mappings.hl7v2.er7 import (
     _decode,
     parse,
 )
+from mappings.model import Precision
 from mappings.problems import ProblemSink
 
 _AFTER_ID = (
@@ -101,7 +102,7 @@ def _code(code: str) -> bytes:
 def _time(raw14: str) -> bytes | None:
     """The FHIR dateTime (JSON) of an OBX-14 the OBX reader has parsed before (its cache)."""
     effective = _DTM_CACHE.get(raw14)
-    if effective is None:
+    if effective is None or obx.precision_of(raw14) != "second":
         return None
     if len(_TIMES) > _CACHE_MAX:
         _TIMES.clear()
@@ -119,15 +120,22 @@ _REFUSED = (9, 10, 12, 13, *range(15, 22))
 OBX-21 (an id of the sender's); checked against ``obx.UNREAD`` in ``tests/test_hl7v2_fast.py``."""
 
 
-def _code3(raw3: str, comp: str) -> bytes | None:
-    """The ``code`` JSON of an OBX-3 of the common form (a Tabel 45 code in the first triplet), or
-    ``None`` (cached either way: it depends on the text alone)."""
-    parts = raw3.split(comp, 3)
+def _code3(raw3: str, comp: str, sender: str, cache: dict[str, bytes | None]) -> bytes | None:
+    """The ``code`` JSON of an OBX-3 without escapes, repetitions or subcomponents, as
+    :func:`mappings.hl7v2.obx.read_code` and :func:`mappings.fhir.observation.code_concept` make it, or
+    ``None`` when the general route must read it (a Tabel 45 code outside the table warns; no code).
+    Cached either way: for one sender it depends on the text alone."""
+    got = obx.read_code([[x] for x in raw3.split(comp)], sender)
     hit = None
-    tabel45 = _TABLES[0].tables["tabel45"].codes
-    if len(parts) >= 3 and parts[2] in _TABEL45_SYSTEMS and parts[0] in tabel45:
-        hit = _CODINGS.get(parts[0]) or _code(parts[0])
-    cache = _CODE3.setdefault(comp, {})
+    if got is not None:
+        code, system, text, others = got
+        tabel45 = _TABLES[0]["tabel45"]
+        if system is None:
+            if code in tabel45.codes:
+                text = None if text == tabel45.display(code) else text
+                hit = orjson.dumps(observation.code_concept(system, code, text, others))
+        else:
+            hit = orjson.dumps(observation.code_concept(system, code, text, others))
     if len(cache) < _CACHE_MAX:
         cache[raw3] = hit
     return hit
@@ -156,8 +164,9 @@ def _tail(unit: str, raw7: str, flag: str, comp: str) -> bytes | None:
 _TABLES: list = [None]
 """The code tables the caches below were filled from (``HISGW_CODE_TABLES_PATH`` may name others); set
 by the first message, not at import."""
-_CODE3: dict[str, dict[str, bytes | None]] = {}
-"""Per component separator: OBX-3 as written -> its ``code`` JSON, or ``None`` for another form."""
+_CODE3: dict[tuple[str, str], dict[str, bytes | None]] = {}
+"""Per component separator and sender: OBX-3 as written -> its ``code`` JSON, or ``None`` for another
+form."""
 _TAILS: dict[str, dict[tuple[str, str, str], bytes]] = {}
 """Per component separator: (OBX-6, OBX-7, OBX-8) -> what :func:`_tail` gives."""
 _MISS = object()
@@ -166,15 +175,16 @@ _INTERP = {"": b"", **{k: _INTERPRETATION[k] for k in _FLAGS}}
 
 def _lean_obx(
     rows: Rows,
-    occurrence: int,
+    position: int,
     comp: str,
     subject: bytes,
     ids,
     default_time: bytes | None,
     id_prefix: str,
+    sender: str,
 ) -> tuple[bytes, bytes] | None:
     """The Observations of OBX of the common form (``rows``: their fields, segments without repetitions,
-    subcomponents or escapes; ``occurrence``: that of the first OBX in the message), exactly as
+    subcomponents or escapes; ``position``: that of the first under its OBR), exactly as
     ``observation.to_fhir(obx.from_segment(...))`` gives them: their Bundle entries and the references to
     them, each as JSON separated by commas; ``None`` when any OBX is of another form (the caller takes the
     general route for it).
@@ -185,15 +195,15 @@ def _lean_obx(
     and a call per OBX; about 2 us with the code, the unit + flag + range and the time each looked up once
     in a cache of their JSON (those repeat in a lab's traffic; the value, the ids and the subject do not and
     are spliced in every time), the module's names bound to locals, and one call per OBR."""
-    code3, tails = _CODE3.setdefault(comp, {}), _TAILS.setdefault(comp, {})
+    code3, tails = _CODE3.setdefault((comp, sender), {}), _TAILS.setdefault(comp, {})
     times, plain, nm = _TIMES, _PLAIN.match, _NM_RE.match
     entries: list[bytes] = []
     refs: list[bytes] = []
     middles: dict[str, bytes] = {}
     extend, add_ref = entries.extend, refs.extend
-    occurrence -= 1
+    position -= 1
     for f in rows:
-        occurrence += 1
+        position += 1
         n = len(f)
         if n == 15:  # the usual length (OBX-14 the time): _REFUSED is then 9, 10, 12 and 13
             if f[2] != "NM" or f[9] or f[10] or f[12] or f[13] or (f[11] and f[11] != "F"):
@@ -211,11 +221,10 @@ def _lean_obx(
             raw7 = f[7] if n > 7 else ""
             flag = f[8] if n > 8 else ""
             raw14 = f[14] if n > 14 else ""
-        set_id = f[1]
-        default_id = f"{id_prefix}-{set_id if set_id.isdigit() else occurrence}"
+        default_id = f"{id_prefix}-{position}"
         coding = code3.get(f[3], _MISS)
         if coding is _MISS:
-            coding = _code3(f[3], comp)
+            coding = _code3(f[3], comp, sender, code3)
         if coding is None:
             return None
         raw5 = f[5]
@@ -285,6 +294,8 @@ def oru_fhir(msg: Message, obx_lines: list[tuple[int, Rows]] | None = None) -> d
     ctx = w.ctx
     ctx.patient = ctx.ref("Patient", fhir.patient.KEY)
     control = msg.msh.get(10)
+    sender = oru.sender_of(msg)
+    precision: Precision = "second"
     subject = b',"subject":' + orjson.dumps(ctx.patient)
     ids = hashlib.sha1(ctx._ns + b"Observation/")  # WriteContext.id's namespace (see _lean_obx)
     pid_seg = pv1_seg = in1_seg = obr_seg = None
@@ -297,17 +308,25 @@ def oru_fhir(msg: Message, obx_lines: list[tuple[int, Rows]] | None = None) -> d
     for seg in msg.segments[1:]:
         name = seg.fields[0]
         if name == "OBX" and obr_seg is not None:
+            position = len(current) + 1
             lean = (
-                _lean_obx([seg.fields], seg.occurrence, comp, subject, ids, observed_text, id_prefix)
+                _lean_obx([seg.fields], position, comp, subject, ids, observed_text, id_prefix, sender)
                 if seg.simple
                 else None
             )
             if lean is not None:
                 res = lean
+            elif len(seg.fields) > 21 and seg.fields[21]:
+                return None  # the sender's own id: the general route checks that no two OBX share one
             else:
-                f = seg.fields
-                set_id = f[1] if len(f) > 1 and f[1].isdigit() else str(seg.occurrence)
-                x = obx.from_segment(seg, sink, default_time=observed, default_id=f"{id_prefix}-{set_id}")
+                x = obx.from_segment(
+                    seg,
+                    sink,
+                    default_time=observed,
+                    default_id=f"{id_prefix}-{position}",
+                    sender=sender,
+                    default_precision=precision,
+                )
                 if x is None or sink.problems:
                     return None
                 obs = observation.to_fhir(x, ctx)
@@ -329,11 +348,18 @@ def oru_fhir(msg: Message, obx_lines: list[tuple[int, Rows]] | None = None) -> d
             current = []
             observations.append(current)
             observed = order.observed
-            observed_text = orjson.dumps(fdatetime(observed)) if observed is not None else None
-            id_prefix = obx.safe_id(f"{control}-{seg.get(1) or seg.occurrence}")
+            precision = obx.precision_of(seg.get(7)) if seg.get(7) else "second"
+            observed_text = None
+            if observed is not None:
+                observed_text = orjson.dumps(
+                    fdatetime(observed)
+                    if precision == "second"
+                    else observed.date().isoformat()[: {"year": 4, "month": 7, "day": 10}[precision]]
+                )
+            id_prefix = obx.safe_id(f"{control}-{len(orders)}")
             if obx_lines is not None and obx_lines[len(orders) - 1][1]:
                 base, group = obx_lines[len(orders) - 1]
-                rows = _lean_obx(group, base, comp, subject, ids, observed_text, id_prefix)
+                rows = _lean_obx(group, 1, comp, subject, ids, observed_text, id_prefix, sender)
                 if rows is None:
                     return None
                 current.append(rows)

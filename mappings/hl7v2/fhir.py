@@ -353,7 +353,10 @@ def _order(w: _Writer, i: int, o: c.LabOrder, lean: tuple[Any, Any] | None = Non
             obs.append(w.add(observation.to_fhir(x, w.ctx)))
     ordering = [w.practitioner(p) for p in o.ordering]  # OBR-16
     dr: dict = {"resourceType": "DiagnosticReport", "id": w.ctx.id("DiagnosticReport", str(i))}
-    ext = _v2ext(EXT_ORDER, [("OBR-25", o.result_status), *(("OBR-16", r) for r in ordering)])
+    ext = _v2ext(
+        EXT_ORDER,
+        [("OBR-25", o.result_status), *(("OBR-16", r) for r in ordering), *(("NTE", n) for n in o.notes)],
+    )
     if ext["extension"]:
         dr["extension"] = [ext]
     ids = []
@@ -390,7 +393,7 @@ def oru_bundle(w: _Writer, x: c.OruMessage, lean: list[tuple[Any, Any] | None] |
     if x.visit is not None:
         w.visit(x.visit)
     focus = [_order(w, i, o, lean[i - 1] if lean else None) for i, o in enumerate(x.orders, 1)]
-    return w.bundle(x.header, [], focus)
+    return w.bundle(x.header, [("PID-NTE", n) for n in x.patient_notes], focus)
 
 
 def _mdm(x: c.MdmMessage) -> dict:
@@ -685,7 +688,7 @@ class _Reader:
         for k, ref in enumerate(as_list(dr.get("result"))):
             j = self.ctx.resolve(ref, f"{at}.result[{k}]", ("Observation",))
             if j is not None:
-                x = observation.from_fhir(self.ctx.resource(j), self.ctx, self.ctx.at(j), f"obx-{i}-{k}")
+                x = observation.lab_from_fhir(self.ctx.resource(j), self.ctx, self.ctx.at(j), f"obx-{i}-{k}")
                 if x is not None:
                     measurements.append(x)
         ordering = [self.practitioner(r, f"{at}.extension") for r in parts.get("OBR-16", [])]
@@ -714,6 +717,7 @@ class _Reader:
             ordering=tuple(p for p in ordering if p is not None),
             result_status=_one(parts, "OBR-25"),
             measurements=tuple(measurements),
+            notes=tuple(parts.get("NTE", [])),
         )
 
     def party(self, ref: Any, where: str) -> c.ConsultParty | None:
@@ -815,7 +819,12 @@ def _read_oru(r: _Reader, h: c.MessageHeader, parts: dict) -> c.OruMessage | Non
     if p is None or any(o is None for o in orders):
         return None
     return c.OruMessage(
-        header=h, patient=p, orders=tuple(o for o in orders if o is not None), identifiers=ids, visit=visit
+        header=h,
+        patient=p,
+        orders=tuple(o for o in orders if o is not None),
+        identifiers=ids,
+        visit=visit,
+        patient_notes=tuple(parts.get("PID-NTE", [])),
     )
 
 
