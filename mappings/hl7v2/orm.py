@@ -2,14 +2,15 @@
 
 Structures (the segments read here; any other is reported as not read, ``HL7-054``)::
 
-    ORM_O01  MSH [{NTE}] [PID [PV1] [IN1]] {ORC [OBR [{NTE}] [{OBX}]]}
-    OML_O21  MSH [{NTE}] [PID [PV1] [IN1]] {ORC [{TQ1}] [OBR [{NTE}] [{OBX}]]}
+    ORM_O01  MSH [{NTE}] [PID [PV1] [IN1]] {ORC [OBR [{NTE}] [{OBX [{NTE}]}]]}
+    OML_O21  MSH [{NTE}] [PID [PV1] [IN1]] {ORC [{TQ1}] [OBR [{NTE}] [{OBX [{NTE}]}]]}
 
 Each ORC starts an :class:`~mappings.hl7v2.canonical.Order` (the IG's ``ORC[ServiceRequest]`` with
 ``OBR[ServiceRequest]``): ORC-1 order control (required), ORC-2/-3 placer and filler order number (else
 OBR-2/-3), ORC-4 placer group, ORC-5 order status, ORC-9 transaction time, ORC-12 ordering provider (else
 OBR-16); OBR-4 the service, OBR-5/TQ1-9 priority, OBR-6/TQ1-7 the requested time, OBR-15 specimen source,
-OBR-31 reason; NTE after the OBR its notes; OBX after it observations sent with the order. The gateway
+OBR-31 reason; NTE after the OBR its notes; OBX after it observations sent with the order (each with the
+NTE after it as its notes, :mod:`mappings.hl7v2.obx`). The gateway
 needs the patient: a message without PID is ``HL7-015``. Written: the timing in TQ1 for version 2.5 and
 later (where OBR-5 and OBR-6 are withdrawn), in OBR-5/-6 before; placer, filler and orderer in both ORC
 and OBR.
@@ -20,7 +21,7 @@ from __future__ import annotations
 from mappings import model as m
 from mappings.codetables import code_tables
 from mappings.hl7v2 import datatypes as t
-from mappings.hl7v2 import in1, msh, nte, obx, pid, pv1
+from mappings.hl7v2 import in1, msh, nte, obx, oru, pid, pv1
 from mappings.hl7v2.canonical import Coded, Order, OrderMessage
 from mappings.hl7v2.er7 import FieldValue, Message, Segment, build
 from mappings.hl7v2.trace import warn_unread, warn_unread_segments
@@ -73,7 +74,7 @@ class _OrderReader:
         }
         self.obr: Segment | None = None
         self.notes: list[Segment] = []
-        self.observations: list[m.Measurement] = []
+        self.obx: list[tuple[Segment, list[Segment]]] = []  # each OBX with the NTE after it
         self.tq1 = False
 
     def take_tq1(self, seg: Segment) -> None:
@@ -102,16 +103,36 @@ class _OrderReader:
         if not f["ordering"]:
             f["ordering"] = tuple(t.read_xcn(seg.all_components(16), seg.loc(16), self.sink))
 
-    def order(self) -> Order | None:
-        if not self.control:
+    def observations(self, prefix: str, sender: str) -> list[m.LabResult] | None:
+        """The OBX after the OBR as lab results (``None`` when one cannot be kept whole)."""
+        tables = code_tables()
+        default = self.fields.get("requested") or self.fields["transaction_time"]
+        out = []
+        for j, (seg, notes) in enumerate(self.obx, 1):
+            text = nte.lines_from(notes, self.sink)
+            x = obx.from_segment(
+                seg,
+                self.sink,
+                default_time=default,
+                default_id=f"{prefix}-{j}",
+                tables=tables,
+                sender=sender,
+                notes=(text,) if text is not None else (),
+            )
+            if x is None:
+                return None
+            out.append(x)
+        return out
+
+    def order(self, prefix: str, sender: str) -> Order | None:
+        observations = self.observations(prefix, sender)
+        if not self.control or observations is None:
             return None
-        if self.obr is None and self.fields.get("service") is None:
-            self.fields.pop("service", None)
         try:
             return Order(
                 control=self.control,
                 notes=nte.lines_from(self.notes, self.sink),
-                observations=tuple(self.observations),
+                observations=tuple(observations),
                 **self.fields,
             )
         except ValueError as exc:
@@ -125,7 +146,6 @@ def read(msg: Message, sink: ProblemSink) -> OrderMessage | None:
     message_notes: list[Segment] = []
     readers: list[_OrderReader] = []
     unread = []
-    tables = code_tables()
     control = msg.msh.get(10)
     for seg in msg.segments[1:]:
         name = seg.fields[0]
@@ -147,19 +167,10 @@ def read(msg: Message, sink: ProblemSink) -> OrderMessage | None:
             cur.take_tq1(seg)
         elif name == "OBR" and cur.obr is None:
             cur.take_obr(seg)
-        elif name == "NTE" and cur.obr is not None and not cur.observations:
-            cur.notes.append(seg)
+        elif name == "NTE" and cur.obr is not None:
+            (cur.obx[-1][1] if cur.obx else cur.notes).append(seg)
         elif name == "OBX" and cur.obr is not None:
-            set_id = seg.get(1) or str(seg.occurrence)
-            x = obx.from_segment(
-                seg,
-                sink,
-                default_time=cur.fields.get("requested") or cur.fields["transaction_time"],
-                default_id=obx.safe_id(f"{control}-{len(readers)}-{set_id}"),
-                tables=tables,
-            )
-            if x is not None:
-                cur.observations.append(x)
+            cur.obx.append((seg, []))
         else:
             unread.append(seg)
     warn_unread_segments(unread, sink)
@@ -172,7 +183,8 @@ def read(msg: Message, sink: ProblemSink) -> OrderMessage | None:
     insurance = in1.from_segment(in1_seg, sink) if in1_seg else None
     patient, identifiers = pid.from_segment(pid_seg, sink, insurance)
     visit = pv1.from_segment(pv1_seg, sink) if pv1_seg else None
-    orders = [r.order() for r in readers]
+    sender = oru.sender_of(msg)
+    orders = [r.order(obx.safe_id(f"{control}-{i}"), sender) for i, r in enumerate(readers, 1)]
     notes = nte.lines_from(message_notes, sink)
     if header is None or patient is None or any(o is None for o in orders):
         return None
@@ -237,5 +249,8 @@ def write(x: OrderMessage) -> Message:
             segments += nte.to_segments(o.notes)
         prefix = obx.safe_id(f"{x.header.control_id}-{i}")
         default = o.requested or o.transaction_time  # what OBX-14 defaults to on reading
-        segments += [obx.to_segment(v, j, default, f"{prefix}-{j}") for j, v in enumerate(o.observations, 1)]
+        for j, v in enumerate(o.observations, 1):
+            segments.append(obx.to_segment(v, j, default, f"{prefix}-{j}"))
+            for text in v.notes:
+                segments += nte.to_segments(text)
     return build(segments, codec, msh=msh.to_segment(x.header, codec))
