@@ -218,6 +218,16 @@ class Coded(_Base, frozen=True):
     system: str | None = None
 
 
+class Specimen(_Base, frozen=True):
+    """SPM (OML^O21): the specimen an order is for."""
+
+    placer_id: str | None = None  # SPM-2.1 (EIP placer EI.1)
+    placer_namespace: str | None = None  # SPM-2.1.2
+    filler_id: str | None = None  # SPM-2.2 (EIP filler EI.1)
+    type: Coded | None = None  # SPM-4 specimen type
+    collected: dt.datetime | None = None  # SPM-17.1 collection date/time
+
+
 class Order(_Base, frozen=True):
     """One order of an ORM^O01 or OML^O21: ORC (common order) with its OBR (the service requested), NTE
     notes and OBX observations sent with it (FHIR: ServiceRequest, IG ``ORC[ServiceRequest]``)."""
@@ -236,6 +246,7 @@ class Order(_Base, frozen=True):
     specimen_source: str | None = None  # OBR-15.1 (v2.5) / SPM-4.1 specimen type
     notes: str | None = None  # NTE-3 under the order, one line each
     observations: tuple[m.LabResult, ...] = ()  # OBX sent with the order
+    specimens: tuple[Specimen, ...] = ()  # SPM (OML^O21)
 
 
 class OrderMessage(_Base, frozen=True, tag="ORM", tag_field="message"):

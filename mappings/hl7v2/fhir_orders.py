@@ -6,6 +6,8 @@ Built on :mod:`mappings.hl7v2.fhir` (the MessageHeader, Patient, Encounter and P
                              status (``tables/order-status.csv``), OBR-4 -> code, OBR-5/TQ1-9 -> priority,
                              OBR-6/TQ1-7 -> occurrenceDateTime, ORC-9 -> authoredOn, ORC-12 -> requester,
                              OBR-31 -> reasonCode, NTE -> note, OBX -> supportingInfo (Observations)
+    SPM[Specimen]            SPM-2 -> identifier (placer, its namespace as assigner) / accessionIdentifier
+                             (filler), SPM-4 -> type, SPM-17.1 -> collection.collectedDateTime
     SCH[Appointment]         SCH-1/-2 -> identifier PLAC/FILL, the event (S15 cancelled) or SCH-25 ->
                              status (``tables/appointment-status.csv``), SCH-7 -> reasonCode, SCH-8 ->
                              appointmentType, SCH-11/TQ1 -> start/end, SCH-9 -> minutesDuration,
@@ -120,8 +122,41 @@ def _order_status(o: c.Order) -> str:
     return ORDER_STATUS.get("ORC-1" + o.control, "unknown")
 
 
+def _specimen(w: _Writer, key: str, sp: c.Specimen) -> dict:
+    res: dict = {"resourceType": "Specimen", "id": w.ctx.id("Specimen", key)}
+    if sp.placer_id is not None:
+        ident: dict = {"type": _type("PLAC"), "value": sp.placer_id}  # SPM-2.1
+        if sp.placer_namespace is not None:
+            ident["assigner"] = {"display": sp.placer_namespace}
+        res["identifier"] = [ident]
+    if sp.filler_id is not None:
+        res["accessionIdentifier"] = {"type": _type("FILL"), "value": sp.filler_id}  # SPM-2.2
+    if sp.type is not None:
+        res["type"] = codeable(sp.type)  # SPM-4
+    res["subject"] = w.ctx.patient
+    if sp.collected is not None:
+        res["collection"] = {"collectedDateTime": fdatetime(sp.collected)}  # SPM-17.1
+    return w.add(res)
+
+
+def _read_specimen(r: _Reader, ref: Any, where: str) -> c.Specimen | None:
+    i = r.ctx.resolve(ref, where, ("Specimen",))
+    if i is None:
+        return None
+    res, at = r.ctx.resource(i), r.ctx.at(i)
+    ident = as_dict((as_list(res.get("identifier")) or [{}])[0])
+    return c.Specimen(
+        placer_id=as_str(ident.get("value")),
+        placer_namespace=as_str(as_dict(ident.get("assigner")).get("display")),
+        filler_id=as_str(as_dict(res.get("accessionIdentifier")).get("value")),
+        type=coded(res.get("type")) if "type" in res else None,
+        collected=r.dt(as_dict(res.get("collection")).get("collectedDateTime"), f"{at}.collection"),
+    )
+
+
 def _service_request(w: _Writer, i: int, o: c.Order, encounter: dict | None) -> dict:
     obs = [w.add(observation.to_fhir(x, w.ctx)) for x in o.observations]  # OBX
+    specimens = [_specimen(w, f"{i}-{k}", sp) for k, sp in enumerate(o.specimens, 1)]  # SPM
     ordering = [w.practitioner(p) for p in o.ordering]  # ORC-12 / OBR-16
     sr: dict = {"resourceType": "ServiceRequest", "id": w.ctx.id("ServiceRequest", str(i))}
     ext = _v2ext(
@@ -160,6 +195,8 @@ def _service_request(w: _Writer, i: int, o: c.Order, encounter: dict | None) -> 
         sr["requester"] = ordering[0]  # ORC-12
     if o.reason is not None:
         sr["reasonCode"] = [codeable(o.reason)]  # OBR-31
+    if specimens:
+        sr["specimen"] = specimens
     if obs:
         sr["supportingInfo"] = obs
     if o.notes is not None:
@@ -188,6 +225,9 @@ def _read_order(r: _Reader, i: int) -> c.Order | None:
             if x is not None:
                 observations.append(x)
     ordering = [r.practitioner(ref, f"{at}.extension") for ref in parts.get("ORC-12", [])]
+    specimens = [
+        _read_specimen(r, ref, f"{at}.specimen[{k}]") for k, ref in enumerate(as_list(sr.get("specimen")))
+    ]
     placer = filler = None
     for ident in as_list(sr.get("identifier")):
         kind = _code_of(as_dict(ident).get("type"))
@@ -216,6 +256,7 @@ def _read_order(r: _Reader, i: int) -> c.Order | None:
         specimen_source=_one(parts, "OBR-15"),
         notes="\n".join(notes) if notes else None,
         observations=tuple(observations),
+        specimens=tuple(s for s in specimens if s is not None),
     )
 
 

@@ -3,18 +3,18 @@
 Structures (the segments read here; any other is reported as not read, ``HL7-054``)::
 
     ORM_O01  MSH [{NTE}] [PID [PV1] [IN1]] {ORC [OBR [{NTE}] [{OBX [{NTE}]}]]}
-    OML_O21  MSH [{NTE}] [PID [PV1] [IN1]] {ORC [{TQ1}] [OBR [{NTE}] [{OBX [{NTE}]}]]}
+    OML_O21  MSH [{NTE}] [PID [PV1] [IN1]] {ORC [{TQ1}] [OBR [{NTE}] [{OBX [{NTE}]}] [{SPM}]]}
 
 Each ORC starts an :class:`~mappings.hl7v2.canonical.Order` (the IG's ``ORC[ServiceRequest]`` with
 ``OBR[ServiceRequest]``): ORC-1 order control (required), ORC-2/-3 placer and filler order number (else
 OBR-2/-3), ORC-4 placer group, ORC-5 order status, ORC-9 transaction time, ORC-12 ordering provider (else
 OBR-16); OBR-4 the service, OBR-5/TQ1-9 priority, OBR-6/TQ1-7 the requested time, OBR-15 specimen source,
 OBR-31 reason; NTE after the OBR its notes; OBX after it observations sent with the order (each with the
-NTE after it as its notes, :mod:`mappings.hl7v2.obx`). The gateway
-needs the patient: a message without PID is ``HL7-015``. Written: the timing in TQ1 for version 2.5 and
-later (where OBR-5 and OBR-6 are withdrawn), in OBR-5/-6 before; placer, filler and orderer in both ORC
-and OBR.
-"""
+NTE after it as its notes, :mod:`mappings.hl7v2.obx`); SPM-2 (placer and filler specimen id), SPM-4 type
+and SPM-17.1 collection time the specimens (an OBX after an SPM is about the specimen: not read,
+``HL7-054``). The gateway needs the patient: a message without PID is ``HL7-015``. Written: the timing in
+TQ1 for version 2.5 and later (where OBR-5 and OBR-6 are withdrawn), in OBR-5/-6 before; placer, filler
+and orderer in both ORC and OBR."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from mappings import model as m
 from mappings.codetables import code_tables
 from mappings.hl7v2 import datatypes as t
 from mappings.hl7v2 import in1, msh, nte, obx, oru, pid, pv1
-from mappings.hl7v2.canonical import Coded, Order, OrderMessage
+from mappings.hl7v2.canonical import Coded, Order, OrderMessage, Specimen
 from mappings.hl7v2.er7 import FieldValue, Message, Segment, build
 from mappings.hl7v2.trace import warn_unread, warn_unread_segments
 from mappings.problems import ProblemSink
@@ -32,6 +32,7 @@ EVENTS = {"ORM": {"O01": "ORM_O01"}, "OML": {"O21": "OML_O21"}}
 ORC_READ = frozenset({1, 2, 3, 4, 5, 9, 12})
 OBR_READ = frozenset({1, 2, 3, 4, 5, 6, 15, 16, 31})
 TQ1_READ = frozenset({1, 7, 9})
+SPM_READ = frozenset({1, 2, 4, 17})
 TQ1_VERSIONS = frozenset({"2.5", "2.5.1", "2.6", "2.7", "2.7.1", "2.8", "2.8.1", "2.8.2"})
 """Versions with TQ1 (and OBR-5/-6 withdrawn): the order's timing is written there."""
 
@@ -76,6 +77,7 @@ class _OrderReader:
         self.notes: list[Segment] = []
         self.obx: list[tuple[Segment, list[Segment]]] = []  # each OBX with the NTE after it
         self.tq1 = False
+        self.specimens: list[Specimen] = []
 
     def take_tq1(self, seg: Segment) -> None:
         warn_unread(seg, TQ1_READ, self.sink)
@@ -102,6 +104,19 @@ class _OrderReader:
         f["reason"] = read_coded(seg.components(31))
         if not f["ordering"]:
             f["ordering"] = tuple(t.read_xcn(seg.all_components(16), seg.loc(16), self.sink))
+
+    def take_spm(self, seg: Segment) -> None:
+        warn_unread(seg, SPM_READ, self.sink)
+        eip = seg.components(2)
+        self.specimens.append(
+            Specimen(
+                placer_id=t.opt(t.comp(eip, 1, 1)),
+                placer_namespace=t.opt(t.comp(eip, 1, 2)),
+                filler_id=t.opt(t.comp(eip, 2, 1)),
+                type=read_coded(seg.components(4)),
+                collected=t.parse_dtm(seg.get(17), seg.loc(17), self.sink),
+            )
+        )
 
     def observations(self, prefix: str, sender: str) -> list[m.LabResult] | None:
         """The OBX after the OBR as lab results (``None`` when one cannot be kept whole)."""
@@ -133,6 +148,7 @@ class _OrderReader:
                 control=self.control,
                 notes=nte.lines_from(self.notes, self.sink),
                 observations=tuple(observations),
+                specimens=tuple(self.specimens),
                 **self.fields,
             )
         except ValueError as exc:
@@ -167,10 +183,12 @@ def read(msg: Message, sink: ProblemSink) -> OrderMessage | None:
             cur.take_tq1(seg)
         elif name == "OBR" and cur.obr is None:
             cur.take_obr(seg)
-        elif name == "NTE" and cur.obr is not None:
+        elif name == "NTE" and cur.obr is not None and not cur.specimens:
             (cur.obx[-1][1] if cur.obx else cur.notes).append(seg)
-        elif name == "OBX" and cur.obr is not None:
+        elif name == "OBX" and cur.obr is not None and not cur.specimens:
             cur.obx.append((seg, []))
+        elif name == "SPM" and cur.obr is not None:
+            cur.take_spm(seg)
         else:
             unread.append(seg)
     warn_unread_segments(unread, sink)
@@ -242,7 +260,7 @@ def write(x: OrderMessage) -> Message:
             segments.append(
                 ("TQ1", ["1", None, None, None, None, None, t.fmt_dtm(o.requested), None, o.priority])
             )
-        if o.service is None and not o.notes and not o.observations:
+        if o.service is None and not o.notes and not o.observations and not o.specimens:
             continue
         segments.append(_obr(o, i, tq1))
         if o.notes is not None:
@@ -253,4 +271,10 @@ def write(x: OrderMessage) -> Message:
             segments.append(obx.to_segment(v, j, default, f"{prefix}-{j}"))
             for text in v.notes:
                 segments += nte.to_segments(text)
+        for j, sp in enumerate(o.specimens, 1):
+            eip = ((sp.placer_id, sp.placer_namespace), sp.filler_id)
+            spm: list[FieldValue] = [str(j), eip, None, write_coded(sp.type)]
+            if sp.collected is not None:
+                spm += [None] * 12 + [t.fmt_dtm(sp.collected)]
+            segments.append(("SPM", spm))
     return build(segments, codec, msh=msh.to_segment(x.header, codec))
