@@ -99,8 +99,20 @@ class PriorPatient(_Base, frozen=True):
     visit_number: str | None = None  # MRG-5
 
 
+class OrderCommon(_Base, frozen=True):
+    """ORC, the common order segment (IG ``ORC[ServiceRequest]``)."""
+
+    control: str  # ORC-1 order control (NW new, CA cancel, RE observations to follow ..., table 0119)
+    placer_number: str | None = None  # ORC-2
+    filler_number: str | None = None  # ORC-3
+    group_number: str | None = None  # ORC-4 placer group number
+    status: str | None = None  # ORC-5 order status (table 0038)
+    transaction_time: dt.datetime | None = None  # ORC-9
+    ordering: tuple[m.HealthProfessional, ...] = ()  # ORC-12
+
+
 class LabOrder(_Base, frozen=True):
-    """OBR with its results: the order and the OBX measurements under it."""
+    """OBR with its results: the order and the OBX measurements under it (and the ORC before it)."""
 
     service_code: str  # OBR-4.1
     service_text: str | None = None  # OBR-4.2
@@ -112,6 +124,7 @@ class LabOrder(_Base, frozen=True):
     result_status: str | None = None  # OBR-25
     measurements: tuple[m.LabResult, ...] = ()
     notes: tuple[str, ...] = ()  # NTE after the OBR
+    common: OrderCommon | None = None  # the ORC in front of the OBR (ORU^R30 always has one)
 
 
 class ConsultParty(_Base, frozen=True):

@@ -375,6 +375,10 @@ def _order(w: _Writer, i: int, o: c.LabOrder, lean: tuple[Any, Any] | None = Non
     dr["code"] = {"coding": [cd]}
     if w.ctx.patient is not None:
         dr["subject"] = w.ctx.patient
+    if o.common is not None:  # ORC[ServiceRequest]: the order this report is based on
+        from mappings.hl7v2 import fhir_orders
+
+        dr["basedOn"] = [fhir_orders.common_request(w, f"orc-{i}", o.common, dr["code"])]
     if o.observed is not None:
         dr["effectiveDateTime"] = fdatetime(o.observed)  # OBR-7
     if obs:
@@ -718,7 +722,18 @@ class _Reader:
             result_status=_one(parts, "OBR-25"),
             measurements=tuple(measurements),
             notes=tuple(parts.get("NTE", [])),
+            common=self.common(dr, at),
         )
+
+    def common(self, dr: dict, at: str) -> c.OrderCommon | None:
+        """The ORC of a DiagnosticReport: the ServiceRequest it is based on (``basedOn``)."""
+        refs = as_list(dr.get("basedOn"))
+        if not refs:
+            return None
+        from mappings.hl7v2 import fhir_orders
+
+        j = self.ctx.resolve(refs[0], f"{at}.basedOn[0]", ("ServiceRequest",))
+        return fhir_orders.read_common(self, j) if j is not None else None
 
     def party(self, ref: Any, where: str) -> c.ConsultParty | None:
         i = self.ctx.resolve(ref, where, ("PractitionerRole",))

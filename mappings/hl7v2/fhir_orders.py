@@ -214,6 +214,63 @@ def _orders(x: c.OrderMessage) -> dict:
     return w.bundle(x.header, [("NTE", x.notes)], focus)
 
 
+def common_request(w: _Writer, key: str, o: c.OrderCommon, code: dict) -> dict:
+    """The ServiceRequest of the ORC in front of a result's OBR (``DiagnosticReport.basedOn``)."""
+    ordering = [w.practitioner(p) for p in o.ordering]  # ORC-12
+    sr: dict = {"resourceType": "ServiceRequest", "id": w.ctx.id("ServiceRequest", key)}
+    sr["extension"] = [
+        _v2ext(EXT_ORDER, [("ORC-1", o.control), ("ORC-5", o.status), *(("ORC-12", r) for r in ordering)])
+    ]
+    ids = []
+    if o.placer_number is not None:
+        ids.append({"type": _type("PLAC"), "value": o.placer_number})  # ORC-2
+    if o.filler_number is not None:
+        ids.append({"type": _type("FILL"), "value": o.filler_number})  # ORC-3
+    if ids:
+        sr["identifier"] = ids
+    if o.group_number is not None:
+        sr["requisition"] = {"type": _type("PGN"), "value": o.group_number}  # ORC-4
+    sr["status"] = ORDER_STATUS.get("ORC-5" + o.status, "unknown") if o.status else _control_status(o.control)
+    sr["intent"] = "order"
+    sr["code"] = code  # OBR-4
+    sr["subject"] = w.ctx.patient
+    if o.transaction_time is not None:
+        sr["authoredOn"] = fdatetime(o.transaction_time)  # ORC-9
+    if ordering:
+        sr["requester"] = ordering[0]  # ORC-12
+    return w.add(sr)
+
+
+def _control_status(control: str) -> str:
+    return ORDER_STATUS.get("ORC-1" + control, "unknown")
+
+
+def read_common(r: _Reader, i: int) -> c.OrderCommon | None:
+    sr, at = r.ctx.resource(i), r.ctx.at(i)
+    parts = _read_ext(sr, EXT_ORDER)
+    control = _one(parts, "ORC-1")
+    if control is None:
+        r.ctx.error("HL7-071", f"{at}.extension", "the order has no order control (ORC-1)")
+        return None
+    ordering = [r.practitioner(ref, f"{at}.extension") for ref in parts.get("ORC-12", [])]
+    placer = filler = None
+    for ident in as_list(sr.get("identifier")):
+        kind = _code_of(as_dict(ident).get("type"))
+        if kind == "PLAC":
+            placer = as_str(as_dict(ident).get("value"))
+        elif kind == "FILL":
+            filler = as_str(as_dict(ident).get("value"))
+    return c.OrderCommon(
+        control=control,
+        placer_number=placer,
+        filler_number=filler,
+        group_number=as_str(as_dict(sr.get("requisition")).get("value")),
+        status=_one(parts, "ORC-5"),
+        transaction_time=r.dt(sr.get("authoredOn"), f"{at}.authoredOn"),
+        ordering=tuple(p for p in ordering if p is not None),
+    )
+
+
 def _read_order(r: _Reader, i: int) -> c.Order | None:
     sr, at = r.ctx.resource(i), r.ctx.at(i)
     parts = _read_ext(sr, EXT_ORDER)

@@ -18,18 +18,19 @@ and orderer in both ORC and OBR."""
 
 from __future__ import annotations
 
+import msgspec
+
 from mappings import model as m
 from mappings.codetables import code_tables
 from mappings.hl7v2 import datatypes as t
-from mappings.hl7v2 import in1, msh, nte, obx, oru, pid, pv1
-from mappings.hl7v2.canonical import Coded, Order, OrderMessage, Specimen
+from mappings.hl7v2 import in1, msh, nte, obx, orc, oru, pid, pv1
+from mappings.hl7v2.canonical import Coded, Order, OrderCommon, OrderMessage, Specimen
 from mappings.hl7v2.er7 import FieldValue, Message, Segment, build
 from mappings.hl7v2.trace import warn_unread, warn_unread_segments
 from mappings.problems import ProblemSink
 
 EVENTS = {"ORM": {"O01": "ORM_O01"}, "OML": {"O21": "OML_O21"}}
 """Message type -> trigger event -> message structure (MSH-9.3)."""
-ORC_READ = frozenset({1, 2, 3, 4, 5, 9, 12})
 OBR_READ = frozenset({1, 2, 3, 4, 5, 6, 15, 16, 31})
 TQ1_READ = frozenset({1, 7, 9})
 SPM_READ = frozenset({1, 2, 4, 17})
@@ -58,21 +59,17 @@ def _same(seg: Segment, n: int, kept: str | None, what: str, sink: ProblemSink) 
 class _OrderReader:
     """One ORC and what follows it, up to the next ORC."""
 
-    def __init__(self, orc: Segment, sink: ProblemSink) -> None:
-        warn_unread(orc, ORC_READ, sink)
+    def __init__(self, seg: Segment, sink: ProblemSink) -> None:
         self.sink = sink
-        self.orc = orc
-        self.control = orc.get(1)
-        if not self.control:
-            sink.error("HL7-010", orc.loc(1), "ORC-1 order control is required")
-        self.fields: dict = {
-            "placer_number": t.opt(orc.get(2)),
-            "filler_number": t.opt(orc.get(3)),
-            "group_number": t.opt(orc.get(4)),
-            "status": t.opt(orc.get(5)),
-            "transaction_time": t.parse_dtm(orc.get(9), orc.loc(9), sink),
-            "ordering": tuple(t.read_xcn(orc.all_components(12), orc.loc(12), sink)),
-        }
+        self.orc = seg
+        common = orc.from_segment(seg, sink)
+        self.control = common.control if common is not None else ""
+        self.fields: dict = msgspec.structs.asdict(common) if common is not None else {}
+        self.fields.pop("control", None)
+        self.fields.setdefault("transaction_time", None)
+        self.fields.setdefault("ordering", ())
+        for key in ("placer_number", "filler_number"):
+            self.fields.setdefault(key, None)
         self.obr: Segment | None = None
         self.notes: list[Segment] = []
         self.obx: list[tuple[Segment, list[Segment]]] = []  # each OBX with the NTE after it
@@ -217,15 +214,17 @@ def read(msg: Message, sink: ProblemSink) -> OrderMessage | None:
 
 
 def _orc(o: Order) -> tuple[str, list[FieldValue]]:
-    fields: list[FieldValue] = [None] * 12
-    fields[0] = o.control  # ORC-1
-    fields[1] = o.placer_number  # ORC-2
-    fields[2] = o.filler_number  # ORC-3
-    fields[3] = o.group_number  # ORC-4
-    fields[4] = o.status  # ORC-5
-    fields[8] = t.fmt_dtm(o.transaction_time)  # ORC-9
-    fields[11] = [r for p in o.ordering for r in t.write_xcn(p)]  # ORC-12
-    return "ORC", fields
+    return orc.to_segment(
+        OrderCommon(
+            control=o.control,
+            placer_number=o.placer_number,
+            filler_number=o.filler_number,
+            group_number=o.group_number,
+            status=o.status,
+            transaction_time=o.transaction_time,
+            ordering=o.ordering,
+        )
+    )
 
 
 def _obr(o: Order, set_id: int, tq1: bool) -> tuple[str, list[FieldValue]]:
