@@ -358,7 +358,9 @@ def _templated(
     return (entry,), (b',{"reference":"urn:uuid:', rid, b'"}')
 
 
-def oru_fhir(msg: Message, obx_lines: list[tuple[int, Rows]] | None = None) -> dict | None:
+def oru_fhir(
+    msg: Message, obx_lines: list[tuple[int, Rows]] | None = None, found: list[OruMessage] | None = None
+) -> dict | None:
     """The FHIR message Bundle of an ORU^R01 by the lean path; ``None`` when the message has any problem
     (the caller then takes the general route, which reports them). Mirrors :func:`mappings.hl7v2.oru.read`.
     ``obx_lines``: the message's OBX taken out by :func:`_split_obx` (``msg`` then holds none), per OBR;
@@ -461,6 +463,8 @@ def oru_fhir(msg: Message, obx_lines: list[tuple[int, Rows]] | None = None) -> d
     message = OruMessage(
         header=header, patient=patient, orders=tuple(orders), identifiers=identifiers, visit=visit
     )
+    if found is not None:  # the message without its results: what the MLLP listener audits (the BSN)
+        found.append(message)
     # per order: its Observation entries as one fragment of comma-separated entries (spliced into the
     # Bundle's entry list), and the DiagnosticReport's result list
     lean = [
@@ -562,6 +566,22 @@ def oru_bytes(data: bytes, sink: ProblemSink | None = None) -> bytes:
         if bundle is not None:
             return dumps(bundle)
     return bundle_bytes(messages.read(msg, sink))
+
+
+def accept(msg: Message, sink: ProblemSink, *, accepted: tuple[str, ...] | None = None) -> c.Hl7Canonical:
+    """Map a parsed message as the MLLP listener does before acknowledging it: an ORU^R01 by the lean
+    path (the mapping ``hisgw convert`` and ``bench/`` use; its Bundle is not kept), any other message or
+    one with a problem by :func:`mappings.hl7v2.messages.read`. Returns the canonical message (for an
+    ORU^R01 by the lean path: without its results, which the Bundle held); raises as ``messages.read``."""
+    if (
+        msg.msh.get(9, 1) == "ORU"
+        and msg.msh.get(9, 2) == "R01"
+        and (accepted is None or "ORU^R01" in accepted)
+    ):
+        found: list[OruMessage] = []
+        if oru_fhir(msg, found=found) is not None:
+            return found[0]
+    return messages.read(msg, sink, accepted=accepted)
 
 
 def bundle_bytes(obj: c.Hl7Canonical) -> bytes:
