@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from mappings import model as m
 from mappings import units
+from mappings.fhir.common import dumps
 from mappings.hl7v2 import fast, fhir, messages, vocab
 from mappings.hl7v2.er7 import parse, parse_bytes
 from mappings.problems import ProblemSink
@@ -124,6 +125,7 @@ def test_generated_reports_one_observation_per_obx_unique_ids_and_a_status_each(
             assert (q.get("system") == "http://unitsofmeasure.org") is units.is_ucum(unit.split("^")[0])
     # v2 -> FHIR -> canonical -> v2 -> canonical: nothing lost either way
     canonical = messages.read(parse(text))
+    assert fast.oru_bytes(text.encode()) == dumps(fhir.to_fhir(canonical))  # one mapping, both routes
     back = fhir.from_fhir(bundle)
     assert [x for x in back.measurements] == [x for x in canonical.measurements], text
     assert back == canonical

@@ -23,16 +23,18 @@ ORU^R01 and on generated variations of the benchmark message.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import re
 from decimal import Decimal
+from typing import NamedTuple
 
 import orjson
 
 from mappings.codetables import code_tables
 from mappings.fhir import codes as fc
 from mappings.fhir import observation
-from mappings.fhir.common import _VARIANT, coding, dumps, fdatetime
+from mappings.fhir.common import _VARIANT, WriteContext, coding, dumps, fdatetime
 from mappings.hl7v2 import canonical as c
 from mappings.hl7v2 import fhir, in1, messages, msh, obr, obx, oru, pid, pv1
 from mappings.hl7v2.canonical import LabOrder, OruMessage
@@ -41,8 +43,10 @@ from mappings.hl7v2.er7 import (
     MAX_FIELDS,
     MAX_MESSAGE_BYTES,
     MAX_SEGMENTS,
+    Codec,
     Delimiters,
     Message,
+    Segment,
     _decode,
     parse,
 )
@@ -182,6 +186,7 @@ def _lean_obx(
     default_time: bytes | None,
     id_prefix: str,
     sender: str,
+    other: Other | None = None,
 ) -> tuple[bytes, bytes] | None:
     """The Observations of OBX of the common form (``rows``: their fields, segments without repetitions,
     subcomponents or escapes; ``position``: that of the first under its OBR), exactly as
@@ -205,6 +210,14 @@ def _lean_obx(
     for f in rows:
         position += 1
         n = len(f)
+        if other is not None and (f[2] != "NM" or (n > 11 and f[11] and f[11] != "F")):
+            default_id = f"{id_prefix}-{position}"
+            got = _templated(f, other, subject, ids, default_id)
+            if got is None:
+                return None
+            extend(got[0])
+            add_ref(got[1])
+            continue
         if n == 15:  # the usual length (OBX-14 the time): _REFUSED is then 9, 10, 12 and 13
             if f[2] != "NM" or f[9] or f[10] or f[12] or f[13] or (f[11] and f[11] != "F"):
                 return None
@@ -276,7 +289,78 @@ def _lean_obx(
     return b"".join(entries)[1:], b"".join(refs)[1:]
 
 
-def oru_fhir(msg: Message, obx_lines: list[tuple[int, Rows]] | None = None) -> dict | None:
+class Other(NamedTuple):
+    """What an OBX of another form (a value type other than NM, a status other than F) needs for
+    :func:`_templated`: the message's delimiters, the OBR's time and its precision, the sender."""
+
+    codec: Codec
+    observed: dt.datetime | None
+    precision: Precision
+    observed_text: bytes | None
+    sender: str
+
+
+_TEMPLATES: dict[tuple, bytes | None] = {}
+"""(sender, OBR-7 as JSON, OBX-1 .. OBX-n) -> the Observation's Bundle entry as a ``bytes % (resource id,
+resource id, local id, subject)`` format (``None``: that OBX takes the general route)."""
+_ID_MARK = "lean-template-id"
+_SUBJECT_MARK = {"reference": "urn:uuid:lean-template-subject"}
+_TEMPLATE_CTX = WriteContext("lean-template")
+_TEMPLATE_CTX.patient = _SUBJECT_MARK
+_MARKS = (_TEMPLATE_CTX.id("Observation", _ID_MARK).encode(), _ID_MARK.encode(), orjson.dumps(_SUBJECT_MARK))
+_CUT = re.compile(b"(" + b"|".join(map(re.escape, _MARKS)) + b")")
+_ORDER = [_MARKS[0], _MARKS[0], _MARKS[1], _MARKS[2]]
+
+
+def _template(f: list[str], other: Other) -> bytes | None:
+    """The entry of an OBX of another form, made once by the general route (:func:`obx.from_segment`,
+    :func:`observation.to_fhir`, ``dumps``) with marks where the ids and the subject go, as a ``%``
+    format: such OBX (a coded or text finding, a ``<0.5``, a preliminary result) repeat in a lab's
+    traffic, value and all. ``None`` when the general route reports anything about it."""
+    key = (other.sender, other.observed_text, *f[1:])
+    seg = Segment(list(f), other.codec)
+    seg.simple = True  # rows come without repetition, subcomponent or escape characters
+    sink = ProblemSink()
+    x = obx.from_segment(
+        seg,
+        sink,
+        default_time=other.observed,
+        default_id=_ID_MARK,
+        sender=other.sender,
+        default_precision=other.precision,
+    )
+    out = None
+    if x is not None and not sink.problems and x.id == _ID_MARK:
+        obs = observation.to_fhir(x, _TEMPLATE_CTX)
+        parts = _CUT.split(b"," + dumps({"fullUrl": "urn:uuid:" + obs["id"], "resource": obs}))
+        if parts[1::2] == _ORDER:  # the order observation.to_fhir writes them in
+            out = b"%b".join(p.replace(b"%", b"%%") for p in parts[0::2])
+    if len(_TEMPLATES) > _CACHE_MAX:
+        _TEMPLATES.clear()
+    _TEMPLATES[key] = out
+    return out
+
+
+def _templated(
+    f: list[str], other: Other, subject: bytes, ids, default_id: str
+) -> tuple[tuple, tuple] | None:
+    """The entry and the reference of an OBX of another form, from its template (:func:`_template`)."""
+    fmt = _TEMPLATES.get((other.sender, other.observed_text, *f[1:]), _MISS)
+    if fmt is _MISS:
+        fmt = _template(f, other)
+    if fmt is None or len(default_id) > 64:
+        return None
+    h = ids.copy()
+    h.update(default_id.encode())
+    x = h.hexdigest()
+    rid = f"{x[:8]}-{x[8:12]}-5{x[13:16]}-{_VARIANT[x[16]]}{x[17:20]}-{x[20:32]}".encode()
+    entry = fmt % (rid, rid, default_id.encode(), subject[11:])  # type: ignore[operator]
+    return (entry,), (b',{"reference":"urn:uuid:', rid, b'"}')
+
+
+def oru_fhir(
+    msg: Message, obx_lines: list[tuple[int, Rows]] | None = None, found: list[OruMessage] | None = None
+) -> dict | None:
     """The FHIR message Bundle of an ORU^R01 by the lean path; ``None`` when the message has any problem
     (the caller then takes the general route, which reports them). Mirrors :func:`mappings.hl7v2.oru.read`.
     ``obx_lines``: the message's OBX taken out by :func:`_split_obx` (``msg`` then holds none), per OBR;
@@ -286,6 +370,7 @@ def oru_fhir(msg: Message, obx_lines: list[tuple[int, Rows]] | None = None) -> d
         _TABLES[0] = tables
         _CODE3.clear()
         _CODINGS.clear()
+        _TEMPLATES.clear()
     sink = ProblemSink()
     header = msh.from_segment(msg.msh, sink)
     if header is None or sink.problems:
@@ -296,6 +381,7 @@ def oru_fhir(msg: Message, obx_lines: list[tuple[int, Rows]] | None = None) -> d
     control = msg.msh.get(10)
     sender = oru.sender_of(msg)
     precision: Precision = "second"
+    other: Other | None = None
     subject = b',"subject":' + orjson.dumps(ctx.patient)
     ids = hashlib.sha1(ctx._ns + b"Observation/")  # WriteContext.id's namespace (see _lean_obx)
     pid_seg = pv1_seg = in1_seg = obr_seg = None
@@ -310,7 +396,7 @@ def oru_fhir(msg: Message, obx_lines: list[tuple[int, Rows]] | None = None) -> d
         if name == "OBX" and obr_seg is not None:
             position = len(current) + 1
             lean = (
-                _lean_obx([seg.fields], position, comp, subject, ids, observed_text, id_prefix, sender)
+                _lean_obx([seg.fields], position, comp, subject, ids, observed_text, id_prefix, sender, other)
                 if seg.simple
                 else None
             )
@@ -357,9 +443,10 @@ def oru_fhir(msg: Message, obx_lines: list[tuple[int, Rows]] | None = None) -> d
                     else observed.date().isoformat()[: {"year": 4, "month": 7, "day": 10}[precision]]
                 )
             id_prefix = obx.safe_id(f"{control}-{len(orders)}")
+            other = Other(msg.codec, observed, precision, observed_text, sender)
             if obx_lines is not None and obx_lines[len(orders) - 1][1]:
                 base, group = obx_lines[len(orders) - 1]
-                rows = _lean_obx(group, 1, comp, subject, ids, observed_text, id_prefix, sender)
+                rows = _lean_obx(group, 1, comp, subject, ids, observed_text, id_prefix, sender, other)
                 if rows is None:
                     return None
                 current.append(rows)
@@ -376,6 +463,8 @@ def oru_fhir(msg: Message, obx_lines: list[tuple[int, Rows]] | None = None) -> d
     message = OruMessage(
         header=header, patient=patient, orders=tuple(orders), identifiers=identifiers, visit=visit
     )
+    if found is not None:  # the message without its results: what the MLLP listener audits (the BSN)
+        found.append(message)
     # per order: its Observation entries as one fragment of comma-separated entries (spliced into the
     # Bundle's entry list), and the DiagnosticReport's result list
     lean = [
@@ -477,6 +566,22 @@ def oru_bytes(data: bytes, sink: ProblemSink | None = None) -> bytes:
         if bundle is not None:
             return dumps(bundle)
     return bundle_bytes(messages.read(msg, sink))
+
+
+def accept(msg: Message, sink: ProblemSink, *, accepted: tuple[str, ...] | None = None) -> c.Hl7Canonical:
+    """Map a parsed message as the MLLP listener does before acknowledging it: an ORU^R01 by the lean
+    path (the mapping ``hisgw convert`` and ``bench/`` use; its Bundle is not kept), any other message or
+    one with a problem by :func:`mappings.hl7v2.messages.read`. Returns the canonical message (for an
+    ORU^R01 by the lean path: without its results, which the Bundle held); raises as ``messages.read``."""
+    if (
+        msg.msh.get(9, 1) == "ORU"
+        and msg.msh.get(9, 2) == "R01"
+        and (accepted is None or "ORU^R01" in accepted)
+    ):
+        found: list[OruMessage] = []
+        if oru_fhir(msg, found=found) is not None:
+            return found[0]
+    return messages.read(msg, sink, accepted=accepted)
 
 
 def bundle_bytes(obj: c.Hl7Canonical) -> bytes:
