@@ -155,9 +155,10 @@ def _tail(unit: str, raw7: str, flag: str, comp: str) -> bytes | None:
     unit_or_none = unit or None
     rng = b""
     if raw7:
-        rng = _RANGES.get((raw7, unit_or_none)) or _range(raw7, unit_or_none)
-        if rng is None:
+        found = _RANGES.get((raw7, unit_or_none)) or _range(raw7, unit_or_none)
+        if found is None:
             return None
+        rng = found
     hit = (_UNITS.get(unit_or_none) or _unit(unit_or_none)) + b"}" + interpretation + rng + b"}}"
     cache = _TAILS.setdefault(comp, {})
     if len(cache) < _CACHE_MAX:
@@ -173,7 +174,6 @@ _CODE3: dict[tuple[str, str], dict[str, bytes | None]] = {}
 form."""
 _TAILS: dict[str, dict[tuple[str, str, str], bytes]] = {}
 """Per component separator: (OBX-6, OBX-7, OBX-8) -> what :func:`_tail` gives."""
-_MISS = object()
 _INTERP = {"": b"", **{k: _INTERPRETATION[k] for k in _FLAGS}}
 
 
@@ -235,9 +235,8 @@ def _lean_obx(
             flag = f[8] if n > 8 else ""
             raw14 = f[14] if n > 14 else ""
         default_id = f"{id_prefix}-{position}"
-        coding = code3.get(f[3], _MISS)
-        if coding is _MISS:
-            coding = _code3(f[3], comp, sender, code3)
+        raw3 = f[3]
+        coding = code3[raw3] if raw3 in code3 else _code3(raw3, comp, sender, code3)
         if coding is None:
             return None
         raw5 = f[5]
@@ -345,9 +344,8 @@ def _templated(
     f: list[str], other: Other, subject: bytes, ids, default_id: str
 ) -> tuple[tuple, tuple] | None:
     """The entry and the reference of an OBX of another form, from its template (:func:`_template`)."""
-    fmt = _TEMPLATES.get((other.sender, other.observed_text, *f[1:]), _MISS)
-    if fmt is _MISS:
-        fmt = _template(f, other)
+    key = (other.sender, other.observed_text, *f[1:])
+    fmt = _TEMPLATES[key] if key in _TEMPLATES else _template(f, other)
     if fmt is None or len(default_id) > 64:
         return None
     h = ids.copy()
@@ -467,7 +465,7 @@ def oru_fhir(
         found.append(message)
     # per order: its Observation entries as one fragment of comma-separated entries (spliced into the
     # Bundle's entry list), and the DiagnosticReport's result list
-    lean = [
+    fragments = [
         (
             orjson.Fragment(b",".join([e for e, _ in obs])),
             orjson.Fragment(b"[" + b",".join([r for _, r in obs]) + b"]"),
@@ -476,7 +474,7 @@ def oru_fhir(
         else None
         for obs in observations
     ]
-    return fhir.oru_bundle(w, message, lean)
+    return fhir.oru_bundle(w, message, fragments)
 
 
 Rows = list[list[str]]
