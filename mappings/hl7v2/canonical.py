@@ -235,7 +235,7 @@ class Order(_Base, frozen=True):
     reason: Coded | None = None  # OBR-31 reason for study
     specimen_source: str | None = None  # OBR-15.1 (v2.5) / SPM-4.1 specimen type
     notes: str | None = None  # NTE-3 under the order, one line each
-    observations: tuple[m.Measurement, ...] = ()  # OBX sent with the order
+    observations: tuple[m.LabResult, ...] = ()  # OBX sent with the order
 
 
 class OrderMessage(_Base, frozen=True, tag="ORM", tag_field="message"):

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import threading
 from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
 
@@ -64,9 +65,27 @@ def opt(value: str) -> str | None:
 # --------------------------------------------------------------------------- primitives
 
 
+_SENDER = threading.local()
+
+
+def set_sender_offset(raw7: str | None) -> None:
+    """The offset of MSH-7 (``20240301120000+0100`` -> ``+0100``), or none: what an unzoned time in the
+    message being read is taken in (HL7 v2.5 §2.A.22: a time without offset is the sender's local time;
+    MSH-7's offset says which). Set by :func:`mappings.hl7v2.msh.from_segment` for each message, per
+    thread."""
+    mt = _DTM.match(raw7) if raw7 else None
+    _SENDER.offset = mt.group(8) if mt else None
+
+
+def sender_offset() -> str | None:
+    """The offset unzoned times of the message being read take (``None``: Europe/Amsterdam)."""
+    return getattr(_SENDER, "offset", None)
+
+
 def parse_dtm(raw: str, location: str, sink: ProblemSink, *, code: str = "HL7-011") -> dt.datetime | None:
     """DTM/TS.1 ``YYYY[MM[DD[HH[MM[SS[.S[S[S[S]]]]]]]]][+/-ZZZZ]`` -> local wall-clock, whole seconds.
-    A date alone is midnight; less than a date is an error (the model needs a day)."""
+    A date alone is midnight; less than a date is an error (the model needs a day). A time without an
+    offset takes the sender's (MSH-7's, :func:`set_sender_offset`), else it is Amsterdam time already."""
     if not raw:
         return None
     mt = _DTM.match(raw)
@@ -81,6 +100,8 @@ def parse_dtm(raw: str, location: str, sink: ProblemSink, *, code: str = "HL7-01
     except ValueError:
         sink.error(code, location, f"{raw!r} is not a valid date/time")
         return None
+    if not off and h:  # a date alone is a day, in no zone
+        off = sender_offset()
     if off:
         sign = -1 if off[0] == "-" else 1
         delta = dt.timedelta(hours=int(off[1:3]), minutes=int(off[3:5])) * sign
@@ -92,7 +113,8 @@ def parse_dtm(raw: str, location: str, sink: ProblemSink, *, code: str = "HL7-01
     return t
 
 
-_DTM_CACHE: dict[str, dt.datetime] = {}
+_DTM_CACHE: dict[tuple[str, str | None], dt.datetime] = {}
+"""(DTM as written, the sender's offset) -> the wall-clock time read."""
 
 
 def dtm_at(raw: str, seg, n: int, sink: ProblemSink) -> dt.datetime | None:
@@ -100,14 +122,15 @@ def dtm_at(raw: str, seg, n: int, sink: ProblemSink) -> dt.datetime | None:
     one time, and the location string is only built when there is something to report."""
     if not raw:
         return None
-    hit = _DTM_CACHE.get(raw)
+    key = (raw, getattr(_SENDER, "offset", None))
+    hit = _DTM_CACHE.get(key)
     if hit is not None:
         return hit
     value = parse_dtm(raw, seg.loc(n), sink)
     if value is not None:
         if len(_DTM_CACHE) > 4096:
             _DTM_CACHE.clear()
-        _DTM_CACHE[raw] = value
+        _DTM_CACHE[key] = value
     return value
 
 

@@ -184,7 +184,7 @@ def _read_order(r: _Reader, i: int) -> c.Order | None:
     for k, ref in enumerate(as_list(sr.get("supportingInfo"))):
         j = r.ctx.resolve(ref, f"{at}.supportingInfo[{k}]", ("Observation",))
         if j is not None:
-            x = observation.from_fhir(r.ctx.resource(j), r.ctx, r.ctx.at(j), f"obx-{i}-{k}")
+            x = observation.lab_from_fhir(r.ctx.resource(j), r.ctx, r.ctx.at(j), f"obx-{i}-{k}")
             if x is not None:
                 observations.append(x)
     ordering = [r.practitioner(ref, f"{at}.extension") for ref in parts.get("ORC-12", [])]

@@ -73,7 +73,7 @@ class _OrderReader:
         }
         self.obr: Segment | None = None
         self.notes: list[Segment] = []
-        self.observations: list[m.Measurement] = []
+        self.observations: list[m.LabResult] = []
         self.tq1 = False
 
     def take_tq1(self, seg: Segment) -> None:
