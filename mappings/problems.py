@@ -144,12 +144,6 @@ class ProblemSink:
                 )
             )
 
-    def info(self, code: str, location: str, message: str) -> None:
-        """Information: what the input holds and the gateway deliberately does not map (never raises)."""
-        self._warnings += 1
-        if self._warnings <= self.max_warnings:
-            self.problems.append(Problem(Severity.INFORMATION, code, location, message))
-
     @property
     def has_errors(self) -> bool:
         return any(p.severity is Severity.ERROR for p in self.problems)
