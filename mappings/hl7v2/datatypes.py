@@ -24,6 +24,7 @@ Dutch conventions (documented in ``docs/hl7v2.md`` §3):
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
 import threading
 from decimal import Decimal, InvalidOperation
@@ -311,7 +312,10 @@ def write_xcn(p: m.HealthProfessional) -> list:
                 )
             )
     if not reps:
-        reps.append((None, *name, None, None, name_type))
+        ident = authority = None
+        if p.id.startswith("xcn-") and "-" in p.id[4:]:  # the sender's own identifier (read_xcn)
+            authority, ident = p.id[4:].split("-", 1)
+        reps.append((ident, *name, None, authority if authority != "local" else None, name_type))
     return reps
 
 
@@ -333,22 +337,38 @@ def read_xcn(reps: list[list[list[str]]], location: str, sink: ProblemSink) -> l
                     person[attr] = ident
                     break
             else:
+                person.setdefault("other", f"xcn-{ns or oid or 'local'}-{ident}")
                 sink.warning(
                     "HL7-051",
                     f"{loc}.1",
                     f"identifier {ident!r} of authority {ns or oid or '(none)'!r} "
-                    "is not AGB, UZI or BIG; not kept",
+                    "is not AGB, UZI or BIG; kept only as the professional's local id",
                 )
     out = []
     for person in people:
         loc = person.pop("loc")
+        other = person.pop("other", None)
         ids = {k: v for k, v in person.items() if k != "name"}
-        pid = next((f"{k}-{v}" for k, v in ids.items()), re.sub(r"[^A-Za-z0-9.\-_:]", "-", loc))
+        pid = next((f"{k}-{v}" for k, v in ids.items()), None) or _local_professional_id(
+            other, person["name"], loc
+        )
         try:
             out.append(m.HealthProfessional(id=pid, name=person["name"], **ids))
         except ValueError as exc:
             sink.error("HL7-020", loc, str(exc))
     return out
+
+
+def _local_professional_id(other: str | None, name: m.PersonName | None, loc: str) -> str:
+    """The local id of a professional without a Dutch identifier: made of what identifies them in the
+    message (the sender's identifier with its authority, else the name), so two such doctors never share
+    one and one doctor named twice is one Practitioner (never the field's name, ``PV1-7``, for all)."""
+    if other is not None and len(other) <= 64:
+        return re.sub(r"[^A-Za-z0-9.\-_:]", "-", other)
+    if other is None and name is not None:
+        return "name-" + hashlib.sha1(name_display(name).encode("utf-8")).hexdigest()[:16]
+    text = other or loc
+    return "xcn-" + hashlib.sha1(text.encode("utf-8")).hexdigest()[:16]
 
 
 # --------------------------------------------------------------------------- addresses (XAD)
