@@ -189,3 +189,26 @@ def test_observation_time_of_a_date_keeps_the_precision_through_v2():
     assert (x.effective, x.precision) == (dt.datetime(2024, 2, 29), "day")
     again = messages.read(messages.write(messages.read(parse(text)))).measurements[0]
     assert (again.effective, again.precision) == (x.effective, x.precision)
+
+
+def test_an_unzoned_time_takes_the_offset_of_msh_7_else_amsterdam():
+    body = "OBR|1|P1|F1|LAB^Lab^L|||20240301080000\rOBX|1|NM|2345-7^^LN||5||||||F|||20240301093000\r"
+    zoned = HEAD.replace("20240301120000+0100", "20240301120000-0500") + body
+    plain = HEAD.replace("20240301120000+0100", "20240301120000") + body
+    for route in (
+        lambda t: json.loads(fast.oru_bytes(t.encode())),
+        lambda t: fhir.to_fhir(messages.read(parse(t))),
+    ):
+        got = {}
+        for name, text in (("zoned", zoned), ("plain", plain), ("zoned again", zoned)):
+            bundle = route(text)
+            obs = next(
+                e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Observation"
+            )
+            got[name] = obs["effectiveDateTime"]
+        # 09:30 at -05:00 is 15:30 in Amsterdam (+01:00 on 1 March); without an offset it is Amsterdam time
+        assert got == {
+            "zoned": "2024-03-01T15:30:00+01:00",
+            "plain": "2024-03-01T09:30:00+01:00",
+            "zoned again": "2024-03-01T15:30:00+01:00",
+        }

@@ -38,7 +38,7 @@ from mappings.fhir.common import _VARIANT, WriteContext, coding, dumps, fdatetim
 from mappings.hl7v2 import canonical as c
 from mappings.hl7v2 import fhir, in1, messages, msh, obr, obx, oru, pid, pv1
 from mappings.hl7v2.canonical import LabOrder, OruMessage
-from mappings.hl7v2.datatypes import _DTM_CACHE
+from mappings.hl7v2.datatypes import _DTM_CACHE, sender_offset
 from mappings.hl7v2.er7 import (
     MAX_FIELDS,
     MAX_MESSAGE_BYTES,
@@ -66,7 +66,7 @@ _INTERPRETATION = {
     for k, v in observation._INTERPRETATIONS.items()
 }
 _CODINGS: dict[str, bytes] = {}
-_TIMES: dict[str, bytes] = {}
+_TIMES: dict[tuple[str, str | None], bytes] = {}
 _UNITS: dict[str | None, bytes] = {}
 _RANGES: dict[tuple[str, str | None], bytes] = {}
 _CACHE_MAX = 4096
@@ -103,14 +103,14 @@ def _code(code: str) -> bytes:
     return hit
 
 
-def _time(raw14: str) -> bytes | None:
+def _time(raw14: str, off: str | None) -> bytes | None:
     """The FHIR dateTime (JSON) of an OBX-14 the OBX reader has parsed before (its cache)."""
-    effective = _DTM_CACHE.get(raw14)
+    effective = _DTM_CACHE.get((raw14, off))
     if effective is None or obx.precision_of(raw14) != "second":
         return None
     if len(_TIMES) > _CACHE_MAX:
         _TIMES.clear()
-    hit = _TIMES[raw14] = orjson.dumps(fdatetime(effective))
+    hit = _TIMES[(raw14, off)] = orjson.dumps(fdatetime(effective))
     return hit
 
 
@@ -202,6 +202,7 @@ def _lean_obx(
     are spliced in every time), the module's names bound to locals, and one call per OBR."""
     code3, tails = _CODE3.setdefault((comp, sender), {}), _TAILS.setdefault(comp, {})
     times, plain, nm = _TIMES, _PLAIN.match, _NM_RE.match
+    off = sender_offset()
     entries: list[bytes] = []
     refs: list[bytes] = []
     middles: dict[str, bytes] = {}
@@ -251,7 +252,7 @@ def _lean_obx(
             return None
         middle = middles.get(raw14)
         if middle is None:  # subject, time and the start of the value: the same for most OBX of a report
-            time = (times.get(raw14) or _time(raw14)) if raw14 else default_time
+            time = (times.get((raw14, off)) or _time(raw14, off)) if raw14 else default_time
             if time is None:
                 return None
             middle = middles[raw14] = (
@@ -316,7 +317,7 @@ def _template(f: list[str], other: Other) -> bytes | None:
     :func:`observation.to_fhir`, ``dumps``) with marks where the ids and the subject go, as a ``%``
     format: such OBX (a coded or text finding, a ``<0.5``, a preliminary result) repeat in a lab's
     traffic, value and all. ``None`` when the general route reports anything about it."""
-    key = (other.sender, other.observed_text, *f[1:])
+    key = (other.sender, other.observed_text, sender_offset(), *f[1:])
     seg = Segment(list(f), other.codec)
     seg.simple = True  # rows come without repetition, subcomponent or escape characters
     sink = ProblemSink()
@@ -344,7 +345,7 @@ def _templated(
     f: list[str], other: Other, subject: bytes, ids, default_id: str
 ) -> tuple[tuple, tuple] | None:
     """The entry and the reference of an OBX of another form, from its template (:func:`_template`)."""
-    key = (other.sender, other.observed_text, *f[1:])
+    key = (other.sender, other.observed_text, sender_offset(), *f[1:])
     fmt = _TEMPLATES[key] if key in _TEMPLATES else _template(f, other)
     if fmt is None or len(default_id) > 64:
         return None

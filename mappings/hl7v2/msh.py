@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from mappings.hl7v2 import er7
 from mappings.hl7v2.canonical import Hd, MessageHeader
-from mappings.hl7v2.datatypes import fmt_dtm, opt, parse_dtm
+from mappings.hl7v2.datatypes import fmt_dtm, opt, parse_dtm, set_sender_offset
 from mappings.hl7v2.er7 import Codec, Delimiters, Segment
 from mappings.hl7v2.trace import warn_unread
 from mappings.problems import ProblemSink
@@ -66,7 +66,9 @@ def from_segment(seg: Segment, sink: ProblemSink) -> MessageHeader | None:
             sink.error("HL7-011", seg.loc(n), f"acknowledgement type {v!r} is not AL, NE, ER or SU")
             ok = False
     raw7 = seg.get(7)
+    set_sender_offset(None)  # MSH-7 itself: its own offset or Amsterdam
     ts = parse_dtm(raw7, seg.loc(7), sink) if raw7 else None
+    set_sender_offset(raw7)
     warn_unread(seg, READ, sink)
     if not ok:
         return None
