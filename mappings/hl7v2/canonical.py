@@ -302,6 +302,8 @@ class Appointment(_Base, frozen=True):
     end: dt.datetime | None = None  # SCH-11.5 or TQ1-8
     timing_in_tq1: bool = False  # the timing came in TQ1 (and is written there again)
     filler_status: str | None = None  # SCH-25 (table 0278: Booked, Cancelled, Complete, Noshow ...)
+    placer_order: str | None = None  # SCH-26 placer order number (EI.1): the order this appointment is for
+    filler_order: str | None = None  # SCH-27 filler order number (EI.1)
     notes: str | None = None  # NTE after SCH
     resources: tuple[Resource, ...] = ()
 

@@ -1334,6 +1334,10 @@ def _appointment(x: c.SiuMessage) -> dict:
     if a.filler_id is not None:
         ids.append({"type": _type("FILL"), "value": a.filler_id})  # SCH-2
     appt["identifier"] = ids
+    orders = [("PLAC", a.placer_order), ("FILL", a.filler_order)]
+    based = [{"type": "ServiceRequest", "identifier": {"type": _type(k), "value": v}} for k, v in orders if v]
+    if based:
+        appt["basedOn"] = based  # SCH-26, SCH-27
     appt["status"] = _appointment_status(x)  # the event, SCH-25
     if appt["status"] == "cancelled" and a.event_reason is not None:
         appt["cancelationReason"] = codeable(a.event_reason)  # SCH-6
@@ -1432,6 +1436,10 @@ def _read_appointment(r: _Reader, h: c.MessageHeader, parts: dict) -> c.SiuMessa
             placer = as_str(as_dict(ident).get("value"))
         elif kind == "FILL":
             filler = as_str(as_dict(ident).get("value"))
+    orders: dict[str | None, str | None] = {}
+    for ref in as_list(appt.get("basedOn")):
+        ident = as_dict(as_dict(ref).get("identifier"))
+        orders[_code_of(ident.get("type"))] = as_str(ident.get("value"))
     resources = []
     for k, el in enumerate(as_list(appt.get("serviceType"))):
         got = _read_resource(r, as_dict(el), f"{at}.serviceType[{k}]")
@@ -1455,6 +1463,8 @@ def _read_appointment(r: _Reader, h: c.MessageHeader, parts: dict) -> c.SiuMessa
         end=r.dt(appt.get("end"), f"{at}.end"),
         timing_in_tq1=bool(_one(sch, "TQ1")),
         filler_status=_one(sch, "SCH-25"),
+        placer_order=orders.get("PLAC"),
+        filler_order=orders.get("FILL"),
         notes=as_str(appt.get("comment")),
         resources=tuple(resources),
     )

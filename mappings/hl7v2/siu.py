@@ -6,7 +6,8 @@ appointment whose service (AIS-3) says so. Read (any other segment is reported, 
     SIU_S12  MSH SCH [TQ1] [{NTE}] [PID [PV1]] {RGS [{AIS}] [{AIG}] [{AIL}] [{AIP}]}
 
 SCH-1/-2 placer and filler appointment id (EI.1), SCH-6 event reason, SCH-7 appointment reason, SCH-8
-appointment type (CWE), SCH-9/-10 duration and its units, SCH-11 timing (TQ.4 start, TQ.5 end; withdrawn
+appointment type (CWE), SCH-26/-27 placer and filler order number (the order the appointment is
+for), SCH-9/-10 duration and its units, SCH-11 timing (TQ.4 start, TQ.5 end; withdrawn
 in v2.7, where TQ1-7/-8 carry them), SCH-25 filler status (table 0278). Each AIS/AIG/AIL/AIP is a
 :class:`~mappings.hl7v2.canonical.Resource`: AIS-3 service, AIG-3 resource, AIL-3 location (PL), AIP-3
 person (XCN), their role/type (AIG-4, AIL-4, AIP-4), start, duration with units and filler status.
@@ -25,7 +26,7 @@ from mappings.problems import ProblemSink
 
 EVENTS = {"S12": "SIU_S12", "S13": "SIU_S12", "S14": "SIU_S12", "S15": "SIU_S12"}
 """Trigger event -> message structure (MSH-9.3)."""
-SCH_READ = frozenset({1, 2, 6, 7, 8, 9, 10, 11, 25})
+SCH_READ = frozenset({1, 2, 6, 7, 8, 9, 10, 11, 25, 26, 27})
 TQ1_READ = frozenset({1, 7, 8})
 # segment -> (resource field, role field, start, duration, duration units, filler status) (v2.5 §10.6)
 LAYOUT = {
@@ -114,6 +115,8 @@ def read(msg: Message, sink: ProblemSink) -> SiuMessage | None:
         end=end,
         timing_in_tq1=tq1 is not None,
         filler_status=t.opt(sch.get(25)),
+        placer_order=t.opt(sch.get(26)),
+        filler_order=t.opt(sch.get(27)),
         notes=nte.lines_from(notes, sink),
         resources=tuple(resources),
     )
@@ -134,7 +137,7 @@ def read(msg: Message, sink: ProblemSink) -> SiuMessage | None:
 
 
 def _sch(a: Appointment) -> tuple[str, list[FieldValue]]:
-    fields: list[FieldValue] = [None] * 25
+    fields: list[FieldValue] = [None] * 27
     fields[0] = a.placer_id  # SCH-1
     fields[1] = a.filler_id  # SCH-2
     fields[5] = write_coded(a.event_reason)  # SCH-6
@@ -145,6 +148,8 @@ def _sch(a: Appointment) -> tuple[str, list[FieldValue]]:
     if not a.timing_in_tq1 and (a.start or a.end):
         fields[10] = (None, None, None, t.fmt_dtm(a.start), t.fmt_dtm(a.end))  # SCH-11
     fields[24] = a.filler_status  # SCH-25
+    fields[25] = a.placer_order  # SCH-26
+    fields[26] = a.filler_order  # SCH-27
     return "SCH", fields
 
 
