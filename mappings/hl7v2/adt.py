@@ -2,7 +2,8 @@
 
 The events and their message structures are data (``tables/adt-events.csv``: event, structure, the FHIR
 Encounter status the event means, its meaning). Every structure read here is MSH EVN PID [PD1] [PV1] ...
-with the segments this mapping reads: MSH, EVN, PID, PV1, the first IN1 and, for A40 (ADT_A39), MRG.
+with the segments this mapping reads: MSH, EVN, PID, PV1, PV2, the first IN1 and, for A40 (ADT_A39),
+MRG.
 One patient per message: a second PID (A40 with several patient groups) is ``HL7-017``. Every other
 segment is reported as not read (``HL7-054``). Written: MSH EVN PID PV1 [IN1] [MRG].
 """
@@ -61,7 +62,14 @@ def _mrg_segment(p: PriorPatient) -> tuple[str, list[FieldValue]]:
 
 def read(msg: Message, sink: ProblemSink) -> AdtMessage | None:
     header = msh.from_segment(msg.msh, sink)
-    seen: dict[str, Segment | None] = {"EVN": None, "PID": None, "PV1": None, "IN1": None, "MRG": None}
+    seen: dict[str, Segment | None] = {
+        "EVN": None,
+        "PID": None,
+        "PV1": None,
+        "PV2": None,
+        "IN1": None,
+        "MRG": None,
+    }
     unread = []
     for seg in msg.segments[1:]:
         name = seg.fields[0]
@@ -86,6 +94,8 @@ def read(msg: Message, sink: ProblemSink) -> AdtMessage | None:
     insurance = in1.from_segment(seen["IN1"], sink) if seen["IN1"] else None
     patient, identifiers = pid.from_segment(seen["PID"], sink, insurance)
     visit = pv1.from_segment(seen["PV1"], sink) if seen["PV1"] else None
+    if seen["PV2"] is not None:
+        visit = pv1.with_pv2(visit, seen["PV2"], sink)
     merged = _mrg(seen["MRG"], sink) if seen["MRG"] else None
     if header is None or patient is None or (seen["MRG"] is not None and merged is None):
         return None
@@ -109,6 +119,9 @@ def write(a: AdtMessage) -> Message:
         segments.append(_mrg_segment(a.merged))
     if a.visit is not None or a.merged is None:
         segments.append(pv1.to_segment(a.visit))
+        pv2 = pv1.pv2_segment(a.visit)
+        if pv2 is not None:
+            segments.append(pv2)
     if a.patient.insurance:
         segments.append(in1.to_segment(a.patient.insurance))
     return build(segments, codec, msh=msh.to_segment(a.header, codec))

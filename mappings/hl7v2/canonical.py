@@ -88,6 +88,11 @@ class Visit(_Base, frozen=True):
     admit_source: str | None = None  # PV1-14 (table 0023)
     discharge_disposition: str | None = None  # PV1-36 (table 0112)
     discharged: dt.datetime | None = None  # PV1-45
+    admit_reason: str | None = None  # PV2-3.1 admit reason (CWE code)
+    admit_reason_text: str | None = None  # PV2-3.2
+    admit_reason_system: str | None = None  # PV2-3.3
+    expected_admit: dt.datetime | None = None  # PV2-8 expected admit date/time
+    expected_discharge: dt.datetime | None = None  # PV2-9 expected discharge date/time
 
 
 class PriorPatient(_Base, frozen=True):

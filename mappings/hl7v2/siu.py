@@ -3,7 +3,7 @@
 S12 a new appointment booked, S13 rescheduled, S14 modified, S15 cancelled; a video consult is an
 appointment whose service (AIS-3) says so. Read (any other segment is reported, ``HL7-054``)::
 
-    SIU_S12  MSH SCH [TQ1] [{NTE}] [PID [PV1]] {RGS [{AIS}] [{AIG}] [{AIL}] [{AIP}]}
+    SIU_S12  MSH SCH [TQ1] [{NTE}] [PID [PV1 [PV2]]] {RGS [{AIS}] [{AIG}] [{AIL}] [{AIP}]}
 
 SCH-1/-2 placer and filler appointment id (EI.1), SCH-6 event reason, SCH-7 appointment reason, SCH-8
 appointment type (CWE), SCH-26/-27 placer and filler order number (the order the appointment is
@@ -64,7 +64,7 @@ def _resource(seg: Segment, sink: ProblemSink) -> Resource | None:
 
 def read(msg: Message, sink: ProblemSink) -> SiuMessage | None:
     header = msh.from_segment(msg.msh, sink)
-    sch = tq1 = pid_seg = pv1_seg = None
+    sch = tq1 = pid_seg = pv1_seg = pv2_seg = None
     notes: list[Segment] = []
     resources: list[Resource] = []
     unread = []
@@ -81,6 +81,8 @@ def read(msg: Message, sink: ProblemSink) -> SiuMessage | None:
             pid_seg = seg
         elif name == "PV1" and pv1_seg is None and pid_seg is not None:
             pv1_seg = seg
+        elif name == "PV2" and pv2_seg is None and pv1_seg is not None and not resources:
+            pv2_seg = seg
         elif name == "RGS":
             warn_unread(seg, frozenset({1}), sink)
         elif name in LAYOUT:
@@ -129,6 +131,8 @@ def read(msg: Message, sink: ProblemSink) -> SiuMessage | None:
         if patient is None:
             return None
     visit = pv1.from_segment(pv1_seg, sink) if pv1_seg else None
+    if pv2_seg is not None:
+        visit = pv1.with_pv2(visit, pv2_seg, sink)
     if header is None or failed:
         return None
     return SiuMessage(
@@ -185,6 +189,9 @@ def write(x: SiuMessage) -> Message:
         segments.append(pid.to_segment(x.patient, x.identifiers))
         if x.visit is not None:
             segments.append(pv1.to_segment(x.visit))
+            pv2 = pv1.pv2_segment(x.visit)
+            if pv2 is not None:
+                segments.append(pv2)
     if a.resources:
         segments.append(("RGS", ["1"]))
         counts: dict[str, int] = {}
