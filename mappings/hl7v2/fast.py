@@ -27,7 +27,7 @@ import datetime as dt
 import hashlib
 import re
 from decimal import Decimal
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -155,9 +155,10 @@ def _tail(unit: str, raw7: str, flag: str, comp: str) -> bytes | None:
     unit_or_none = unit or None
     rng = b""
     if raw7:
-        rng = _RANGES.get((raw7, unit_or_none)) or _range(raw7, unit_or_none)
-        if rng is None:
+        found = _RANGES.get((raw7, unit_or_none)) or _range(raw7, unit_or_none)
+        if found is None:
             return None
+        rng = found
     hit = (_UNITS.get(unit_or_none) or _unit(unit_or_none)) + b"}" + interpretation + rng + b"}}"
     cache = _TAILS.setdefault(comp, {})
     if len(cache) < _CACHE_MAX:
@@ -173,7 +174,7 @@ _CODE3: dict[tuple[str, str], dict[str, bytes | None]] = {}
 form."""
 _TAILS: dict[str, dict[tuple[str, str, str], bytes]] = {}
 """Per component separator: (OBX-6, OBX-7, OBX-8) -> what :func:`_tail` gives."""
-_MISS = object()
+_MISS: Any = object()
 _INTERP = {"": b"", **{k: _INTERPRETATION[k] for k in _FLAGS}}
 
 
@@ -468,7 +469,7 @@ def oru_fhir(
         found.append(message)
     # per order: its Observation entries as one fragment of comma-separated entries (spliced into the
     # Bundle's entry list), and the DiagnosticReport's result list
-    lean = [
+    fragments = [
         (
             orjson.Fragment(b",".join([e for e, _ in obs])),
             orjson.Fragment(b"[" + b",".join([r for _, r in obs]) + b"]"),
@@ -477,7 +478,7 @@ def oru_fhir(
         else None
         for obs in observations
     ]
-    return fhir.oru_bundle(w, message, lean)
+    return fhir.oru_bundle(w, message, fragments)
 
 
 Rows = list[list[str]]
