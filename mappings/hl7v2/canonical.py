@@ -99,8 +99,20 @@ class PriorPatient(_Base, frozen=True):
     visit_number: str | None = None  # MRG-5
 
 
+class OrderCommon(_Base, frozen=True):
+    """ORC, the common order segment (IG ``ORC[ServiceRequest]``)."""
+
+    control: str  # ORC-1 order control (NW new, CA cancel, RE observations to follow ..., table 0119)
+    placer_number: str | None = None  # ORC-2
+    filler_number: str | None = None  # ORC-3
+    group_number: str | None = None  # ORC-4 placer group number
+    status: str | None = None  # ORC-5 order status (table 0038)
+    transaction_time: dt.datetime | None = None  # ORC-9
+    ordering: tuple[m.HealthProfessional, ...] = ()  # ORC-12
+
+
 class LabOrder(_Base, frozen=True):
-    """OBR with its results: the order and the OBX measurements under it."""
+    """OBR with its results: the order and the OBX measurements under it (and the ORC before it)."""
 
     service_code: str  # OBR-4.1
     service_text: str | None = None  # OBR-4.2
@@ -112,6 +124,7 @@ class LabOrder(_Base, frozen=True):
     result_status: str | None = None  # OBR-25
     measurements: tuple[m.LabResult, ...] = ()
     notes: tuple[str, ...] = ()  # NTE after the OBR
+    common: OrderCommon | None = None  # the ORC in front of the OBR (ORU^R30 always has one)
 
 
 class ConsultParty(_Base, frozen=True):
@@ -218,6 +231,16 @@ class Coded(_Base, frozen=True):
     system: str | None = None
 
 
+class Specimen(_Base, frozen=True):
+    """SPM (OML^O21): the specimen an order is for."""
+
+    placer_id: str | None = None  # SPM-2.1 (EIP placer EI.1)
+    placer_namespace: str | None = None  # SPM-2.1.2
+    filler_id: str | None = None  # SPM-2.2 (EIP filler EI.1)
+    type: Coded | None = None  # SPM-4 specimen type
+    collected: dt.datetime | None = None  # SPM-17.1 collection date/time
+
+
 class Order(_Base, frozen=True):
     """One order of an ORM^O01 or OML^O21: ORC (common order) with its OBR (the service requested), NTE
     notes and OBX observations sent with it (FHIR: ServiceRequest, IG ``ORC[ServiceRequest]``)."""
@@ -236,6 +259,7 @@ class Order(_Base, frozen=True):
     specimen_source: str | None = None  # OBR-15.1 (v2.5) / SPM-4.1 specimen type
     notes: str | None = None  # NTE-3 under the order, one line each
     observations: tuple[m.LabResult, ...] = ()  # OBX sent with the order
+    specimens: tuple[Specimen, ...] = ()  # SPM (OML^O21)
 
 
 class OrderMessage(_Base, frozen=True, tag="ORM", tag_field="message"):

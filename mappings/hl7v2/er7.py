@@ -852,7 +852,7 @@ def unframe(data: bytes) -> bytes:
     then the parse error it always was)."""
     if b"\x0b" not in data or not _FRAME_START.search(data):
         return data
-    return _FRAME_END.sub(b"\r", _FRAME_START.sub(rb"\1", data))
+    return _FRAME_START.sub(rb"\1", _FRAME_END.sub(b"\r", data))
 
 
 def iter_messages(data: bytes, *, default_charset: str = "") -> Iterator[Message]:

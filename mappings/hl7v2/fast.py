@@ -237,9 +237,8 @@ def _lean_obx(
             flag = f[8] if n > 8 else ""
             raw14 = f[14] if n > 14 else ""
         default_id = f"{id_prefix}-{position}"
-        coding = code3.get(f[3], _MISS)
-        if coding is _MISS:
-            coding = _code3(f[3], comp, sender, code3)
+        raw3 = f[3]
+        coding = code3[raw3] if raw3 in code3 else _code3(raw3, comp, sender, code3)
         if coding is None:
             return None
         raw5 = f[5]
@@ -347,9 +346,8 @@ def _templated(
     f: list[str], other: Other, subject: bytes, ids, default_id: str
 ) -> tuple[tuple, tuple] | None:
     """The entry and the reference of an OBX of another form, from its template (:func:`_template`)."""
-    fmt = _TEMPLATES.get((other.sender, other.observed_text, sender_offset(), *f[1:]), _MISS)
-    if fmt is _MISS:
-        fmt = _template(f, other)
+    key = (other.sender, other.observed_text, sender_offset(), *f[1:])
+    fmt = _TEMPLATES[key] if key in _TEMPLATES else _template(f, other)
     if fmt is None or len(default_id) > 64:
         return None
     h = ids.copy()

@@ -2,35 +2,38 @@
 
 Structures (the segments read here; any other is reported as not read, ``HL7-054``)::
 
-    ORM_O01  MSH [{NTE}] [PID [PV1] [IN1]] {ORC [OBR [{NTE}] [{OBX}]]}
-    OML_O21  MSH [{NTE}] [PID [PV1] [IN1]] {ORC [{TQ1}] [OBR [{NTE}] [{OBX}]]}
+    ORM_O01  MSH [{NTE}] [PID [PV1] [IN1]] {ORC [OBR [{NTE}] [{OBX [{NTE}]}]]}
+    OML_O21  MSH [{NTE}] [PID [PV1] [IN1]] {ORC [{TQ1}] [OBR [{NTE}] [{OBX [{NTE}]}] [{SPM}]]}
 
 Each ORC starts an :class:`~mappings.hl7v2.canonical.Order` (the IG's ``ORC[ServiceRequest]`` with
 ``OBR[ServiceRequest]``): ORC-1 order control (required), ORC-2/-3 placer and filler order number (else
 OBR-2/-3), ORC-4 placer group, ORC-5 order status, ORC-9 transaction time, ORC-12 ordering provider (else
 OBR-16); OBR-4 the service, OBR-5/TQ1-9 priority, OBR-6/TQ1-7 the requested time, OBR-15 specimen source,
-OBR-31 reason; NTE after the OBR its notes; OBX after it observations sent with the order. The gateway
-needs the patient: a message without PID is ``HL7-015``. Written: the timing in TQ1 for version 2.5 and
-later (where OBR-5 and OBR-6 are withdrawn), in OBR-5/-6 before; placer, filler and orderer in both ORC
-and OBR.
-"""
+OBR-31 reason; NTE after the OBR its notes; OBX after it observations sent with the order (each with the
+NTE after it as its notes, :mod:`mappings.hl7v2.obx`); SPM-2 (placer and filler specimen id), SPM-4 type
+and SPM-17.1 collection time the specimens (an OBX after an SPM is about the specimen: not read,
+``HL7-054``). The gateway needs the patient: a message without PID is ``HL7-015``. Written: the timing in
+TQ1 for version 2.5 and later (where OBR-5 and OBR-6 are withdrawn), in OBR-5/-6 before; placer, filler
+and orderer in both ORC and OBR."""
 
 from __future__ import annotations
+
+import msgspec
 
 from mappings import model as m
 from mappings.codetables import code_tables
 from mappings.hl7v2 import datatypes as t
-from mappings.hl7v2 import in1, msh, nte, obx, pid, pv1
-from mappings.hl7v2.canonical import Coded, Order, OrderMessage
+from mappings.hl7v2 import in1, msh, nte, obx, orc, oru, pid, pv1
+from mappings.hl7v2.canonical import Coded, Order, OrderCommon, OrderMessage, Specimen
 from mappings.hl7v2.er7 import FieldValue, Message, Segment, build
 from mappings.hl7v2.trace import warn_unread, warn_unread_segments
 from mappings.problems import ProblemSink
 
 EVENTS = {"ORM": {"O01": "ORM_O01"}, "OML": {"O21": "OML_O21"}}
 """Message type -> trigger event -> message structure (MSH-9.3)."""
-ORC_READ = frozenset({1, 2, 3, 4, 5, 9, 12})
 OBR_READ = frozenset({1, 2, 3, 4, 5, 6, 15, 16, 31})
 TQ1_READ = frozenset({1, 7, 9})
+SPM_READ = frozenset({1, 2, 4, 17})
 TQ1_VERSIONS = frozenset({"2.5", "2.5.1", "2.6", "2.7", "2.7.1", "2.8", "2.8.1", "2.8.2"})
 """Versions with TQ1 (and OBR-5/-6 withdrawn): the order's timing is written there."""
 
@@ -56,25 +59,22 @@ def _same(seg: Segment, n: int, kept: str | None, what: str, sink: ProblemSink) 
 class _OrderReader:
     """One ORC and what follows it, up to the next ORC."""
 
-    def __init__(self, orc: Segment, sink: ProblemSink) -> None:
-        warn_unread(orc, ORC_READ, sink)
+    def __init__(self, seg: Segment, sink: ProblemSink) -> None:
         self.sink = sink
-        self.orc = orc
-        self.control = orc.get(1)
-        if not self.control:
-            sink.error("HL7-010", orc.loc(1), "ORC-1 order control is required")
-        self.fields: dict = {
-            "placer_number": t.opt(orc.get(2)),
-            "filler_number": t.opt(orc.get(3)),
-            "group_number": t.opt(orc.get(4)),
-            "status": t.opt(orc.get(5)),
-            "transaction_time": t.parse_dtm(orc.get(9), orc.loc(9), sink),
-            "ordering": tuple(t.read_xcn(orc.all_components(12), orc.loc(12), sink)),
-        }
+        self.orc = seg
+        common = orc.from_segment(seg, sink)
+        self.control = common.control if common is not None else ""
+        self.fields: dict = msgspec.structs.asdict(common) if common is not None else {}
+        self.fields.pop("control", None)
+        self.fields.setdefault("transaction_time", None)
+        self.fields.setdefault("ordering", ())
+        for key in ("placer_number", "filler_number"):
+            self.fields.setdefault(key, None)
         self.obr: Segment | None = None
         self.notes: list[Segment] = []
-        self.observations: list[m.LabResult] = []
+        self.obx: list[tuple[Segment, list[Segment]]] = []  # each OBX with the NTE after it
         self.tq1 = False
+        self.specimens: list[Specimen] = []
 
     def take_tq1(self, seg: Segment) -> None:
         warn_unread(seg, TQ1_READ, self.sink)
@@ -102,16 +102,50 @@ class _OrderReader:
         if not f["ordering"]:
             f["ordering"] = tuple(t.read_xcn(seg.all_components(16), seg.loc(16), self.sink))
 
-    def order(self) -> Order | None:
-        if not self.control:
+    def take_spm(self, seg: Segment) -> None:
+        warn_unread(seg, SPM_READ, self.sink)
+        eip = seg.components(2)
+        self.specimens.append(
+            Specimen(
+                placer_id=t.opt(t.comp(eip, 1, 1)),
+                placer_namespace=t.opt(t.comp(eip, 1, 2)),
+                filler_id=t.opt(t.comp(eip, 2, 1)),
+                type=read_coded(seg.components(4)),
+                collected=t.parse_dtm(seg.get(17), seg.loc(17), self.sink),
+            )
+        )
+
+    def observations(self, prefix: str, sender: str) -> list[m.LabResult] | None:
+        """The OBX after the OBR as lab results (``None`` when one cannot be kept whole)."""
+        tables = code_tables()
+        default = self.fields.get("requested") or self.fields["transaction_time"]
+        out = []
+        for j, (seg, notes) in enumerate(self.obx, 1):
+            text = nte.lines_from(notes, self.sink)
+            x = obx.from_segment(
+                seg,
+                self.sink,
+                default_time=default,
+                default_id=f"{prefix}-{j}",
+                tables=tables,
+                sender=sender,
+                notes=(text,) if text is not None else (),
+            )
+            if x is None:
+                return None
+            out.append(x)
+        return out
+
+    def order(self, prefix: str, sender: str) -> Order | None:
+        observations = self.observations(prefix, sender)
+        if not self.control or observations is None:
             return None
-        if self.obr is None and self.fields.get("service") is None:
-            self.fields.pop("service", None)
         try:
             return Order(
                 control=self.control,
                 notes=nte.lines_from(self.notes, self.sink),
-                observations=tuple(self.observations),
+                observations=tuple(observations),
+                specimens=tuple(self.specimens),
                 **self.fields,
             )
         except ValueError as exc:
@@ -125,7 +159,6 @@ def read(msg: Message, sink: ProblemSink) -> OrderMessage | None:
     message_notes: list[Segment] = []
     readers: list[_OrderReader] = []
     unread = []
-    tables = code_tables()
     control = msg.msh.get(10)
     for seg in msg.segments[1:]:
         name = seg.fields[0]
@@ -147,19 +180,12 @@ def read(msg: Message, sink: ProblemSink) -> OrderMessage | None:
             cur.take_tq1(seg)
         elif name == "OBR" and cur.obr is None:
             cur.take_obr(seg)
-        elif name == "NTE" and cur.obr is not None and not cur.observations:
-            cur.notes.append(seg)
-        elif name == "OBX" and cur.obr is not None:
-            set_id = seg.get(1) or str(seg.occurrence)
-            x = obx.from_segment(
-                seg,
-                sink,
-                default_time=cur.fields.get("requested") or cur.fields["transaction_time"],
-                default_id=obx.safe_id(f"{control}-{len(readers)}-{set_id}"),
-                tables=tables,
-            )
-            if x is not None:
-                cur.observations.append(x)
+        elif name == "NTE" and cur.obr is not None and not cur.specimens:
+            (cur.obx[-1][1] if cur.obx else cur.notes).append(seg)
+        elif name == "OBX" and cur.obr is not None and not cur.specimens:
+            cur.obx.append((seg, []))
+        elif name == "SPM" and cur.obr is not None:
+            cur.take_spm(seg)
         else:
             unread.append(seg)
     warn_unread_segments(unread, sink)
@@ -172,7 +198,8 @@ def read(msg: Message, sink: ProblemSink) -> OrderMessage | None:
     insurance = in1.from_segment(in1_seg, sink) if in1_seg else None
     patient, identifiers = pid.from_segment(pid_seg, sink, insurance)
     visit = pv1.from_segment(pv1_seg, sink) if pv1_seg else None
-    orders = [r.order() for r in readers]
+    sender = oru.sender_of(msg)
+    orders = [r.order(obx.safe_id(f"{control}-{i}"), sender) for i, r in enumerate(readers, 1)]
     notes = nte.lines_from(message_notes, sink)
     if header is None or patient is None or any(o is None for o in orders):
         return None
@@ -187,15 +214,17 @@ def read(msg: Message, sink: ProblemSink) -> OrderMessage | None:
 
 
 def _orc(o: Order) -> tuple[str, list[FieldValue]]:
-    fields: list[FieldValue] = [None] * 12
-    fields[0] = o.control  # ORC-1
-    fields[1] = o.placer_number  # ORC-2
-    fields[2] = o.filler_number  # ORC-3
-    fields[3] = o.group_number  # ORC-4
-    fields[4] = o.status  # ORC-5
-    fields[8] = t.fmt_dtm(o.transaction_time)  # ORC-9
-    fields[11] = [r for p in o.ordering for r in t.write_xcn(p)]  # ORC-12
-    return "ORC", fields
+    return orc.to_segment(
+        OrderCommon(
+            control=o.control,
+            placer_number=o.placer_number,
+            filler_number=o.filler_number,
+            group_number=o.group_number,
+            status=o.status,
+            transaction_time=o.transaction_time,
+            ordering=o.ordering,
+        )
+    )
 
 
 def _obr(o: Order, set_id: int, tq1: bool) -> tuple[str, list[FieldValue]]:
@@ -230,12 +259,21 @@ def write(x: OrderMessage) -> Message:
             segments.append(
                 ("TQ1", ["1", None, None, None, None, None, t.fmt_dtm(o.requested), None, o.priority])
             )
-        if o.service is None and not o.notes and not o.observations:
+        if o.service is None and not o.notes and not o.observations and not o.specimens:
             continue
         segments.append(_obr(o, i, tq1))
         if o.notes is not None:
             segments += nte.to_segments(o.notes)
         prefix = obx.safe_id(f"{x.header.control_id}-{i}")
         default = o.requested or o.transaction_time  # what OBX-14 defaults to on reading
-        segments += [obx.to_segment(v, j, default, f"{prefix}-{j}") for j, v in enumerate(o.observations, 1)]
+        for j, v in enumerate(o.observations, 1):
+            segments.append(obx.to_segment(v, j, default, f"{prefix}-{j}"))
+            for text in v.notes:
+                segments += nte.to_segments(text)
+        for j, sp in enumerate(o.specimens, 1):
+            eip = ((sp.placer_id, sp.placer_namespace), sp.filler_id)
+            spm: list[FieldValue] = [str(j), eip, None, write_coded(sp.type)]
+            if sp.collected is not None:
+                spm += [None] * 12 + [t.fmt_dtm(sp.collected)]
+            segments.append(("SPM", spm))
     return build(segments, codec, msh=msh.to_segment(x.header, codec))

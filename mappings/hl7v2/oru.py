@@ -5,7 +5,8 @@ Measurements.
 One patient per message (``HL7-017`` otherwise): PID [PV1], then one or more OBR each with its OBX.
 Each OBX becomes a Measurement (:mod:`mappings.hl7v2.obx`), never merged with another (ids by position);
 OBX-14 defaults to OBR-7. NTE after PID, OBR and OBX are the notes of the patient, the order and the
-result. Other segments are reported as not read (``HL7-054``). Written: MSH PID [PV1] {OBR {OBX}}; outbound
+result; an ORC in front of an OBR is its common order. Other segments are reported as not read
+(``HL7-054``). Written: MSH PID [PV1] {[ORC] OBR {OBX}}; outbound
 results are built from a patient and measurements by :func:`from_measurements`.
 """
 
@@ -18,7 +19,7 @@ import msgspec
 
 from mappings import model as m
 from mappings.codetables import code_tables
-from mappings.hl7v2 import er7, in1, msh, nte, obr, obx, pid, pv1
+from mappings.hl7v2 import er7, in1, msh, nte, obr, obx, orc, pid, pv1
 from mappings.hl7v2.canonical import Hd, LabOrder, MessageHeader, OruMessage
 from mappings.hl7v2.er7 import Message, Segment, build
 from mappings.hl7v2.trace import warn_unread_segments
@@ -35,7 +36,8 @@ def sender_of(msg: Message) -> str:
 
 def read(msg: Message, sink: ProblemSink) -> OruMessage | None:
     """ORU_R01: PID [PD1] [NTE] [PV1] [IN1] {[ORC] OBR [NTE] {OBX [NTE]}}. NTE after an OBX are its notes,
-    after an OBR the order's notes; ids are positional (OBR position, OBX position under it)."""
+    after an OBR the order's notes; an ORC in front of an OBR its common order (:mod:`.orc`); ids are
+    positional (OBR position, OBX position under it)."""
     header = msh.from_segment(msg.msh, sink)
     control = msg.msh.get(10)
     sender = sender_of(msg)
@@ -48,6 +50,8 @@ def read(msg: Message, sink: ProblemSink) -> OruMessage | None:
     # per OBR: the order, and its OBX segments each with the NTE after it
     groups: list[tuple[Segment, list[tuple[Segment, list[Segment]]], list[Segment]]] = []
     patient_notes: list[Segment] = []
+    orc_seg: Segment | None = None  # an ORC waiting for its OBR
+    orcs: dict[int, Segment] = {}  # group index -> the ORC in front of its OBR
     for seg in msg.segments[1:]:
         name = seg.fields[0]
         if name == "OBX" and obr_seg is not None:  # first: 30 of a report's 35 segments
@@ -72,9 +76,16 @@ def read(msg: Message, sink: ProblemSink) -> OruMessage | None:
             in1_seg = seg
         elif name == "OBR":
             obr_seg = seg
+            if orc_seg is not None:
+                orcs[len(groups)] = orc_seg
+                orc_seg = None
             groups.append((seg, [], []))
+        elif name == "ORC" and orc_seg is None:
+            orc_seg = seg
         else:
             unread.append(seg)
+    if orc_seg is not None:
+        unread.append(orc_seg)  # an ORC without its OBR
     ids: set[str] = set()
     for i, (oseg, obxs, onotes) in enumerate(groups, 1):
         order = obr.from_segment(oseg, sink)
@@ -106,8 +117,12 @@ def read(msg: Message, sink: ProblemSink) -> OruMessage | None:
                 ids.add(x.id)
                 measurements.append(x)
         note = nte.lines_from(onotes, sink)
+        common = orc.from_segment(orcs[i - 1], sink) if i - 1 in orcs else None
+        failed = failed or (i - 1 in orcs and common is None)
         orders.append(
-            msgspec.structs.replace(order, measurements=tuple(measurements), notes=(note,) if note else ())
+            msgspec.structs.replace(
+                order, measurements=tuple(measurements), notes=(note,) if note else (), common=common
+            )
         )
     warn_unread_segments(unread, sink)
     if pid_seg is None:
@@ -142,6 +157,8 @@ def write(o: OruMessage) -> Message:
     if o.patient.insurance:
         segments.append(in1.to_segment(o.patient.insurance))
     for i, order in enumerate(o.orders, 1):
+        if order.common is not None:
+            segments.append(orc.to_segment(order.common))
         segments.append(obr.to_segment(order, i))
         for text in order.notes:
             segments += nte.to_segments(text)
