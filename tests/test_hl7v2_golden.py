@@ -74,6 +74,10 @@ def tree(msg: Message, problems: list[Problem] = (), *, original: bool = False) 
             drop.add((mt.group(1), int(mt.group(2) or 1)))
         elif p.code in MASKS_VALUE and mt and mt.group(3):
             mask.append(tuple(int(x) if x else None for x in mt.groups()[1:]) + (mt.group(1),))
+        elif p.code == "HL7-060" and mt:  # fields not mapped by design, listed in the message
+            for name, n in re.findall(r"([A-Z][A-Z0-9]{2})-(\d+)", p.message):
+                occurrence = int(mt.group(2)) if mt.group(2) else None
+                mask.append((occurrence, int(n), None, None, None, name))
     out = []
     for seg in msg.segments:
         name = seg.fields[0]

@@ -27,7 +27,7 @@ import datetime as dt
 import hashlib
 import re
 from decimal import Decimal
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -174,6 +174,7 @@ _CODE3: dict[tuple[str, str], dict[str, bytes | None]] = {}
 form."""
 _TAILS: dict[str, dict[tuple[str, str, str], bytes]] = {}
 """Per component separator: (OBX-6, OBX-7, OBX-8) -> what :func:`_tail` gives."""
+_MISS: Any = object()
 _INTERP = {"": b"", **{k: _INTERPRETATION[k] for k in _FLAGS}}
 
 
