@@ -32,12 +32,16 @@ EVENTS = {event: structure for event, (structure, _) in _TABLE.items()}
 ENCOUNTER_STATUS = {event: status for event, (_, status) in _TABLE.items() if status}
 """Trigger event -> the FHIR Encounter.status it implies (events that only touch the person: none)."""
 MRG_READ = frozenset({1, 3, 5})
+MRG_LISTED = frozenset({7})
+"""MRG-7 prior patient name: not mapped by design (the surviving PID names the patient), listed as
+information (``HL7-060``); MRG-2/-4/-6, identifiers of the prior record, refuse the message (``HL7-053``)
+rather than merge without them."""
 
 
 def _mrg(seg: Segment, sink: ProblemSink) -> PriorPatient | None:
     """MRG-1 prior patient identifier list (CX: value, CX.4 authority, CX.5 type), MRG-3 prior patient
     account number, MRG-5 prior visit number."""
-    warn_unread(seg, MRG_READ, sink)
+    warn_unread(seg, MRG_READ, sink, MRG_LISTED)
     ids = []
     for comps in seg.all_components(1):
         value = opt(comps[0][0]) if comps and comps[0] else None

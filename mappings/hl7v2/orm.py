@@ -33,6 +33,10 @@ EVENTS = {"ORM": {"O01": "ORM_O01"}, "OML": {"O21": "OML_O21"}}
 """Message type -> trigger event -> message structure (MSH-9.3)."""
 OBR_READ = frozenset({1, 2, 3, 4, 5, 6, 15, 16, 31})
 TQ1_READ = frozenset({1, 7, 9})
+TQ1_LISTED = frozenset({2, 3, 4, 5, 6, 8, *range(10, 15)})
+"""TQ1 fields beyond start and priority (quantity, repeat pattern, explicit/relative time, service
+duration, end, condition and text instructions, conjunction, occurrence duration, total occurrences):
+listed as information (``HL7-060``)."""
 SPM_READ = frozenset({1, 2, 4, 17})
 TQ1_VERSIONS = frozenset({"2.5", "2.5.1", "2.6", "2.7", "2.7.1", "2.8", "2.8.1", "2.8.2"})
 """Versions with TQ1 (and OBR-5/-6 withdrawn): the order's timing is written there."""
@@ -77,7 +81,7 @@ class _OrderReader:
         self.specimens: list[Specimen] = []
 
     def take_tq1(self, seg: Segment) -> None:
-        warn_unread(seg, TQ1_READ, self.sink)
+        warn_unread(seg, TQ1_READ, self.sink, TQ1_LISTED)
         self.tq1 = True
         self.fields["requested"] = t.parse_dtm(seg.get(7), seg.loc(7), self.sink)
         self.fields["priority"] = t.opt(seg.get(9))

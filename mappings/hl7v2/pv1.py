@@ -19,6 +19,10 @@ from mappings.problems import ProblemSink
 
 READ = frozenset({1, 2, 3, 4, 6, 7, 10, 14, 19, 36, 44, 45})
 PV2_READ = frozenset({3, 8, 9})
+PV2_LISTED = frozenset({1, 2, 4, 5, 6, 7, *range(10, 50)})
+"""PV2 fields not mapped by design, listed as information (``HL7-060``): prior pending location,
+accommodation, transfer reason, valuables, visit description, referral source, signature, billing and
+the remaining administrative fields."""
 NO_VISIT = Visit(patient_class="N")
 """``PV1|1|N``: the PV1 a message structure requires when there is no visit; read as no visit at all."""
 
@@ -70,7 +74,7 @@ def from_segment(seg: Segment, sink: ProblemSink) -> Visit | None:
 
 def with_pv2(v: Visit | None, seg: Segment, sink: ProblemSink) -> Visit | None:
     """The visit with what its PV2 adds (a PV2 without a visit: ``PV1|1|N`` then PV2 makes one of class N)."""
-    warn_unread(seg, PV2_READ, sink)
+    warn_unread(seg, PV2_READ, sink, PV2_LISTED)
     code, text, system = t.read_cwe(seg.components(3))
     extra = {
         "admit_reason": t.opt(code),

@@ -27,7 +27,20 @@ from mappings.problems import ProblemSink
 EVENTS = {"S12": "SIU_S12", "S13": "SIU_S12", "S14": "SIU_S12", "S15": "SIU_S12"}
 """Trigger event -> message structure (MSH-9.3)."""
 SCH_READ = frozenset({1, 2, 6, 7, 8, 9, 10, 11, 25, 26, 27})
+SCH_LISTED = frozenset({3, 5, *range(12, 25)})
+"""SCH fields not mapped by design, listed as information (``HL7-060``): occurrence number, schedule id,
+the placer and filler contacts (person, phone, address, location), entered-by person, phone and location
+(SCH-12..24). SCH-4 placer group number and SCH-28+ (identifiers) refuse the message (``HL7-053``)."""
 TQ1_READ = frozenset({1, 7, 8})
+TQ1_LISTED = frozenset({2, 3, 4, 5, 6, 9, *range(10, 15)})
+AIX_LISTED = {
+    "AIS": frozenset({5, 6, 9, 11, 12}),
+    "AIG": frozenset({5, 6, 7, 9, 10, 13}),
+    "AIL": frozenset({5, 7, 8, 11}),
+    "AIP": frozenset({5, 7, 8, 11}),
+}
+"""Resource fields not mapped by design (HL7-060): start offsets and their units, resource group,
+quantities, allow substitution, supplemental service information."""
 # segment -> (resource field, role field, start, duration, duration units, filler status) (v2.5 §10.6)
 LAYOUT = {
     "AIS": (3, None, 4, 7, 8, 10),
@@ -40,7 +53,7 @@ LAYOUT = {
 def _resource(seg: Segment, sink: ProblemSink) -> Resource | None:
     kind = seg.fields[0]
     what, role, start, duration, units, status = LAYOUT[kind]
-    warn_unread(seg, frozenset({1, 2, *(n for n in LAYOUT[kind] if n)}), sink)
+    warn_unread(seg, frozenset({1, 2, *(n for n in LAYOUT[kind] if n)}), sink, AIX_LISTED[kind])
     fields: dict = {
         "role": read_coded(seg.components(role)) if role else None,
         "start": t.parse_dtm(seg.get(start), seg.loc(start), sink),
@@ -84,7 +97,7 @@ def read(msg: Message, sink: ProblemSink) -> SiuMessage | None:
         elif name == "PV2" and pv2_seg is None and pv1_seg is not None and not resources:
             pv2_seg = seg
         elif name == "RGS":
-            warn_unread(seg, frozenset({1}), sink)
+            warn_unread(seg, frozenset({1}), sink, frozenset({2, 3}))  # RGS-2 action, RGS-3 resource group
         elif name in LAYOUT:
             r = _resource(seg, sink)
             failed = failed or r is None
@@ -96,10 +109,10 @@ def read(msg: Message, sink: ProblemSink) -> SiuMessage | None:
     if sch is None:
         sink.error("HL7-015", "SCH", "segment SCH is required")
         return None
-    warn_unread(sch, SCH_READ, sink)
+    warn_unread(sch, SCH_READ, sink, SCH_LISTED)
     start = end = None
     if tq1 is not None:
-        warn_unread(tq1, TQ1_READ, sink)
+        warn_unread(tq1, TQ1_READ, sink, TQ1_LISTED)
         start = t.parse_dtm(tq1.get(7), tq1.loc(7), sink)
         end = t.parse_dtm(tq1.get(8), tq1.loc(8), sink)
     else:
