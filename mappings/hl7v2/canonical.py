@@ -79,8 +79,13 @@ class Visit(_Base, frozen=True):
 
     patient_class: str
     visit_number: str | None = None  # PV1-19
+    preadmit_number: str | None = None  # PV1-5 (CX.1)
+    alternate_visit_id: str | None = None  # PV1-50 (CX.1)
     attending: tuple[m.HealthProfessional, ...] = ()  # PV1-7
     admitted: dt.datetime | None = None  # PV1-44
+    referring: tuple[m.HealthProfessional, ...] = ()  # PV1-8 referring doctor (often the GP)
+    consulting: tuple[m.HealthProfessional, ...] = ()  # PV1-9
+    admitting: tuple[m.HealthProfessional, ...] = ()  # PV1-17
     location: Location | None = None  # PV1-3 assigned patient location
     admission_type: str | None = None  # PV1-4 (table 0007)
     prior_location: Location | None = None  # PV1-6

@@ -156,6 +156,11 @@ def _type(code: str) -> dict:
     return {"coding": [{"system": _V2_0203, "code": code}]}
 
 
+def _field(name: str) -> dict:
+    """An identifier type naming the v2 field it came from (for fields table 0203 has no code for)."""
+    return {"coding": [{"system": IDS + "field", "code": name}]}
+
+
 def _cc(system: str, code: str) -> dict:
     return {"coding": [{"system": system, "code": code}]}
 
@@ -222,8 +227,20 @@ class _Writer:
         expected = _v2ext(EXT_VISIT, [("PV2-8", v.expected_admit), ("PV2-9", v.expected_discharge)])
         if expected["extension"]:
             enc["extension"] = [expected]
-        if v.visit_number is not None:
-            enc["identifier"] = [{"type": _type("VN"), "value": v.visit_number}]  # PV1-19
+        # PV1-19 visit number; PV1-5 pre-admit number and PV1-50 alternate visit id (no table 0203 code)
+        idents = [
+            {"type": _type("VN"), "value": v.visit_number}
+            if code == "VN"
+            else {"type": _field(code), "value": value}
+            for code, value in (
+                ("VN", v.visit_number),
+                ("PV1-5", v.preadmit_number),
+                ("PV1-50", v.alternate_visit_id),
+            )
+            if value is not None
+        ]
+        if idents:
+            enc["identifier"] = idents
         enc["class"] = {"system": V2 + "v2-0004", "code": v.patient_class}  # PV1-2
         if v.admission_type is not None:
             enc["type"] = [_cc(V2 + "v2-0007", v.admission_type)]  # PV1-4
@@ -231,11 +248,21 @@ class _Writer:
             enc["serviceType"] = _cc(V2 + "v2-0069", v.hospital_service)  # PV1-10
         if self.ctx.patient is not None:
             enc["subject"] = self.ctx.patient
-        if v.attending:
-            atnd = [{"coding": [{"system": _PARTICIPATION, "code": "ATND"}]}]
-            enc["participant"] = [
-                {"type": atnd, "individual": self.practitioner(p)} for p in v.attending
-            ]  # PV1-7
+        participants = [
+            {
+                "type": [{"coding": [{"system": _PARTICIPATION, "code": code}]}],
+                "individual": self.practitioner(p),
+            }
+            for code, people in (
+                ("ATND", v.attending),  # PV1-7
+                ("REF", v.referring),  # PV1-8
+                ("CON", v.consulting),  # PV1-9
+                ("ADM", v.admitting),  # PV1-17
+            )
+            for p in people
+        ]
+        if participants:
+            enc["participant"] = participants
         period = {}
         if v.admitted is not None:
             period["start"] = fdatetime(v.admitted)  # PV1-44
@@ -614,14 +641,16 @@ class _Reader:
             return None
         i = found[0]
         enc, at = self.ctx.resource(i), self.ctx.at(i)
-        number = None
+        numbers: dict[str, str | None] = {}
         for ident in as_list(enc.get("identifier")):
-            number = as_str(as_dict(ident).get("value"))
-        attending = []
+            kind = _code_of(as_dict(ident).get("type")) or "VN"
+            numbers[kind] = as_str(as_dict(ident).get("value"))
+        people: dict[str, list[m.HealthProfessional]] = {"ATND": [], "REF": [], "CON": [], "ADM": []}
         for k, part in enumerate(as_list(enc.get("participant"))):
             p = self.practitioner(as_dict(part).get("individual"), f"{at}.participant[{k}].individual")
+            role = _code_of((as_list(as_dict(part).get("type")) or [None])[0]) or "ATND"
             if p is not None:
-                attending.append(p)
+                people.get(role, people["ATND"]).append(p)
         locations: dict[str, c.Location | None] = {}
         for el in as_list(enc.get("location")):
             el = as_dict(el)
@@ -633,8 +662,13 @@ class _Reader:
         rsys = as_str(rcd.get("system"))
         return c.Visit(
             patient_class=as_str(as_dict(enc.get("class")).get("code")) or "",
-            visit_number=number,
-            attending=tuple(attending),
+            visit_number=numbers.get("VN"),
+            preadmit_number=numbers.get("PV1-5"),
+            alternate_visit_id=numbers.get("PV1-50"),
+            attending=tuple(people["ATND"]),
+            referring=tuple(people["REF"]),
+            consulting=tuple(people["CON"]),
+            admitting=tuple(people["ADM"]),
             admitted=self.dt(as_dict(enc.get("period")).get("start"), f"{at}.period.start"),
             location=locations.get("active"),
             admission_type=_code_of((as_list(enc.get("type")) or [None])[0]),
