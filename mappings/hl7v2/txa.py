@@ -23,6 +23,11 @@ from mappings.hl7v2.trace import warn_unread
 from mappings.problems import ProblemSink
 
 READ = frozenset({1, 2, 3, 4, 5, 12, 13, 14, 16, 17, 19, 23, 24, 25, 28})
+LISTED = frozenset({6, 7, 8, 9, 10, 11, 20, 21, 22, 26, 27, 29, 30, 31, 32})
+"""Not mapped by design, listed as information (``HL7-060``): origination, transcription and edit times,
+originator, authenticators, transcriptionist, storage status, change reason, authentication, v2.6+
+administrative fields. TXA-15 filler order number (an identifier) and TXA-18 confidentiality status (a
+status the postbox must honour) refuse the message (``HL7-053``)."""
 KINDS = frozenset({"feedback", "consult-answer", "letter", "result"})
 NOT_FINAL = frozenset({"IP", "IN", "DI"})
 HISGW = "HISGW"
@@ -45,7 +50,7 @@ def _person_text(comps: list[list[str]]) -> str | None:
 
 def read_parts(seg: Segment, sink: ProblemSink) -> dict[str, Any]:
     """Correspondence keyword arguments plus ``item_id`` and ``item_kind``."""
-    warn_unread(seg, READ, sink)
+    warn_unread(seg, READ, sink, LISTED)
     status = seg.get(17)
     if status in NOT_FINAL:
         sink.error(
