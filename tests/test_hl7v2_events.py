@@ -19,7 +19,7 @@ from gateway.mllp.handler import decide
 from mappings.hl7v2 import fhir, messages
 from mappings.hl7v2.canonical import AdtMessage, MdmMessage, OrderMessage, SiuMessage
 from mappings.hl7v2.er7 import parse
-from mappings.problems import InputError, Severity
+from mappings.problems import InputError, ProblemSink, Severity
 from tests.golden_util import GOLDEN
 from tests.test_mllp import listening, msa
 
@@ -222,7 +222,31 @@ def test_versions_2_1_to_2_8_are_read_where_the_structure_allows(version: str):
             [("HL7-010", "AIP-3")],
         ),
         (MSH.format(type="SIU^S16", version="2.5") + "SCH|A1\r", [("HL7-014", "MSH-9.2")]),
+        (
+            MSH.format(type="ADT^A40", version="2.5") + PID + "MRG|1^^^ZIS^PI|2^^^ZIS^AN\r",
+            [("HL7-053", "MRG-2")],
+        ),
+        (MSH.format(type="ORM^O01", version="2.4") + PID + "ORC|NW|1||||||P-0\r", [("HL7-053", "ORC-8")]),
+        (MSH.format(type="SIU^S12", version="2.5") + "SCH|A1|||G-1\r", [("HL7-053", "SCH-4")]),
     ],
 )
 def test_refusals_name_what_is_missing(text: str, expected: list[tuple[str, str]]):
     assert _errors(text) == expected
+
+
+def test_fields_not_mapped_by_design_are_listed_once_per_segment_as_information():
+    text = (
+        MSH.format(type="SIU^S12", version="2.5")
+        + "SCH|A1||||||||||^^^20240305091500|Jansen^Anna|^WPN^PH^^^050^1234567\r"
+        + PID
+        + "PV1|1|O\rPV2|||R07^Pijn^ICPC1NL|||||||||Bezoek\rRGS|1|A\rAIS|1|A|VIDEO^Video^HISGW||15|min\r"
+    )
+    sink = ProblemSink()
+    obj = messages.read(parse(text), sink, accepted=messages.INBOUND)
+    assert isinstance(obj, SiuMessage) and obj.visit is not None and obj.visit.admit_reason == "R07"
+    assert [(p.code, p.location, p.message) for p in sink.problems] == [
+        ("HL7-060", "RGS", "not mapped by design: RGS-2"),
+        ("HL7-060", "AIS", "not mapped by design: AIS-5, AIS-6"),
+        ("HL7-060", "SCH", "not mapped by design: SCH-12, SCH-13"),
+        ("HL7-060", "PV2", "not mapped by design: PV2-12"),
+    ]

@@ -2,7 +2,8 @@
 
 The events and their message structures are data (``tables/adt-events.csv``: event, structure, the FHIR
 Encounter status the event means, its meaning). Every structure read here is MSH EVN PID [PD1] [PV1] ...
-with the segments this mapping reads: MSH, EVN, PID, PV1, the first IN1 and, for A40 (ADT_A39), MRG.
+with the segments this mapping reads: MSH, EVN, PID, PV1, PV2, the first IN1 and, for A40 (ADT_A39),
+MRG.
 One patient per message: a second PID (A40 with several patient groups) is ``HL7-017``. Every other
 segment is reported as not read (``HL7-054``). Written: MSH EVN PID PV1 [IN1] [MRG].
 """
@@ -31,12 +32,16 @@ EVENTS = {event: structure for event, (structure, _) in _TABLE.items()}
 ENCOUNTER_STATUS = {event: status for event, (_, status) in _TABLE.items() if status}
 """Trigger event -> the FHIR Encounter.status it implies (events that only touch the person: none)."""
 MRG_READ = frozenset({1, 3, 5})
+MRG_LISTED = frozenset({7})
+"""MRG-7 prior patient name: not mapped by design (the surviving PID names the patient), listed as
+information (``HL7-060``); MRG-2/-4/-6, identifiers of the prior record, refuse the message (``HL7-053``)
+rather than merge without them."""
 
 
 def _mrg(seg: Segment, sink: ProblemSink) -> PriorPatient | None:
     """MRG-1 prior patient identifier list (CX: value, CX.4 authority, CX.5 type), MRG-3 prior patient
     account number, MRG-5 prior visit number."""
-    warn_unread(seg, MRG_READ, sink)
+    warn_unread(seg, MRG_READ, sink, MRG_LISTED)
     ids = []
     for comps in seg.all_components(1):
         value = opt(comps[0][0]) if comps and comps[0] else None
@@ -61,7 +66,14 @@ def _mrg_segment(p: PriorPatient) -> tuple[str, list[FieldValue]]:
 
 def read(msg: Message, sink: ProblemSink) -> AdtMessage | None:
     header = msh.from_segment(msg.msh, sink)
-    seen: dict[str, Segment | None] = {"EVN": None, "PID": None, "PV1": None, "IN1": None, "MRG": None}
+    seen: dict[str, Segment | None] = {
+        "EVN": None,
+        "PID": None,
+        "PV1": None,
+        "PV2": None,
+        "IN1": None,
+        "MRG": None,
+    }
     unread = []
     for seg in msg.segments[1:]:
         name = seg.fields[0]
@@ -86,6 +98,8 @@ def read(msg: Message, sink: ProblemSink) -> AdtMessage | None:
     insurance = in1.from_segment(seen["IN1"], sink) if seen["IN1"] else None
     patient, identifiers = pid.from_segment(seen["PID"], sink, insurance)
     visit = pv1.from_segment(seen["PV1"], sink) if seen["PV1"] else None
+    if seen["PV2"] is not None:
+        visit = pv1.with_pv2(visit, seen["PV2"], sink)
     merged = _mrg(seen["MRG"], sink) if seen["MRG"] else None
     if header is None or patient is None or (seen["MRG"] is not None and merged is None):
         return None
@@ -109,6 +123,9 @@ def write(a: AdtMessage) -> Message:
         segments.append(_mrg_segment(a.merged))
     if a.visit is not None or a.merged is None:
         segments.append(pv1.to_segment(a.visit))
+        pv2 = pv1.pv2_segment(a.visit)
+        if pv2 is not None:
+            segments.append(pv2)
     if a.patient.insurance:
         segments.append(in1.to_segment(a.patient.insurance))
     return build(segments, codec, msh=msh.to_segment(a.header, codec))

@@ -88,6 +88,11 @@ class Visit(_Base, frozen=True):
     admit_source: str | None = None  # PV1-14 (table 0023)
     discharge_disposition: str | None = None  # PV1-36 (table 0112)
     discharged: dt.datetime | None = None  # PV1-45
+    admit_reason: str | None = None  # PV2-3.1 admit reason (CWE code)
+    admit_reason_text: str | None = None  # PV2-3.2
+    admit_reason_system: str | None = None  # PV2-3.3
+    expected_admit: dt.datetime | None = None  # PV2-8 expected admit date/time
+    expected_discharge: dt.datetime | None = None  # PV2-9 expected discharge date/time
 
 
 class PriorPatient(_Base, frozen=True):
@@ -302,6 +307,8 @@ class Appointment(_Base, frozen=True):
     end: dt.datetime | None = None  # SCH-11.5 or TQ1-8
     timing_in_tq1: bool = False  # the timing came in TQ1 (and is written there again)
     filler_status: str | None = None  # SCH-25 (table 0278: Booked, Cancelled, Complete, Noshow ...)
+    placer_order: str | None = None  # SCH-26 placer order number (EI.1): the order this appointment is for
+    filler_order: str | None = None  # SCH-27 filler order number (EI.1)
     notes: str | None = None  # NTE after SCH
     resources: tuple[Resource, ...] = ()
 

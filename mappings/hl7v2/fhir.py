@@ -72,6 +72,7 @@ EXT_PARTY = EXT + "party"  # PRD-1, PRD-3
 EXT_LOCATION = EXT + "location"  # PL components as sent
 EXT_MERGE = EXT + "merge"  # MRG-3, MRG-5
 EXT_DOCUMENT = EXT + "document"  # TXA-13, TXA-17, TXA-19 as sent
+EXT_VISIT = EXT + "visit"  # PV2-8, PV2-9
 IDS = "urn:his-gateway:hl7v2:"
 CODING_SYSTEM = IDS + "coding-system:"  # + the v2 coding system name (CWE.3) as sent
 PROBLEM_CODE = "urn:his-gateway:problem-code"
@@ -218,6 +219,9 @@ class _Writer:
     def visit(self, v: c.Visit, event: str = "") -> dict:
         status = ENCOUNTER_STATUS.get(event, "unknown")
         enc: dict = {"resourceType": "Encounter", "id": self.ctx.id("Encounter", "pv1"), "status": status}
+        expected = _v2ext(EXT_VISIT, [("PV2-8", v.expected_admit), ("PV2-9", v.expected_discharge)])
+        if expected["extension"]:
+            enc["extension"] = [expected]
         if v.visit_number is not None:
             enc["identifier"] = [{"type": _type("VN"), "value": v.visit_number}]  # PV1-19
         enc["class"] = {"system": V2 + "v2-0004", "code": v.patient_class}  # PV1-2
@@ -254,6 +258,17 @@ class _Writer:
             locations.append({"location": prior, "status": "completed"})  # PV1-6
         if locations:
             enc["location"] = locations
+        if v.admit_reason is not None or v.admit_reason_text is not None:  # PV2-3
+            reason: dict = {}
+            if v.admit_reason is not None:
+                reason = {"code": v.admit_reason}
+                if v.admit_reason_system is not None:
+                    reason = {"system": CODING_SYSTEM + quote(v.admit_reason_system, safe=""), **reason}
+                if v.admit_reason_text is not None:
+                    reason["display"] = v.admit_reason_text
+                enc["reasonCode"] = [{"coding": [reason]}]
+            else:
+                enc["reasonCode"] = [{"text": v.admit_reason_text}]
         return self.add(enc)
 
     def bundle(
@@ -612,6 +627,10 @@ class _Reader:
             el = as_dict(el)
             locations.setdefault(as_str(el.get("status")) or "active", self.location(el.get("location")))
         hosp = as_dict(enc.get("hospitalization"))
+        pv2 = _read_ext(enc, EXT_VISIT)
+        reason = as_dict((as_list(enc.get("reasonCode")) or [{}])[0])
+        rcd = as_dict((as_list(reason.get("coding")) or [{}])[0])
+        rsys = as_str(rcd.get("system"))
         return c.Visit(
             patient_class=as_str(as_dict(enc.get("class")).get("code")) or "",
             visit_number=number,
@@ -624,6 +643,11 @@ class _Reader:
             admit_source=_code_of(hosp.get("admitSource")),
             discharge_disposition=_code_of(hosp.get("dischargeDisposition")),
             discharged=self.dt(as_dict(enc.get("period")).get("end"), f"{at}.period.end"),
+            admit_reason=as_str(rcd.get("code")),
+            admit_reason_text=as_str(rcd.get("display")) if rcd else as_str(reason.get("text")),
+            admit_reason_system=_unquote_system(rsys) if rsys is not None else None,
+            expected_admit=self.dt(_one(pv2, "PV2-8"), f"{at}.extension"),
+            expected_discharge=self.dt(_one(pv2, "PV2-9"), f"{at}.extension"),
         )
 
     def location(self, ref: Any) -> c.Location | None:
@@ -1334,6 +1358,10 @@ def _appointment(x: c.SiuMessage) -> dict:
     if a.filler_id is not None:
         ids.append({"type": _type("FILL"), "value": a.filler_id})  # SCH-2
     appt["identifier"] = ids
+    orders = [("PLAC", a.placer_order), ("FILL", a.filler_order)]
+    based = [{"type": "ServiceRequest", "identifier": {"type": _type(k), "value": v}} for k, v in orders if v]
+    if based:
+        appt["basedOn"] = based  # SCH-26, SCH-27
     appt["status"] = _appointment_status(x)  # the event, SCH-25
     if appt["status"] == "cancelled" and a.event_reason is not None:
         appt["cancelationReason"] = codeable(a.event_reason)  # SCH-6
@@ -1432,6 +1460,10 @@ def _read_appointment(r: _Reader, h: c.MessageHeader, parts: dict) -> c.SiuMessa
             placer = as_str(as_dict(ident).get("value"))
         elif kind == "FILL":
             filler = as_str(as_dict(ident).get("value"))
+    orders: dict[str | None, str | None] = {}
+    for ref in as_list(appt.get("basedOn")):
+        ident = as_dict(as_dict(ref).get("identifier"))
+        orders[_code_of(ident.get("type"))] = as_str(ident.get("value"))
     resources = []
     for k, el in enumerate(as_list(appt.get("serviceType"))):
         got = _read_resource(r, as_dict(el), f"{at}.serviceType[{k}]")
@@ -1455,6 +1487,8 @@ def _read_appointment(r: _Reader, h: c.MessageHeader, parts: dict) -> c.SiuMessa
         end=r.dt(appt.get("end"), f"{at}.end"),
         timing_in_tq1=bool(_one(sch, "TQ1")),
         filler_status=_one(sch, "SCH-25"),
+        placer_order=orders.get("PLAC"),
+        filler_order=orders.get("FILL"),
         notes=as_str(appt.get("comment")),
         resources=tuple(resources),
     )

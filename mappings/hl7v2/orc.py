@@ -15,11 +15,18 @@ from mappings.hl7v2.trace import warn_unread
 from mappings.problems import ProblemSink
 
 READ = frozenset({1, 2, 3, 4, 5, 9, 12})
+LISTED = frozenset({6, 7, *range(10, 12), *range(13, 25), *range(26, 33)})
+"""Not mapped by design, listed as information (``HL7-060``): response flag, quantity/timing (withdrawn;
+TQ1 in its place), entered/verified by, enterer's location, call back phone, order effective date/time,
+control code reason, entering organization/device, action by, advanced beneficiary notice, ordering
+facility and provider addresses, ORC-26..32. ORC-8 parent order and ORC-25 order status modifier and any
+field beyond ORC-32 (an identifier, a status) refuse the message (``HL7-053``)."""
 
 
 def from_segment(seg: Segment, sink: ProblemSink) -> OrderCommon | None:
-    """The common order; ``None`` (with ``HL7-010`` in ``sink``) without ORC-1."""
-    warn_unread(seg, READ, sink)
+    """The common order; ``None`` (with ``HL7-010`` in ``sink``) without ORC-1 or with a field it must not
+    drop (:data:`LISTED`)."""
+    warn_unread(seg, READ, sink, LISTED)
     control = seg.get(1)
     if not control:
         sink.error("HL7-010", seg.loc(1), "ORC-1 order control is required")

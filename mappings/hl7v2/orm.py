@@ -2,8 +2,8 @@
 
 Structures (the segments read here; any other is reported as not read, ``HL7-054``)::
 
-    ORM_O01  MSH [{NTE}] [PID [PV1] [IN1]] {ORC [OBR [{NTE}] [{OBX [{NTE}]}]]}
-    OML_O21  MSH [{NTE}] [PID [PV1] [IN1]] {ORC [{TQ1}] [OBR [{NTE}] [{OBX [{NTE}]}] [{SPM}]]}
+    ORM_O01  MSH [{NTE}] [PID [PV1 [PV2]] [IN1]] {ORC [OBR [{NTE}] [{OBX [{NTE}]}]]}
+    OML_O21  MSH [{NTE}] [PID [PV1 [PV2]] [IN1]] {ORC [{TQ1}] [OBR [{NTE}] [{OBX [{NTE}]}] [{SPM}]]}
 
 Each ORC starts an :class:`~mappings.hl7v2.canonical.Order` (the IG's ``ORC[ServiceRequest]`` with
 ``OBR[ServiceRequest]``): ORC-1 order control (required), ORC-2/-3 placer and filler order number (else
@@ -33,6 +33,10 @@ EVENTS = {"ORM": {"O01": "ORM_O01"}, "OML": {"O21": "OML_O21"}}
 """Message type -> trigger event -> message structure (MSH-9.3)."""
 OBR_READ = frozenset({1, 2, 3, 4, 5, 6, 15, 16, 31})
 TQ1_READ = frozenset({1, 7, 9})
+TQ1_LISTED = frozenset({2, 3, 4, 5, 6, 8, *range(10, 15)})
+"""TQ1 fields beyond start and priority (quantity, repeat pattern, explicit/relative time, service
+duration, end, condition and text instructions, conjunction, occurrence duration, total occurrences):
+listed as information (``HL7-060``)."""
 SPM_READ = frozenset({1, 2, 4, 17})
 TQ1_VERSIONS = frozenset({"2.5", "2.5.1", "2.6", "2.7", "2.7.1", "2.8", "2.8.1", "2.8.2"})
 """Versions with TQ1 (and OBR-5/-6 withdrawn): the order's timing is written there."""
@@ -77,7 +81,7 @@ class _OrderReader:
         self.specimens: list[Specimen] = []
 
     def take_tq1(self, seg: Segment) -> None:
-        warn_unread(seg, TQ1_READ, self.sink)
+        warn_unread(seg, TQ1_READ, self.sink, TQ1_LISTED)
         self.tq1 = True
         self.fields["requested"] = t.parse_dtm(seg.get(7), seg.loc(7), self.sink)
         self.fields["priority"] = t.opt(seg.get(9))
@@ -155,7 +159,7 @@ class _OrderReader:
 
 def read(msg: Message, sink: ProblemSink) -> OrderMessage | None:
     header = msh.from_segment(msg.msh, sink)
-    pid_seg = pv1_seg = in1_seg = None
+    pid_seg = pv1_seg = pv2_seg = in1_seg = None
     message_notes: list[Segment] = []
     readers: list[_OrderReader] = []
     unread = []
@@ -172,6 +176,8 @@ def read(msg: Message, sink: ProblemSink) -> OrderMessage | None:
                 pid_seg = seg
             elif name == "PV1" and pv1_seg is None and pid_seg is not None:
                 pv1_seg = seg
+            elif name == "PV2" and pv2_seg is None and pv1_seg is not None:
+                pv2_seg = seg
             elif name == "IN1" and in1_seg is None and pid_seg is not None:
                 in1_seg = seg
             else:
@@ -198,6 +204,8 @@ def read(msg: Message, sink: ProblemSink) -> OrderMessage | None:
     insurance = in1.from_segment(in1_seg, sink) if in1_seg else None
     patient, identifiers = pid.from_segment(pid_seg, sink, insurance)
     visit = pv1.from_segment(pv1_seg, sink) if pv1_seg else None
+    if pv2_seg is not None:
+        visit = pv1.with_pv2(visit, pv2_seg, sink)
     sender = oru.sender_of(msg)
     orders = [r.order(obx.safe_id(f"{control}-{i}"), sender) for i, r in enumerate(readers, 1)]
     notes = nte.lines_from(message_notes, sink)
@@ -251,6 +259,9 @@ def write(x: OrderMessage) -> Message:
     segments.append(pid.to_segment(x.patient, x.identifiers))
     if x.visit is not None:
         segments.append(pv1.to_segment(x.visit))
+        pv2 = pv1.pv2_segment(x.visit)
+        if pv2 is not None:
+            segments.append(pv2)
     if x.patient.insurance:
         segments.append(in1.to_segment(x.patient.insurance))
     for i, o in enumerate(x.orders, 1):

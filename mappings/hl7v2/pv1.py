@@ -3,10 +3,13 @@
 PV1-2 patient class (required; ``N`` not applicable for registrations without a visit), PV1-3 assigned
 patient location (PL), PV1-4 admission type, PV1-6 prior patient location (PL; the ward a transfer came
 from), PV1-7 attending doctor (XCN, Dutch identifiers), PV1-10 hospital service, PV1-14 admit source,
-PV1-19 visit number, PV1-36 discharge disposition, PV1-44 admit and PV1-45 discharge date/time.
+PV1-19 visit number, PV1-36 discharge disposition, PV1-44 admit and PV1-45 discharge date/time; from the
+PV2 after it (§3.4.4) PV2-3 admit reason and PV2-8/-9 expected admit and discharge date/time.
 """
 
 from __future__ import annotations
+
+import msgspec
 
 from mappings.hl7v2 import datatypes as t
 from mappings.hl7v2.canonical import Location, Visit
@@ -15,6 +18,11 @@ from mappings.hl7v2.trace import warn_unread
 from mappings.problems import ProblemSink
 
 READ = frozenset({1, 2, 3, 4, 6, 7, 10, 14, 19, 36, 44, 45})
+PV2_READ = frozenset({3, 8, 9})
+PV2_LISTED = frozenset({1, 2, 4, 5, 6, 7, *range(10, 50)})
+"""PV2 fields not mapped by design, listed as information (``HL7-060``): prior pending location,
+accommodation, transfer reason, valuables, visit description, referral source, signature, billing and
+the remaining administrative fields."""
 NO_VISIT = Visit(patient_class="N")
 """``PV1|1|N``: the PV1 a message structure requires when there is no visit; read as no visit at all."""
 
@@ -62,6 +70,40 @@ def from_segment(seg: Segment, sink: ProblemSink) -> Visit | None:
         discharged=t.parse_dtm(seg.get(45), seg.loc(45), sink),
     )
     return None if v == NO_VISIT else v
+
+
+def with_pv2(v: Visit | None, seg: Segment, sink: ProblemSink) -> Visit | None:
+    """The visit with what its PV2 adds (a PV2 without a visit: ``PV1|1|N`` then PV2 makes one of class N)."""
+    warn_unread(seg, PV2_READ, sink, PV2_LISTED)
+    code, text, system = t.read_cwe(seg.components(3))
+    extra = {
+        "admit_reason": t.opt(code),
+        "admit_reason_text": t.opt(text),
+        "admit_reason_system": t.opt(system),
+        "expected_admit": t.parse_dtm(seg.get(8), seg.loc(8), sink),
+        "expected_discharge": t.parse_dtm(seg.get(9), seg.loc(9), sink),
+    }
+    if not any(extra.values()):
+        return v
+    return msgspec.structs.replace(v or NO_VISIT, **extra)
+
+
+def pv2_segment(v: Visit | None) -> tuple[str, list[FieldValue]] | None:
+    """The PV2 of a visit, when it has something for one."""
+    if v is None or not (v.admit_reason or v.admit_reason_text or v.expected_admit or v.expected_discharge):
+        return None
+    reason = (v.admit_reason, v.admit_reason_text, v.admit_reason_system)
+    return "PV2", [
+        None,
+        None,
+        reason,
+        None,
+        None,
+        None,
+        None,
+        t.fmt_dtm(v.expected_admit),
+        t.fmt_dtm(v.expected_discharge),
+    ]
 
 
 def to_segment(v: Visit | None) -> tuple[str, list[FieldValue]]:

@@ -3,10 +3,11 @@
 S12 a new appointment booked, S13 rescheduled, S14 modified, S15 cancelled; a video consult is an
 appointment whose service (AIS-3) says so. Read (any other segment is reported, ``HL7-054``)::
 
-    SIU_S12  MSH SCH [TQ1] [{NTE}] [PID [PV1]] {RGS [{AIS}] [{AIG}] [{AIL}] [{AIP}]}
+    SIU_S12  MSH SCH [TQ1] [{NTE}] [PID [PV1 [PV2]]] {RGS [{AIS}] [{AIG}] [{AIL}] [{AIP}]}
 
 SCH-1/-2 placer and filler appointment id (EI.1), SCH-6 event reason, SCH-7 appointment reason, SCH-8
-appointment type (CWE), SCH-9/-10 duration and its units, SCH-11 timing (TQ.4 start, TQ.5 end; withdrawn
+appointment type (CWE), SCH-26/-27 placer and filler order number (the order the appointment is
+for), SCH-9/-10 duration and its units, SCH-11 timing (TQ.4 start, TQ.5 end; withdrawn
 in v2.7, where TQ1-7/-8 carry them), SCH-25 filler status (table 0278). Each AIS/AIG/AIL/AIP is a
 :class:`~mappings.hl7v2.canonical.Resource`: AIS-3 service, AIG-3 resource, AIL-3 location (PL), AIP-3
 person (XCN), their role/type (AIG-4, AIL-4, AIP-4), start, duration with units and filler status.
@@ -25,8 +26,21 @@ from mappings.problems import ProblemSink
 
 EVENTS = {"S12": "SIU_S12", "S13": "SIU_S12", "S14": "SIU_S12", "S15": "SIU_S12"}
 """Trigger event -> message structure (MSH-9.3)."""
-SCH_READ = frozenset({1, 2, 6, 7, 8, 9, 10, 11, 25})
+SCH_READ = frozenset({1, 2, 6, 7, 8, 9, 10, 11, 25, 26, 27})
+SCH_LISTED = frozenset({3, 5, *range(12, 25)})
+"""SCH fields not mapped by design, listed as information (``HL7-060``): occurrence number, schedule id,
+the placer and filler contacts (person, phone, address, location), entered-by person, phone and location
+(SCH-12..24). SCH-4 placer group number and SCH-28+ (identifiers) refuse the message (``HL7-053``)."""
 TQ1_READ = frozenset({1, 7, 8})
+TQ1_LISTED = frozenset({2, 3, 4, 5, 6, 9, *range(10, 15)})
+AIX_LISTED = {
+    "AIS": frozenset({5, 6, 9, 11, 12}),
+    "AIG": frozenset({5, 6, 7, 9, 10, 13}),
+    "AIL": frozenset({5, 7, 8, 11}),
+    "AIP": frozenset({5, 7, 8, 11}),
+}
+"""Resource fields not mapped by design (HL7-060): start offsets and their units, resource group,
+quantities, allow substitution, supplemental service information."""
 # segment -> (resource field, role field, start, duration, duration units, filler status) (v2.5 §10.6)
 LAYOUT = {
     "AIS": (3, None, 4, 7, 8, 10),
@@ -39,7 +53,7 @@ LAYOUT = {
 def _resource(seg: Segment, sink: ProblemSink) -> Resource | None:
     kind = seg.fields[0]
     what, role, start, duration, units, status = LAYOUT[kind]
-    warn_unread(seg, frozenset({1, 2, *(n for n in LAYOUT[kind] if n)}), sink)
+    warn_unread(seg, frozenset({1, 2, *(n for n in LAYOUT[kind] if n)}), sink, AIX_LISTED[kind])
     fields: dict = {
         "role": read_coded(seg.components(role)) if role else None,
         "start": t.parse_dtm(seg.get(start), seg.loc(start), sink),
@@ -63,7 +77,7 @@ def _resource(seg: Segment, sink: ProblemSink) -> Resource | None:
 
 def read(msg: Message, sink: ProblemSink) -> SiuMessage | None:
     header = msh.from_segment(msg.msh, sink)
-    sch = tq1 = pid_seg = pv1_seg = None
+    sch = tq1 = pid_seg = pv1_seg = pv2_seg = None
     notes: list[Segment] = []
     resources: list[Resource] = []
     unread = []
@@ -80,8 +94,10 @@ def read(msg: Message, sink: ProblemSink) -> SiuMessage | None:
             pid_seg = seg
         elif name == "PV1" and pv1_seg is None and pid_seg is not None:
             pv1_seg = seg
+        elif name == "PV2" and pv2_seg is None and pv1_seg is not None and not resources:
+            pv2_seg = seg
         elif name == "RGS":
-            warn_unread(seg, frozenset({1}), sink)
+            warn_unread(seg, frozenset({1}), sink, frozenset({2, 3}))  # RGS-2 action, RGS-3 resource group
         elif name in LAYOUT:
             r = _resource(seg, sink)
             failed = failed or r is None
@@ -93,10 +109,10 @@ def read(msg: Message, sink: ProblemSink) -> SiuMessage | None:
     if sch is None:
         sink.error("HL7-015", "SCH", "segment SCH is required")
         return None
-    warn_unread(sch, SCH_READ, sink)
+    warn_unread(sch, SCH_READ, sink, SCH_LISTED)
     start = end = None
     if tq1 is not None:
-        warn_unread(tq1, TQ1_READ, sink)
+        warn_unread(tq1, TQ1_READ, sink, TQ1_LISTED)
         start = t.parse_dtm(tq1.get(7), tq1.loc(7), sink)
         end = t.parse_dtm(tq1.get(8), tq1.loc(8), sink)
     else:
@@ -114,6 +130,8 @@ def read(msg: Message, sink: ProblemSink) -> SiuMessage | None:
         end=end,
         timing_in_tq1=tq1 is not None,
         filler_status=t.opt(sch.get(25)),
+        placer_order=t.opt(sch.get(26)),
+        filler_order=t.opt(sch.get(27)),
         notes=nte.lines_from(notes, sink),
         resources=tuple(resources),
     )
@@ -126,6 +144,8 @@ def read(msg: Message, sink: ProblemSink) -> SiuMessage | None:
         if patient is None:
             return None
     visit = pv1.from_segment(pv1_seg, sink) if pv1_seg else None
+    if pv2_seg is not None:
+        visit = pv1.with_pv2(visit, pv2_seg, sink)
     if header is None or failed:
         return None
     return SiuMessage(
@@ -134,7 +154,7 @@ def read(msg: Message, sink: ProblemSink) -> SiuMessage | None:
 
 
 def _sch(a: Appointment) -> tuple[str, list[FieldValue]]:
-    fields: list[FieldValue] = [None] * 25
+    fields: list[FieldValue] = [None] * 27
     fields[0] = a.placer_id  # SCH-1
     fields[1] = a.filler_id  # SCH-2
     fields[5] = write_coded(a.event_reason)  # SCH-6
@@ -145,6 +165,8 @@ def _sch(a: Appointment) -> tuple[str, list[FieldValue]]:
     if not a.timing_in_tq1 and (a.start or a.end):
         fields[10] = (None, None, None, t.fmt_dtm(a.start), t.fmt_dtm(a.end))  # SCH-11
     fields[24] = a.filler_status  # SCH-25
+    fields[25] = a.placer_order  # SCH-26
+    fields[26] = a.filler_order  # SCH-27
     return "SCH", fields
 
 
@@ -180,6 +202,9 @@ def write(x: SiuMessage) -> Message:
         segments.append(pid.to_segment(x.patient, x.identifiers))
         if x.visit is not None:
             segments.append(pv1.to_segment(x.visit))
+            pv2 = pv1.pv2_segment(x.visit)
+            if pv2 is not None:
+                segments.append(pv2)
     if a.resources:
         segments.append(("RGS", ["1"]))
         counts: dict[str, int] = {}
