@@ -212,3 +212,35 @@ def test_an_unzoned_time_takes_the_offset_of_msh_7_else_amsterdam():
             "plain": "2024-03-01T09:30:00+01:00",
             "zoned again": "2024-03-01T15:30:00+01:00",
         }
+
+
+def test_one_path_the_listener_and_the_command_line_map_by_the_lean_path(monkeypatch, tmp_path):
+    from gateway.mllp import handler
+    from mappings.hl7v2.format import FHIR_MESSAGES, FORMAT
+
+    lean = []
+    original = fast._lean_obx
+
+    def counted(*args):
+        res = original(*args)
+        lean.append(res is not None)
+        return res
+
+    monkeypatch.setattr(fast, "_lean_obx", counted)
+    text = (
+        HEAD
+        + "OBR|1|P1|F1|LAB^Lab^L|||20240301080000\r"
+        + "OBX|1|NM|2345-7^^LN||5|mmol/L|||||F\rOBX|2|CWE|2345-7^^LN||POS^pos^L||||||P\r"
+    ).encode()
+    decision = handler.decide(text)
+    assert decision.code == "AA" and decision.record is not None and decision.record.bsns == ("123456782",)
+    assert lean and all(lean)
+    lean.clear()
+    reader, writer = FORMAT.message_pairs[("hl7v2", "fhir")]
+    out = tmp_path / "out.ndjson"
+    with (tmp_path / "in.hl7").open("wb") as fh:
+        fh.write(text)
+    with (tmp_path / "in.hl7").open("rb") as src, out.open("wb") as dst:
+        assert writer is FHIR_MESSAGES and writer.write_many(reader.iter_read(src), dst) == 1
+    assert lean and all(lean)
+    assert out.read_bytes() == dumps(fhir.to_fhir(messages.read(parse_bytes(text)))) + b"\n"
