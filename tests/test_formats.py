@@ -300,6 +300,8 @@ def test_hisgw_formats_lists_the_registry_and_filters_it():
     names = hisgw("formats", "--export", "--writes", "--names")
     assert names.returncode == 0
     assert names.stdout.decode().split() == [f.name for f in formats.exports() if f.writes]
+    dossiers = hisgw("formats", "--dossiers", "--names").stdout.decode().split()
+    assert dossiers == [f.name for f in formats.dossier_formats()] and len(dossiers) < len(rows)
 
 
 def test_summary_to_a_format_with_a_summary_form_of_its_own_writes_that_form(tmp_path):
