@@ -249,6 +249,9 @@ class Specimen(_Base, frozen=True):
     filler_id: str | None = None  # SPM-2.2 (EIP filler EI.1)
     type: Coded | None = None  # SPM-4 specimen type
     collected: dt.datetime | None = None  # SPM-17.1 collection date/time
+    received: dt.datetime | None = None  # SPM-18 received date/time
+    available: str | None = None  # SPM-20 specimen availability (Y/N)
+    reject_reason: Coded | None = None  # SPM-21 specimen reject reason (table 0490)
 
 
 class Order(_Base, frozen=True):

@@ -1142,6 +1142,15 @@ def _specimen(w: _Writer, key: str, sp: c.Specimen) -> dict:
     if sp.type is not None:
         res["type"] = codeable(sp.type)  # SPM-4
     res["subject"] = w.ctx.patient
+    if sp.available in ("Y", "N"):
+        res["status"] = "available" if sp.available == "Y" else "unavailable"  # SPM-20
+    ext: list[dict[str, Any]] = [{"url": "SPM-20", "valueString": sp.available}] if sp.available else []
+    if sp.reject_reason is not None:
+        ext.append({"url": "SPM-21", "valueCodeableConcept": codeable(sp.reject_reason)})
+    if ext:
+        res["extension"] = [{"url": EXT + "specimen", "extension": ext}]
+    if sp.received is not None:
+        res["receivedTime"] = fdatetime(sp.received)  # SPM-18
     if sp.collected is not None:
         res["collection"] = {"collectedDateTime": fdatetime(sp.collected)}  # SPM-17.1
     return w.add(res)
@@ -1152,6 +1161,7 @@ def _read_specimen(r: _Reader, ref: Any, where: str) -> c.Specimen | None:
     if i is None:
         return None
     res, at = r.ctx.resource(i), r.ctx.at(i)
+    spm = _read_ext(res, EXT + "specimen")
     ident = as_dict((as_list(res.get("identifier")) or [{}])[0])
     return c.Specimen(
         placer_id=as_str(ident.get("value")),
@@ -1159,6 +1169,9 @@ def _read_specimen(r: _Reader, ref: Any, where: str) -> c.Specimen | None:
         filler_id=as_str(as_dict(res.get("accessionIdentifier")).get("value")),
         type=coded(res.get("type")) if "type" in res else None,
         collected=r.dt(as_dict(res.get("collection")).get("collectedDateTime"), f"{at}.collection"),
+        received=r.dt(res.get("receivedTime"), f"{at}.receivedTime"),
+        available=_one(spm, "SPM-20"),
+        reject_reason=coded(_one(spm, "SPM-21")) if "SPM-21" in spm else None,
     )
 
 

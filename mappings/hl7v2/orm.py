@@ -11,10 +11,11 @@ OBR-2/-3), ORC-4 placer group, ORC-5 order status, ORC-9 transaction time, ORC-1
 OBR-16); OBR-4 the service, OBR-5/TQ1-9 priority, OBR-6/TQ1-7 the requested time, OBR-15 specimen source,
 OBR-31 reason; NTE after the OBR its notes; OBX after it observations sent with the order (each with the
 NTE after it as its notes, :mod:`mappings.hl7v2.obx`); SPM-2 (placer and filler specimen id), SPM-4 type
-and SPM-17.1 collection time the specimens (an OBX after an SPM is about the specimen: not read,
-``HL7-054``). The gateway needs the patient: a message without PID is ``HL7-015``. Written: the timing in
-TQ1 for version 2.5 and later (where OBR-5 and OBR-6 are withdrawn), in OBR-5/-6 before; placer, filler
-and orderer in both ORC and OBR."""
+SPM-17.1 collection time, SPM-18 received time, SPM-20 availability and SPM-21 reject reason the specimens
+(an OBX after an SPM is about the specimen: not read, ``HL7-054``). The gateway needs the patient: a
+message without PID is ``HL7-015``. Written: the timing in TQ1 for version 2.5 and later (where OBR-5 and
+OBR-6 are withdrawn), in OBR-5/-6 before; placer, filler and orderer in both ORC and OBR.
+"""
 
 from __future__ import annotations
 
@@ -37,7 +38,12 @@ TQ1_LISTED = frozenset({2, 3, 4, 5, 6, 8, *range(10, 15)})
 """TQ1 fields beyond start and priority (quantity, repeat pattern, explicit/relative time, service
 duration, end, condition and text instructions, conjunction, occurrence duration, total occurrences):
 listed as information (``HL7-060``)."""
-SPM_READ = frozenset({1, 2, 4, 17})
+SPM_READ = frozenset({1, 2, 4, 17, 18, 20, 21})
+SPM_LISTED = frozenset({*range(5, 17), 19, *range(22, 30)})
+"""SPM fields not mapped by design, listed as information (``HL7-060``): type modifier, additives,
+collection method, source site and its modifier, collection site, role, amounts, description, handling
+and risk codes, expiration, quality, appropriateness, condition, quantities and containers. SPM-3 parent
+ids and SPM-30+ (identifiers) refuse the message (``HL7-053``)."""
 TQ1_VERSIONS = frozenset({"2.5", "2.5.1", "2.6", "2.7", "2.7.1", "2.8", "2.8.1", "2.8.2"})
 """Versions with TQ1 (and OBR-5/-6 withdrawn): the order's timing is written there."""
 
@@ -107,7 +113,7 @@ class _OrderReader:
             f["ordering"] = tuple(t.read_xcn(seg.all_components(16), seg.loc(16), self.sink))
 
     def take_spm(self, seg: Segment) -> None:
-        warn_unread(seg, SPM_READ, self.sink)
+        warn_unread(seg, SPM_READ, self.sink, SPM_LISTED)
         eip = seg.components(2)
         self.specimens.append(
             Specimen(
@@ -116,6 +122,9 @@ class _OrderReader:
                 filler_id=t.opt(t.comp(eip, 2, 1)),
                 type=read_coded(seg.components(4)),
                 collected=t.parse_dtm(seg.get(17), seg.loc(17), self.sink),
+                received=t.parse_dtm(seg.get(18), seg.loc(18), self.sink),
+                available=t.opt(seg.get(20)),
+                reject_reason=read_coded(seg.components(21)),
             )
         )
 
@@ -283,8 +292,9 @@ def write(x: OrderMessage) -> Message:
                 segments += nte.to_segments(text)
         for j, sp in enumerate(o.specimens, 1):
             eip = ((sp.placer_id, sp.placer_namespace), sp.filler_id)
-            spm: list[FieldValue] = [str(j), eip, None, write_coded(sp.type)]
-            if sp.collected is not None:
-                spm += [None] * 12 + [t.fmt_dtm(sp.collected)]
+            spm: list[FieldValue] = [None] * 21
+            spm[0], spm[1], spm[3] = str(j), eip, write_coded(sp.type)  # SPM-1, -2, -4
+            spm[16], spm[17] = t.fmt_dtm(sp.collected), t.fmt_dtm(sp.received)  # SPM-17, -18
+            spm[19], spm[20] = sp.available, write_coded(sp.reject_reason)  # SPM-20, -21
             segments.append(("SPM", spm))
     return build(segments, codec, msh=msh.to_segment(x.header, codec))
