@@ -24,6 +24,7 @@ PACKAGES = ("adapters", "mappings", "gateway", "conformance", "formats")
 REGISTRY = Path("formats/registry.py")
 NOT_A_FORMAT = {
     (Path("mappings/fhir/validator.py"), "canonical"): "the FHIR primitive type canonical",
+    (Path("mappings/hl7v2/fhir.py"), "fhir"): "the fhir column of the v2 status tables (tables/*.csv)",
 }
 """String literals that spell a format's name but mean something else."""
 
