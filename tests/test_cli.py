@@ -104,11 +104,11 @@ def test_help_imports_no_service_stack_and_convert_no_pydantic(tmp_path: Path):
     300 ms): help imports neither the formats nor the service stack; convert none of the service stack, and
     not pydantic (typer's coercion of text options, ``gateway/cli.py`` ``_plain_text_parameters``)."""
     service = {"sqlalchemy", "uvicorn", "fastapi", "pydantic", "gateway.api", "alembic", "rich.console"}
-    assert not _imported("--help") & (service | {"adapters.base", "lxml.etree"})
+    assert not _imported("--help") & (service | {"mappings.codec", "lxml.etree"})
     assert not _imported("outbox", "--help") & service
     src = Path(__file__).parent / "golden" / "medicom" / "minimal-dossier" / "export.xml"
     mods = _imported("convert", str(src), "--from", "medicom", "--to", "canonical", "-o", str(tmp_path / "o"))
-    assert "adapters.base" in mods and not mods & service
+    assert "mappings.codec" in mods and not mods & service
 
 
 def test_version():
