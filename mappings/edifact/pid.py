@@ -35,6 +35,10 @@ def read_name(seg: Segment, e: int, sink: ProblemSink) -> m.PersonName | None:
         family, prefix, pfam, ppre = c[2], c[3], c[0], c[1]
     else:
         family, prefix, pfam, ppre = c[0], c[1], c[2], c[3]
+    if prefix and not family or ppre and not pfam:
+        sink.warning("EDI-014", seg.loc(e), "voorvoegsels without their family name are not kept")
+        prefix = prefix if family else ""
+        ppre = ppre if pfam else ""
     try:
         return m.PersonName(
             family=family or None,

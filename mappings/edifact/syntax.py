@@ -223,8 +223,12 @@ def _chars_from_una(text: str, source: str, sink: ProblemSink) -> ServiceChars |
     c = text[3:9]
     chars = ServiceChars(c[0], c[1], c[2], c[3], c[4], c[5])
     used = [c[0], c[1], c[3], c[5]]
-    if len(set(used)) != 4 or any(ch.isalnum() for ch in used):
-        sink.error("EDI-002", f"{source} line 1 UNA", f"service characters {c!r} are not six distinct marks")
+    if len(set(used)) != 4 or any(ch.isalnum() or ch in "\r\n" for ch in used) or chars.decimal not in ".,":
+        sink.error(
+            "EDI-002",
+            f"{source} line 1 UNA",
+            f"service characters {c!r} are not four distinct separators and a decimal mark . or ,",
+        )
         return None
     return chars
 
