@@ -84,25 +84,27 @@ def from_segment(
     tables: CodeTables,
 ) -> LabResult | None:
     """BEP -> a result; ``EDI-024`` without a code or an observation time."""
-    warn_unread(seg, {1, 2, 3, 4, 5, 6, 7, 8, 9}, sink)
-    code = seg.get(9)  # BEP-9
+    if len(seg.elements) > 9:
+        warn_unread(seg, {1, 2, 3, 4, 5, 6, 7, 8, 9}, sink)
+    f = [c[0] if c else "" for c in seg.elements[:9]]
+    f += [""] * (9 - len(f))
+    _kind, name, raw, changed, unit, flag_raw, low_raw, high_raw, code = f  # BEP-1 .. BEP-9
     if not code.strip():
         sink.error("EDI-024", seg.loc(9), "a result without an NHG Tabel 45 code")
         return None
-    tables.check("tabel45", code, seg.loc(9), sink)
+    if code not in tables["tabel45"]:
+        tables.check("tabel45", code, seg.loc(9), sink)
     if effective is None:
         sink.error("EDI-024", seg.loc(), "a result without an observation time (no DET before it)")
         return None
-    raw = seg.get(3)  # BEP-3
     qty = number(raw, decimal) if raw else None
     text = raw if raw and qty is None else None
-    low_raw, high_raw = seg.get(7), seg.get(8)  # BEP-7, BEP-8
-    low, high = number(low_raw, decimal), number(high_raw, decimal)
+    low = number(low_raw, decimal) if low_raw else None
+    high = number(high_raw, decimal) if high_raw else None
     for e, r, v in ((7, low_raw, low), (8, high_raw, high)):
         if r and v is None:
             sink.error("EDI-025", seg.loc(e), f"reference limit {r!r} is not a number")
             return None
-    flag_raw = seg.get(6)  # BEP-6
     interp = None
     if flag_raw:
         interp = flags()[0].get(flag_raw)
@@ -116,7 +118,7 @@ def from_segment(
             effective=effective,
             value_quantity=qty,
             value_text=text,
-            unit=seg.get(5) or None,  # BEP-5
+            unit=unit or None,
             reference_low=low,
             reference_high=high,
             interpretation=interp,  # type: ignore[arg-type]
@@ -124,8 +126,7 @@ def from_segment(
     except ValueError as exc:
         sink.error("EDI-025", seg.loc(), str(exc))
         return None
-    changed = seg.get(4)  # BEP-4
-    return LabResult(measurement=meas, name=seg.get(2) or None, changed=bool(changed))
+    return LabResult(measurement=meas, name=name or None, changed=bool(changed))
 
 
 def to_segment(w: Writer, r: LabResult, numbers: tuple[str, ...], decimal: str) -> str:

@@ -47,6 +47,7 @@ _UNOA = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .,-()/='+:?!\"%&*;<>")
 _UNOB = _UNOA | frozenset("abcdefghijklmnopqrstuvwxyz@[\\]_{|}~#$^`")
 ALLOWED = {"UNOA": _UNOA, "UNOB": _UNOB}
 _TAG_RE = re.compile(r"[A-Z][A-Z0-9]{2}\Z")
+_NUMBERS = re.compile(r"(?::[0-9]+)+\Z")
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,74 +146,81 @@ class Interchange:
 # --------------------------------------------------------------------------- reading
 
 
-def _split(text: str, sep: str, rel: str) -> list[str]:
-    """Split at every ``sep`` not preceded by an odd run of release characters."""
-    if rel not in text:
-        return text.split(sep)
-    out: list[str] = []
-    start = i = 0
-    find = text.find
-    while True:
-        j = find(sep, i)
-        if j < 0:
-            out.append(text[start:])
-            return out
-        k = j
-        while k > start and text[k - 1] == rel:
-            k -= 1
-        if (j - k) % 2:  # released: data
-            i = j + 1
-            continue
-        out.append(text[start:j])
-        start = i = j + 1
+# Released service characters are swapped for private-use code points before splitting (text decoded
+# from ISO 8859-1 can never hold them), so that every split is a plain ``str.split`` in C.
+_P_REL, _P_SEG, _P_EL, _P_COMP = "\ue000", "\ue001", "\ue002", "\ue003"
+_PLACED = re.compile("[\ue000-\ue003]")
 
 
-def _unescape(text: str, chars: ServiceChars, seg: Segment, e: int, c: int, sink: ProblemSink) -> str:
+def _protect(text: str, chars: ServiceChars) -> str:
     rel = chars.release
-    out: list[str] = []
-    i = 0
-    n = len(text)
-    while i < n:
-        j = text.find(rel, i)
-        if j < 0:
-            out.append(text[i:])
-            break
-        out.append(text[i:j])
-        if j + 1 >= n:
+    if rel not in text:
+        return text
+    return (
+        text.replace(rel + rel, _P_REL)
+        .replace(rel + chars.segment, _P_SEG)
+        .replace(rel + chars.element, _P_EL)
+        .replace(rel + chars.component, _P_COMP)
+    )
+
+
+def _restore_table(chars: ServiceChars) -> dict[int, str]:
+    return {
+        ord(_P_REL): chars.release,
+        ord(_P_SEG): chars.segment,
+        ord(_P_EL): chars.element,
+        ord(_P_COMP): chars.component,
+    }
+
+
+def _lone_release(text: str, chars: ServiceChars, seg: Segment, e: int, c: int, sink: ProblemSink) -> None:
+    """A release character left after protection precedes an ordinary character (kept, warned) or ends
+    the data (an error)."""
+    rel = chars.release
+    i = text.find(rel)
+    while i >= 0:
+        if i + 1 >= len(text):
             sink.error("EDI-011", seg.loc(e, c), "a release character ends the data element")
-            break
-        nxt = text[j + 1]
-        if nxt not in (chars.component, chars.element, chars.segment, rel):
-            sink.warning(
-                "EDI-012",
-                seg.loc(e, c),
-                f"release character before {nxt!r}, which needs no release: both kept",
-            )
-            out.append(rel)
-        out.append(nxt)
-        i = j + 2
-    return "".join(out)
+            return
+        sink.warning(
+            "EDI-012",
+            seg.loc(e, c),
+            f"release character before {text[i + 1]!r}, which needs no release: both kept",
+        )
+        i = text.find(rel, i + 2)
 
 
 def _segment(raw: str, chars: ServiceChars, index: int, line: int, source: str, sink: ProblemSink) -> Segment:
+    parts = raw.split(chars.element)
+    head = parts[0]
+    comp = chars.component
+    numbers: tuple[str, ...] = ()
+    if len(head) > 3:
+        numbers = tuple(head[4:].split(comp)) if head[3] == comp else ("",)
+    seg = Segment(head[:3], [], numbers, line, index, source)
+    if not _TAG_RE.match(seg.tag) or (
+        numbers
+        and not (
+            _NUMBERS.match(head, 3) if comp == ":" else all(x.isdigit() and x.isascii() for x in numbers)
+        )
+    ):
+        sink.error("EDI-004", seg.loc(), f"not a segment tag: {head[:20]!r}")
+        return seg
+    elements = [p.split(comp) for p in parts[1:]]
     rel = chars.release
-    parts = _split(raw, chars.element, rel)
-    head = parts[0].split(chars.component)
-    seg = Segment(tag=head[0], elements=[], numbers=tuple(head[1:]), line=line, index=index, source=source)
-    if not _TAG_RE.match(seg.tag) or not all(x.isdigit() and x.isascii() for x in seg.numbers):
-        sink.error("EDI-004", seg.loc(), f"not a segment tag: {parts[0][:20]!r}")
+    if rel not in raw and _PLACED.search(raw) is None:  # nothing was released
+        seg.elements = elements
         return seg
     if rel in raw:
-        elements = []
-        for e, p in enumerate(parts[1:], 1):
-            comps = _split(p, chars.component, rel)
-            elements.append(
-                [_unescape(x, chars, seg, e, c, sink) if rel in x else x for c, x in enumerate(comps, 1)]
-            )
-        seg.elements = elements
-    else:
-        comp = chars.component
-        seg.elements = [p.split(comp) for p in parts[1:]]
+        for e, comps in enumerate(elements, 1):
+            for c, x in enumerate(comps, 1):
+                if rel in x:
+                    _lone_release(x, chars, seg, e, c, sink)
+    table = _restore_table(chars)
+    seg.elements = [
+        [x.translate(table) for x in comps] if _PLACED.search(p) else comps
+        for p, comps in zip(parts[1:], elements, strict=True)
+    ]
     return seg
 
 
@@ -256,7 +264,7 @@ def tokenize(
             raise InputError(sink.problems)
         text = text[9:]
     chars = una or DEFAULT_CHARS
-    raws = _split(text, chars.segment, chars.release)
+    raws = _protect(text, chars).split(chars.segment)
     tail = raws.pop() if raws else ""
     newline = ""
     if len(raws) > 1:
