@@ -319,13 +319,20 @@ class FhirChannel(_HttpChannel):
         return orjson.dumps(postbox_to_fhir(item))
 
 
-CHANNELS: dict[str, type[Channel]] = {
+def _edifact(route: Route) -> Channel:
+    from gateway.outbox.edifact_drop import EdifactDropChannel
+
+    return EdifactDropChannel(route)  # type: ignore[return-value]
+
+
+CHANNELS: dict[str, type[Channel] | object] = {
     "mllp": MllpChannel,
     "drop": DropChannel,
     "http": HttpInboxChannel,
     "fhir": FhirChannel,
+    "edifact": _edifact,  # the Edifact drop directory for a mail client (gateway/outbox/edifact_drop.py)
 }
 
 
 def open_channel(route: Route) -> Channel:
-    return CHANNELS[route.channel](route)
+    return CHANNELS[route.channel](route)  # type: ignore[operator,call-arg]

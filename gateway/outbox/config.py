@@ -32,6 +32,11 @@ A TOML file, validated as a whole before the worker starts (``OUT-001`` names th
     channel = "fhir"           # FHIR Communication POSTed to <url>/Communication, Idempotency-Key
     url = "http://127.0.0.1:8081/fhir"
 
+    [practice.01000005]
+    channel = "edifact"        # MEDVRI interchanges <number>.edi for the practice's mail client
+    dir = "/srv/zorgmail/uit"
+    sender = "HISGW"           # UNB-2, the gateway's mail address (default HISGW)
+
 A practice that is not in the file keeps its items queued (``OUT-002`` in ``hisgw outbox list``): nothing is
 lost, nothing is sent to a guess.
 """
@@ -70,18 +75,26 @@ class Limits(BaseModel):
 class Route(Limits):
     """One practice's channel and limits."""
 
-    channel: Literal["mllp", "drop", "http", "fhir"]
+    channel: Literal["mllp", "drop", "http", "fhir", "edifact"]
     host: str | None = None
     port: int | None = Field(default=None, ge=1, le=65535)
     message: Literal["MDM^T02"] = "MDM^T02"
     dir: Path | None = None
     dialect: Literal["medicom", "microhis", "omnihis"] | None = None
     url: str | None = None
+    sender: str | None = Field(default=None, pattern=r"^[A-Za-z0-9]{1,35}$")
+    """UNB-2 of the ``edifact`` channel's interchanges (the gateway's mail address)."""
     auto_filing: bool = False
 
     @model_validator(mode="after")
     def _channel_fields(self) -> Route:
-        need = {"mllp": ("host", "port"), "drop": ("dir", "dialect"), "http": ("url",), "fhir": ("url",)}
+        need = {
+            "mllp": ("host", "port"),
+            "drop": ("dir", "dialect"),
+            "http": ("url",),
+            "fhir": ("url",),
+            "edifact": ("dir",),
+        }
         missing = [k for k in need[self.channel] if getattr(self, k) is None]
         if missing:
             raise ValueError(f"channel {self.channel!r} needs {', '.join(missing)}")

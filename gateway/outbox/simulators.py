@@ -4,6 +4,7 @@
     python -m gateway.outbox.simulators mllp --port 2575 --filed-log filed.log [options]
     python -m gateway.outbox.simulators http --port 8081 --filed-log filed.log [options]
     python -m gateway.outbox.simulators drop --dir DIR --dialect medicom --filed-log filed.log [options]
+    python -m gateway.outbox.simulators edifact --dir DIR --filed-log filed.log [options]
 
 Common options: ``--fail-rate F`` (0..1) fails that fraction of attempts at random; ``--outage START:SECONDS``
 (repeatable) goes fully down for that stretch, START seconds after the start; ``--reject-file PATH``
@@ -409,6 +410,51 @@ class DropPostbox(Postbox):
             await asyncio.sleep(0.1 if down else self.args.poll)
 
 
+class EdifactPostbox(DropPostbox):
+    """A practice's medical-mail client: takes ``<number>.edi`` interchanges (one MEDVRI each) from the
+    drop directory, reads them with the gateway's Edifact reader and files each interchange number once
+    (a repeated number from the same sender is dropped, ISO 9735 duplicate detection). The message id
+    of a number is the one in the sender's journal (``gateway/outbox/edifact_drop.py``)."""
+
+    def __init__(self, args: argparse.Namespace):
+        Postbox.__init__(self, args)
+        self.dir = Path(args.dir)
+        self.offline = self.dir.with_name(self.dir.name + ".offline")
+        self.keep = Path(args.keep) if args.keep else None
+        self.ext = ".edi"
+        if not self.dir.exists() and not self.offline.exists():
+            self.dir.mkdir(parents=True)
+
+    def scan(self) -> None:
+        from gateway.outbox.edifact_drop import read_journal
+        from mappings.edifact.format import read_interchange
+
+        for folder in (self.dir, self.offline):
+            try:
+                names = sorted(n for n in os.listdir(folder) if n.endswith(".edi") and not n.startswith("."))
+            except FileNotFoundError:
+                continue
+            journal = read_journal(folder) if names else {}
+            for name in names:
+                path = folder / name
+                self.counts["attempts"] += 1
+                try:
+                    (msg,) = read_interchange(path.read_bytes(), source=name)
+                    mid = journal[int(msg.envelope.reference)]
+                except FileNotFoundError:
+                    continue
+                except Exception:  # noqa: BLE001 - unreadable: set aside, never filed
+                    self.counts["invalid"] += 1
+                    os.replace(path, folder / f".invalid-{name}")
+                    continue
+                self.file(mid, msg.item.practice_agb, "manual")  # type: ignore[union-attr]
+                if self.keep is not None:
+                    self.keep.mkdir(parents=True, exist_ok=True)
+                    os.replace(path, self.keep / name)
+                else:
+                    path.unlink(missing_ok=True)
+
+
 # --------------------------------------------------------------------------- command line
 
 
@@ -421,7 +467,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="python -m gateway.outbox.simulators", description=__doc__.split("\n")[0]
     )
-    p.add_argument("kind", choices=("mllp", "http", "drop"))
+    p.add_argument("kind", choices=("mllp", "http", "drop", "edifact"))
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=0)
     p.add_argument("--dir", help="drop directory (drop)")
@@ -435,17 +481,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--reject-file")
     p.add_argument("--seed", type=int, default=None)
     a = p.parse_args(argv)
-    if a.kind == "drop" and not a.dir:
-        p.error("drop needs --dir")
-    if a.kind != "drop" and not a.port:
+    if a.kind in ("drop", "edifact") and not a.dir:
+        p.error(f"{a.kind} needs --dir")
+    if a.kind not in ("drop", "edifact") and not a.port:
         p.error(f"{a.kind} needs --port")
     return a
 
 
 async def _main(args: argparse.Namespace) -> None:
     box: Postbox
-    if args.kind == "drop":
-        box = DropPostbox(args)
+    if args.kind in ("drop", "edifact"):
+        box = EdifactPostbox(args) if args.kind == "edifact" else DropPostbox(args)
         tasks = [box.run()]
     else:
         box = MllpPostbox(args) if args.kind == "mllp" else HttpPostbox(args)

@@ -1,0 +1,155 @@
+"""The fifth way into a postbox: an Edifact drop directory read by the practice's mail client
+(``docs/postbox-delivery.md`` §4.5).
+
+Dutch practices receive MEDVRI letters through a medical-mail client (the ZorgMail/Edifact client of the
+HIS) that picks up interchange files from a directory. The channel writes **one interchange per postbox
+item** holding one MEDVRI (:mod:`mappings.edifact.medvri`) and names it as such clients expect:
+
+- file name ``<interchange number>.edi``, the number eight digits (``00000042.edi``), equal to UNB-5 of
+  the interchange inside, so file and interchange can be matched;
+- numbers ascend per drop directory from 1, never reused: the counter and the message id each number
+  was given live in the journal ``.hisgw-edifact.journal`` in the directory (a dot file: mail clients skip
+  it), one line ``<number> <message id>`` each, appended and fsynced **before** the file is written;
+- UNB-2 is the route's ``sender`` (the gateway's mail address, default ``HISGW``), UNB-3 the practice's
+  AGB, UNH-1 ``1``.
+
+Exactly once: a retry of the same message id (after a crash, a kill -9, a lost answer) finds its number
+in the journal and writes the *same* interchange number again; a file of that name still there means an
+earlier attempt delivered it. A mail client that has taken the file already sees a repeated interchange
+reference from the same sender and drops it (ISO 9735 duplicate detection), as the test postbox does.
+Writing is atomic (``.<name>.tmp``, fsync, rename, fsync of the directory) and the journal is locked
+(``fcntl.flock``) while a number is given, so two workers never give one number twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import os
+from pathlib import Path
+
+from mappings.model import PostboxItem
+
+JOURNAL = ".hisgw-edifact.journal"
+EXTENSION = ".edi"
+DEFAULT_SENDER = "HISGW"
+
+
+def file_name(number: int) -> str:
+    """``00000042.edi``: the interchange number, eight digits."""
+    return f"{number:08d}{EXTENSION}"
+
+
+def read_journal(directory: Path) -> dict[int, str]:
+    """Interchange number -> message id, as the journal holds them (a torn last line is ignored)."""
+    try:
+        text = (directory / JOURNAL).read_text("utf-8")
+    except FileNotFoundError:
+        return {}
+    out: dict[int, str] = {}
+    for line in text.splitlines():
+        number, _, mid = line.partition(" ")
+        if number.isdigit() and mid:
+            out[int(number)] = mid
+    return out
+
+
+def number_for(directory: Path, message_id: str) -> int:
+    """The interchange number of ``message_id``: the one it was given before, or the next one (recorded
+    and fsynced before this returns). Raises ``OSError`` when the directory is not there."""
+    fd = os.open(directory / JOURNAL, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        size = os.fstat(fd).st_size
+        data = os.pread(fd, size, 0).decode("utf-8", "replace") if size else ""
+        last = 0
+        for line in data.splitlines():
+            text, _, mid = line.partition(" ")
+            if not text.isdigit():
+                continue
+            if mid == message_id:
+                return int(text)
+            last = max(last, int(text))
+        if data and not data.endswith("\n"):
+            os.write(fd, b"\n")  # a torn line from a crash: end it, it is ignored
+        os.write(fd, f"{last + 1} {message_id}\n".encode())
+        os.fsync(fd)
+        return last + 1
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def interchange_bytes(item: PostboxItem, number: int, sender: str, now: dt.datetime | None = None) -> bytes:
+    """The interchange (one MEDVRI) of a postbox item, UNB-5 = ``number``."""
+    from mappings.edifact import envelope
+    from mappings.edifact.format import write_messages
+    from mappings.edifact.medvri import from_postbox
+
+    env = envelope.new(
+        sender, item.practice_agb, f"{number:08d}", (now or dt.datetime.now()).replace(microsecond=0)
+    )
+    return write_messages([from_postbox(item, env, "1")])
+
+
+class EdifactDropChannel:
+    """Writes each item as ``<number>.edi`` into ``route.dir`` (see the module docstring)."""
+
+    name = "edifact"
+
+    def __init__(self, route) -> None:  # gateway.outbox.config.Route
+        self.dir = Path(route.dir)
+        self.sender = getattr(route, "sender", None) or DEFAULT_SENDER
+
+    def close(self) -> None:
+        pass
+
+    def send(self, batch: list[tuple[str, PostboxItem]]) -> list:
+        from gateway.outbox.channels import Outcome
+
+        out: list[Outcome] = []
+        written = False
+        for mid, item in batch:
+            if not self.dir.is_dir():  # a share not mounted: never created here
+                out.append(Outcome("transient", "drop directory absent"))
+                continue
+            try:
+                number = number_for(self.dir, mid)
+            except OSError as exc:
+                out.append(Outcome("transient", f"journal: {type(exc).__name__}"))
+                continue
+            try:
+                data = interchange_bytes(item, number, self.sender)
+            except Exception as exc:  # noqa: BLE001 - MEDVRI cannot carry it (a character outside ISO 8859-1)
+                out.append(Outcome("permanent", f"edifact writer: {type(exc).__name__}"))
+                continue
+            final = self.dir / file_name(number)
+            if final.exists():
+                out.append(Outcome("delivered", "already there"))
+                continue
+            tmp = self.dir / f".{file_name(number)}.{os.getpid()}.tmp"
+            try:
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+                try:
+                    os.write(fd, data)
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+                os.rename(tmp, final)
+                written = True
+                out.append(Outcome("delivered", "renamed"))
+            except OSError as exc:
+                try:
+                    os.unlink(tmp)
+                except OSError:
+                    pass
+                out.append(Outcome("transient", f"write: {type(exc).__name__}"))
+        if written:
+            try:
+                fd = os.open(self.dir, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+            except OSError:
+                pass
+        return out
