@@ -31,7 +31,7 @@ import typer
 
 from adapters.base import format_names, get_format
 from mappings.model import Dossier
-from mappings.problems import InputError, Problem, ProblemSink, Severity
+from mappings.problems import GatewayError, InputError, Problem, ProblemSink, Severity
 
 app = typer.Typer(
     add_completion=False,
@@ -123,8 +123,8 @@ def _progress(items: Iterable[Dossier], label: str) -> Iterator[Dossier]:
             bar.advance(task)
 
 
-class _Failed(Exception):
-    pass
+class _Failed(GatewayError):
+    """The input had errors (printed already): the command ends with exit 1."""
 
 
 def _guarded(sink: ProblemSink, items: Iterable[Dossier]) -> Iterator[Dossier]:
