@@ -100,6 +100,8 @@ _FORMATS: dict[str, str] = {
     "ps-hl7v3": "adapters.ps_hl7v3:FORMAT",
     "fhir": "mappings.fhir.format:FORMAT",
     "hl7v2": "mappings.hl7v2.format:FORMAT",
+    "edifact-medvri": "mappings.edifact.format:MEDVRI_FORMAT",
+    "edifact-medlab": "mappings.edifact.format:MEDLAB_FORMAT",
 }
 
 _POSTBOX: dict[str, str] = {

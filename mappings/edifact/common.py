@@ -55,7 +55,7 @@ def read_date(seg: Segment, e: int, sink: ProblemSink) -> dt.date | None:
         if y is None or not (mo.isdigit() and d.isdigit()):
             raise ValueError
         return dt.date(y, int(mo), int(d))
-    except ValueError:
+    except (ValueError, OverflowError):
         sink.error(
             "EDI-020",
             seg.loc(e),
@@ -73,7 +73,7 @@ def read_time(seg: Segment, e: int, sink: ProblemSink) -> dt.time | None:
         if not (h.isdigit() and mi.isdigit()):
             raise ValueError
         return dt.time(int(h), int(mi))
-    except ValueError:
+    except (ValueError, OverflowError):
         sink.error("EDI-020", seg.loc(e), f"{h}:{mi} is not a time HH:MM")
         return None
 

@@ -58,7 +58,7 @@ def prepared(env: Envelope) -> dt.datetime | None:
         year = int(d[:2]) + (2000 if int(d[:2]) < 70 else 1900) if len(d) == 6 else int(d[:4])
         rest = d[2:] if len(d) == 6 else d[4:]
         return dt.datetime(year, int(rest[:2]), int(rest[2:4]), int(t[:2] or 0), int(t[2:4] or 0))
-    except (ValueError, IndexError):
+    except (ValueError, IndexError, OverflowError):
         return None
 
 

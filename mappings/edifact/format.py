@@ -39,7 +39,7 @@ def read_interchange(
 ) -> list[ec.EdifactMessage]:
     """Every message of one interchange, mapped; :class:`InputError` with every problem otherwise."""
     sink = sink_or_new(sink)
-    ic = parse(data, source=source, sink=sink)
+    ic = parse(data, source=source, sink=sink, check_only=True)
     env = envl.from_interchange(ic)
     out: list[ec.EdifactMessage] = []
     for msg in ic.messages:

@@ -306,14 +306,18 @@ def tokenize(
 
 def _int(seg: Segment, e: int, sink: ProblemSink) -> int | None:
     v = seg.get(e)
-    if not v.isdigit() or not v.isascii():
-        sink.error("EDI-008", seg.loc(e), f"{v!r} is not a count")
+    if not v.isdigit() or not v.isascii() or len(v) > 9:
+        sink.error("EDI-008", seg.loc(e), f"{v[:20]!r} is not a count")
         return None
     return int(v)
 
 
-def parse(data: bytes, *, source: str = "<input>", sink: ProblemSink | None = None) -> Interchange:
-    """Read one interchange; raise :class:`InputError` with every problem when it is not sound.
+def parse(
+    data: bytes, *, source: str = "<input>", sink: ProblemSink | None = None, check_only: bool = False
+) -> Interchange:
+    """Read one interchange; raise :class:`InputError` with every problem when it is not sound (with
+    ``check_only`` the envelope's problems stay in ``sink`` and the messages found are returned, so that
+    the caller reports the problems of the messages as well).
 
     Checks: UNB first, UNZ last, nothing after UNZ; each message UNH ... UNT with the right count and
     reference; UNZ's message count and reference; the syntax level known and every character in it."""
@@ -397,7 +401,8 @@ def parse(data: bytes, *, source: str = "<input>", sink: ProblemSink | None = No
             sink.error("EDI-008", unz.loc(2), f"UNZ reference {unz.get(2)!r} is not UNB's {ic.reference!r}")
     if not ic.messages and not sink.has_errors:
         sink.error("EDI-008", unb.loc(), "the interchange holds no message")
-    sink.raise_if_errors()
+    if not check_only:
+        sink.raise_if_errors()
     return ic
 
 
