@@ -22,7 +22,16 @@ from conformance.suite import RunOptions, Suite, UsageError
 from mappings.problems import InputError, Problem, ProblemSink, Severity
 
 _NUMBER = re.compile(r"(?<!\d)\d{8,10}(?!\d)")
-DIALECTS = ("medicom", "microhis", "omnihis", "omnihis-ndjson", "ps-hl7v3")
+DIALECTS = (
+    "medicom",
+    "microhis",
+    "omnihis",
+    "omnihis-ndjson",
+    "ps-hl7v3",
+    "edifact-medvri",
+    "edifact-medlab",
+)
+_UNH_TYPE = re.compile(rb"UNH.(?:[^'\n]*?).(MEDVRI|MEDLAB)")
 
 
 def detect(data: bytes) -> str | None:
@@ -47,6 +56,9 @@ def detect(data: bytes) -> str | None:
         return "omnihis"
     if re.match(rb"^[A-Z]{3}\|", head):
         return "microhis"
+    if head.startswith((b"UNA", b"UNB")):  # Edifact: the first message's type decides
+        m = _UNH_TYPE.search(data[:65536])
+        return ("edifact-" + m.group(1).decode().lower()) if m else None
     return None
 
 

@@ -7,7 +7,10 @@ deliveries (docs/postbox-delivery.md §4), by the channel the target names:
   (``--param channel=fhir``: a FHIR Communication POSTed to ``<url>/Communication``); acknowledged = 2xx;
 - a folder: the dialect's postbox file (``--param dialect=medicom|microhis|omnihis``) written as
   ``<id><ext>`` (temporary name, then rename); acknowledged = the file picked up (gone from the folder)
-  within ``pickup-timeout`` seconds.
+  within ``pickup-timeout`` seconds;
+- a folder with ``--param channel=edifact``: a MEDVRI interchange ``<number>.edi`` as the Edifact drop
+  channel writes it (``gateway/outbox/edifact_drop.py``: the number from the folder's journal, the same
+  number for a repeat of a message id); acknowledged = picked up.
 
 Items are built from the fixtures (OmniHIS postbox JSON, read into the canonical :class:`PostboxItem`) with
 the gateway's own writers, so the receiver sees exactly what the gateway delivers. Steps:
@@ -48,6 +51,11 @@ class Delivery:
             if not port.isdigit():
                 raise UsageError(f"an MLLP postbox target is HOST:PORT, not {target!r}")
             self.kind, self.host, self.port = "mllp", host or "127.0.0.1", int(port)
+        elif params.get("channel") == "edifact":
+            self.kind, self.dir = "edifact", Path(target)
+            self.numbers: dict[str, int] = {}
+            if not self.dir.is_dir():
+                raise UsageError(f"drop folder {target!r} does not exist")
         else:
             self.kind, self.dir = "drop", Path(target)
             self.dialect = params.get("dialect") or "medicom"
@@ -71,6 +79,11 @@ class Delivery:
             from mappings.fhir.communication import postbox_to_fhir
 
             return orjson.dumps(postbox_to_fhir(item))
+        if self.kind == "edifact":
+            from gateway.outbox.edifact_drop import interchange_bytes, number_for
+
+            self.numbers[mid] = number_for(self.dir, mid)
+            return interchange_bytes(item, self.numbers[mid], "HISGW")
         from adapters.base import get_postbox_format
 
         return get_postbox_format(self.dialect).write_postbox(item)
@@ -81,6 +94,11 @@ class Delivery:
                 f"MSH|^~\\&|HISGW||CONFORMANCE|00000000|20260101120000||MDM^T02^MDM_T02|{mid}|P|2.5\r"
                 "ZZZ|1|this is not an MDM^T02 a postbox can file\r"
             ).encode()
+        if self.kind == "edifact":
+            from gateway.outbox.edifact_drop import number_for
+
+            self.numbers[mid] = number_for(self.dir, mid)
+            return b"UNB+UNOC:1+HISGW+00000000+260101:1200+1'UNH+1+MEDVRI:1'ZZZ+not a letter'"
         return b'{"this is": "not a postbox item"' if self.kind != "drop" else b"\x00not a postbox file\x00"
 
     def deliver(self, mid: str, data: bytes) -> tuple[bool, str, str, str]:
@@ -123,7 +141,12 @@ class Delivery:
                 f"POST {url}\nIdempotency-Key: {mid}\n\n" + mask_body(data),
                 f"HTTP {r.status_code}\n" + mask_body(r.content),
             )
-        name = mid + DROP_EXTENSION[self.dialect]
+        if self.kind == "edifact":
+            from gateway.outbox.edifact_drop import file_name
+
+            name = file_name(self.numbers[mid])
+        else:
+            name = mid + DROP_EXTENSION[self.dialect]
         tmp = self.dir / f".{name}.tmp"
         tmp.write_bytes(data)
         os.replace(tmp, self.dir / name)
@@ -158,7 +181,7 @@ def execute(suite: Suite, options: RunOptions) -> tuple[list[TestResult], list[s
         raise UsageError(str(exc)) from None
     declared = declared_of(options)
     declared.add(f"channel:{delivery.kind}")
-    if delivery.kind != "drop":
+    if delivery.kind not in ("drop", "edifact"):
         declared.add("refusal")  # a drop folder has no way to refuse: its test is "never filed"
     try:
         results = run_declared(

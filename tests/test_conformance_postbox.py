@@ -16,13 +16,18 @@ def failed(result) -> dict[str, str]:
     return {t.id: t.reason for t in result.tests if t.verdict in (Verdict.FAIL, Verdict.ERROR)}
 
 
-@pytest.mark.parametrize("channel", ["mllp", "http", "fhir", "drop-medicom", "drop-microhis", "drop-omnihis"])
+@pytest.mark.parametrize(
+    "channel", ["mllp", "http", "fhir", "drop-medicom", "drop-microhis", "drop-omnihis", "edifact"]
+)
 def test_every_postbox_test_passes_against_the_simulators(tmp_path, channel):
     kind, _, dialect = channel.partition("-")
     params = {}
     if kind == "drop":
         sim = SimProcess("drop", tmp_path, "sim", directory=tmp_path / "drop", dialect=dialect)
         target, params = str(tmp_path / "drop"), {"dialect": dialect}
+    elif kind == "edifact":  # the Edifact drop folder of a mail client (MEDVRI interchanges)
+        sim = SimProcess("edifact", tmp_path, "sim", directory=tmp_path / "drop")
+        target, params = str(tmp_path / "drop"), {"channel": "edifact"}
     else:
         sim = SimProcess("mllp" if kind == "mllp" else "http", tmp_path, "sim")
         target = {
@@ -39,7 +44,7 @@ def test_every_postbox_test_passes_against_the_simulators(tmp_path, channel):
     assert not failed(result), failed(result)
     skipped = {t.id for t in result.tests if t.verdict is Verdict.SKIP}
     # a drop folder cannot answer a refusal: that one test is skipped there, with its reason
-    assert skipped == ({"postbox-receiver/unreadable-refused"} if kind == "drop" else set())
+    assert skipped == ({"postbox-receiver/unreadable-refused"} if kind in ("drop", "edifact") else set())
     assert counts["duplicates"] >= 2 and counts["invalid"] >= 1, counts
 
 

@@ -33,6 +33,7 @@ TYPE = "MEDLAB"
 VERSION = "1"
 NOT_KEPT = frozenset({"KOP", "SEC", "NUB", "COM"})
 HEAD = ("ZKH", "TXT", "PID", "PAD", "ART", "AFD")
+_STAND_IN = dt.datetime(1900, 1, 1)
 
 
 class _Report:
@@ -85,7 +86,8 @@ def read(msg: Message, env: Envelope, sink: ProblemSink) -> MedlabMessage | None
             res = bep.from_segment(
                 seg,
                 sink,
-                effective=rep.observed,
+                # a DET that did not read is its own error: its results are checked with a stand-in time
+                effective=rep.observed if rep.observed is not None else _STAND_IN,
                 mid=f"{msg.reference}-{r}-{n}",
                 decimal=decimal,
                 tables=tables,
