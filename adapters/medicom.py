@@ -34,10 +34,10 @@ from typing import Any
 import msgspec
 from lxml import etree
 
-from adapters.base import DossierFormat, PostboxFormat, sink_or_new
 from adapters.forms import basic_date, basic_moment
 from adapters.xmlsafe import element_path, parse_xml
 from mappings import model as m
+from mappings.codec import DossierFormat, PostboxFormat, sink_or_new
 from mappings.codetables import code_tables
 from mappings.problems import InputError, Problem, ProblemSink, Severity
 
@@ -877,7 +877,6 @@ class MedicomFormat(DossierFormat, PostboxFormat):
     """``medicom``: one dossier per file (``MedicomExport``); postbox items as ``MedicomPostbus``."""
 
     name = "medicom"
-    media_type = "application/xml"
 
     def read(self, data: bytes, *, source: str = "<input>", sink: ProblemSink | None = None) -> m.Dossier:
         """Read one ``MedicomExport``; InputError carries every problem (the first in strict mode)."""

@@ -30,8 +30,8 @@ from typing import Any, BinaryIO
 
 import msgspec
 
-from adapters.base import DossierFormat, PostboxFormat, sink_or_new
 from mappings import model as m
+from mappings.codec import DossierFormat, PostboxFormat, sink_or_new
 from mappings.codetables import code_tables
 from mappings.problems import InputError, ProblemSink
 
@@ -806,8 +806,6 @@ class MicroHisFormat(DossierFormat, PostboxFormat):
     """``microhis``: many patients per file, streaming; postbox items in their own file form."""
 
     name = "microhis"
-    streaming = True
-    media_type = "text/plain; charset=windows-1252"
 
     def write(self, dossier: m.Dossier) -> bytes:
         """One dossier as a whole file (header, ``DOS`` ... ``END``, trailer)."""

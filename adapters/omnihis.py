@@ -39,8 +39,8 @@ from zoneinfo import ZoneInfo
 import msgspec
 import orjson
 
-from adapters.base import DossierFormat, PostboxFormat, sink_or_new
 from mappings import model as m
+from mappings.codec import DossierFormat, PostboxFormat, sink_or_new
 from mappings.codetables import code_tables
 from mappings.problems import InputError, ProblemSink
 
@@ -1084,7 +1084,6 @@ class OmniHisFormat(DossierFormat):
     """``omnihis``: one patient per JSON document."""
 
     name = "omnihis"
-    media_type = "application/json"
 
     def read(self, data: bytes, *, source: str = "<input>", sink: ProblemSink | None = None) -> m.Dossier:
         sink = sink_or_new(sink)
@@ -1107,8 +1106,6 @@ class OmniHisNdjsonFormat(DossierFormat):
     """``omnihis-ndjson``: one compact patient document per line; read and written streaming."""
 
     name = "omnihis-ndjson"
-    streaming = True
-    media_type = "application/x-ndjson"
 
     def read(self, data: bytes, *, source: str = "<input>", sink: ProblemSink | None = None) -> m.Dossier:
         """Read a file that holds exactly one patient line."""
@@ -1164,7 +1161,6 @@ class OmniHisPostbox(PostboxFormat):
     """The postbox import: one JSON document per item (also the body POSTed to an HTTP inbox)."""
 
     name = "omnihis"
-    media_type = "application/json"
 
     def write_postbox(self, item: m.PostboxItem) -> bytes:
         return _pretty(_ENCODER.encode({"schema": POSTBOX_SCHEMA, **_write_obj(item, POSTBOX_ITEM)}))

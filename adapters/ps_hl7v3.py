@@ -53,9 +53,9 @@ from zoneinfo import ZoneInfo
 
 from lxml import etree
 
-from adapters.base import DossierFormat, sink_or_new
 from adapters.xmlsafe import parse_xml
 from mappings import model as m
+from mappings.codec import DossierFormat, sink_or_new
 from mappings.codetables import CodeTables, code_tables
 from mappings.problems import InputError, Problem, ProblemSink, Severity
 
@@ -1312,7 +1312,6 @@ class PsHl7v3Format(DossierFormat):
     """``ps-hl7v3``: read the HL7v3 professional summary; writing is not offered."""
 
     name = "ps-hl7v3"
-    media_type = "application/xml"
 
     def read(self, data: bytes, *, source: str = "<input>", sink: ProblemSink | None = None) -> m.Dossier:
         """Read one QUPC_IN990002NL; ``PS-090`` warnings list every element the dossier does not hold."""

@@ -5,9 +5,12 @@
     hisgw convert INPUT --from FORMAT --to FORMAT [-o OUTPUT] [--strict]
     hisgw validate INPUT --from FORMAT [--strict]
     hisgw summary INPUT --from FORMAT [--as-of YYYY-MM-DD] [--episode ID ...] --to FORMAT [-o OUTPUT]
+    hisgw formats [--writes] [--export] [--names]
 
-FORMAT is one of ``canonical``, ``medicom``, ``microhis``, ``omnihis``, ``omnihis-ndjson``, ``ps-hl7v3``
-(and ``fhir``, ``hl7v2`` where installed). ``-o -`` or no ``-o`` writes to standard output.
+FORMAT is the name of a registered format (:mod:`formats`, ``formats/registry.py``; ``hisgw formats`` and
+``hisgw convert --help`` list them); ``--to`` takes only those that are written (a read-only one is a usage
+error, exit 2).
+``-o -`` or no ``-o`` writes to standard output.
 
 Exit codes: 0 success (warnings may be printed), 1 invalid input (one line per problem on standard
 error), 2 usage error. Never a traceback for bad input. Output is written only when the whole input was
@@ -29,7 +32,7 @@ from typing import BinaryIO
 
 import typer
 
-from adapters.base import format_names, get_format
+import formats
 from mappings.model import Dossier
 from mappings.problems import GatewayError, InputError, Problem, ProblemSink, Severity
 
@@ -49,11 +52,23 @@ def _usage(message: str) -> typer.Exit:
     return typer.Exit(EXIT_USAGE)
 
 
-def _check_format(name: str, option: str) -> str:
-    names = format_names()
-    if name not in names:
-        raise _usage(f"{option} {name!r} is not a known format; choose one of: {', '.join(names)}")
-    return name
+def _check_format(name: str, option: str) -> formats.Format:
+    """The registered format ``name``; a usage error (exit 2) naming the choices when it is unknown, or
+    when it is read only and ``option`` is ``--to``."""
+    try:
+        fmt = formats.get(name)
+    except formats.UnknownFormat:
+        raise _usage(
+            f"{option} {name!r} is not a known format; choose one of: {', '.join(formats.names())}"
+        ) from None
+    if option == "--to" and not fmt.writes:
+        writable = ", ".join(f.name for f in formats.writable())
+        raise _usage(f"--to {name!r} is read only; the formats written are: {writable}")
+    return fmt
+
+
+def _codec(name: str, option: str):
+    return _check_format(name, option).codec()
 
 
 def _print_problems(problems: Iterable[Problem]) -> None:
@@ -148,8 +163,8 @@ def _run(sink: ProblemSink, body) -> None:
         raise typer.Exit(EXIT_INVALID)
 
 
-FromOpt = typer.Option(..., "--from", help="input format")
-ToOpt = typer.Option(..., "--to", help="output format")
+FromOpt = typer.Option(..., "--from", help="input format: " + ", ".join(formats.names()))
+ToOpt = typer.Option(..., "--to", help="output format: " + ", ".join(f.name for f in formats.writable()))
 OutOpt = typer.Option(None, "-o", "--output", help="output file; '-' or absent: standard output")
 StrictOpt = typer.Option(False, "--strict", help="stop at the first error (default: report them all)")
 
@@ -168,7 +183,13 @@ def _message_pair(src, dst, from_: str, to: str) -> tuple:
     return src, dst
 
 
-@app.command()
+def _formats_help(lead: str) -> str:
+    """``lead`` and one line per registered format (``--help`` of the commands that take formats)."""
+    lines = [f"{f.name}: {f.title}" for f in formats.all_formats()]
+    return lead + "\n\n\b\nFormats:\n" + "\n".join(lines)
+
+
+@app.command(help=_formats_help("Convert INPUT from one format to another."))
 def convert(
     input: str = typer.Argument(..., help="input file, or '-' for standard input"),
     from_: str = FromOpt,
@@ -176,8 +197,8 @@ def convert(
     output: str | None = OutOpt,
     strict: bool = StrictOpt,
 ) -> None:
-    """Convert INPUT from one format to another."""
-    src, dst = get_format(_check_format(from_, "--from")), get_format(_check_format(to, "--to"))
+    """Convert INPUT from one format to another (the formats: ``hisgw convert --help``)."""
+    src, dst = _codec(from_, "--from"), _codec(to, "--to")
     src, dst = _message_pair(src, dst, from_, to)
     sink = ProblemSink(strict=strict)
 
@@ -197,7 +218,7 @@ def validate(
     strict: bool = StrictOpt,
 ) -> None:
     """Check INPUT and print every problem, one line each; exit 1 if any is an error."""
-    src = get_format(_check_format(from_, "--from"))
+    src = _codec(from_, "--from")
     sink = ProblemSink(strict=strict)
 
     def body() -> None:
@@ -222,11 +243,10 @@ def summary(
     strict: bool = StrictOpt,
 ) -> None:
     """Build the NHG professional summary of each dossier in INPUT and write it in format --to."""
-    src = get_format(_check_format(from_, "--from"))
-    _check_format(to, "--to")
-    for name in (from_, to):
-        if getattr(get_format(name), "message_pairs", None) is not None:
-            raise _usage(f"{name} holds messages, not dossiers: there is no summary of it")
+    for fmt in (_check_format(from_, "--from"), _check_format(to, "--to")):
+        if fmt.holds != "dossiers":
+            raise _usage(f"{fmt.name} holds messages, not dossiers: there is no summary of it")
+    src, dst = formats.get(from_).codec(), formats.get(to).codec()
     try:
         ref = dt.date.fromisoformat(as_of) if as_of else dt.date.today()
     except ValueError:
@@ -241,14 +261,37 @@ def summary(
                 build_summary(d, as_of=ref, episode_ids=episode or None, sink=sink, source=name)
                 for d in dossiers
             )
-            if to == "fhir":
-                from mappings.fhir.document import write_summary_documents
-
-                write_summary_documents(summaries, out, as_of=ref)
+            write_summaries = getattr(dst, "write_summaries", None)  # a summary form of its own (FHIR)
+            if write_summaries is not None:
+                write_summaries(summaries, out, as_of=ref)
             else:
-                get_format(to).write_many(summaries, out)
+                dst.write_many(summaries, out)
 
     _run(sink, body)
+
+
+@app.command("formats")
+def list_formats(
+    writes: bool = typer.Option(False, "--writes", help="only the formats written (--to)"),
+    export: bool = typer.Option(False, "--export", help="only the HIS export dialects"),
+    names: bool = typer.Option(False, "--names", help="names only, one a line (for scripts)"),
+) -> None:
+    """List the formats: name, read/write, media type, file extension, postbox form, what it is."""
+    chosen = [f for f in formats.all_formats() if (f.writes or not writes) and (f.export or not export)]
+    if names:
+        typer.echo("\n".join(f.name for f in chosen))
+        return
+    for f in chosen:
+        postbox = "-"
+        if f.postbox is not None:
+            postbox = ", ".join(
+                ([f"drop {f.extension}"] if f.postbox.drop else [])
+                + ([f"channel {f.postbox.channel}"] if f.postbox.channel else [])
+            )
+        typer.echo(
+            f"{f.name:<16} {'read/write' if f.writes else 'read only':<10} {f.media_type:<34} "
+            f"{f.extension:<7} {postbox:<24} {f.title}"
+        )
 
 
 def _register_extensions() -> None:

@@ -1,6 +1,7 @@
-"""The Edifact drop channel (issue 17, acceptance 4): MEDVRI interchanges for a practice's mail client,
-numbered, atomic, exactly once under failing postboxes and kill -9 (the worker and the test postbox are
-child processes, as in tests/test_outbox_chaos.py)."""
+"""The Edifact drop channel (issue 17, acceptance 4): MEDVRI interchanges for a practice's mail client
+(routing ``channel = "edifact"``, transport ``numbered-files``), numbered, atomic, exactly once under failing
+postboxes and kill -9 (the worker and the test postbox are child processes, as in
+tests/test_outbox_chaos.py)."""
 
 from __future__ import annotations
 
@@ -9,13 +10,13 @@ import random
 import signal
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
 from gateway.db import make_engine, migrate
 from gateway.outbox import enqueue
-from gateway.outbox.edifact_drop import JOURNAL, EdifactDropChannel, read_journal
+from gateway.outbox.config import Route, parse_routing
+from gateway.outbox.numbered_drop import JOURNAL, NumberedDropChannel, read_journal
 from gateway.outbox.testkit import SimProcess, WorkerZygote, make_item, patients, worker_process
 from mappings.edifact.format import read_interchange
 from tests.test_outbox_chaos import _states, _wait_delivered
@@ -23,8 +24,9 @@ from tests.test_outbox_chaos import _states, _wait_delivered
 PRACTICES = ["03000001", "03000002"]
 
 
-def _route(directory: Path) -> SimpleNamespace:
-    return SimpleNamespace(dir=directory, sender="HISGW")
+def _route(directory: Path) -> Route:
+    doc = {"practice": {"03000001": {"channel": "edifact", "dir": str(directory), "sender": "HISGW"}}}
+    return parse_routing(doc).practices["03000001"]
 
 
 def _item(iid: str, agb: str = "03000001", text: str | None = None):
@@ -33,7 +35,7 @@ def _item(iid: str, agb: str = "03000001", text: str | None = None):
 
 
 def test_files_are_numbered_interchanges_and_a_retry_keeps_its_number(tmp_path: Path) -> None:
-    ch = EdifactDropChannel(_route(tmp_path))
+    ch = NumberedDropChannel(_route(tmp_path))
     out = ch.send([("fb-1", _item("fb-1")), ("fb-2", _item("fb-2"))])
     assert [o.kind for o in out] == ["delivered", "delivered"]
     assert sorted(p.name for p in tmp_path.iterdir()) == [JOURNAL, "00000001.edi", "00000002.edi"]
@@ -46,7 +48,7 @@ def test_files_are_numbered_interchanges_and_a_retry_keeps_its_number(tmp_path: 
     assert got.replace("\n", "") == sent.replace("\n", "")  # every character, long lines wrapped at 70
     assert max(len(line) for line in got.split("\n")) <= 70
     # a retry of fb-1 (the answer was lost): the same number, the file is there: delivered, not rewritten
-    again = EdifactDropChannel(_route(tmp_path)).send([("fb-1", _item("fb-1"))])
+    again = NumberedDropChannel(_route(tmp_path)).send([("fb-1", _item("fb-1"))])
     assert [o.detail for o in again] == ["already there"]
     # the mail client took the file; a late retry writes the same interchange number again (dropped there)
     (tmp_path / "00000001.edi").unlink()
@@ -56,16 +58,16 @@ def test_files_are_numbered_interchanges_and_a_retry_keeps_its_number(tmp_path: 
 
 
 def test_absent_directory_is_transient_and_unwritable_text_permanent(tmp_path: Path) -> None:
-    gone = EdifactDropChannel(_route(tmp_path / "not-mounted"))
+    gone = NumberedDropChannel(_route(tmp_path / "not-mounted"))
     assert [o.kind for o in gone.send([("fb-1", _item("fb-1"))])] == ["transient"]
     assert not (tmp_path / "not-mounted").exists()
-    ch = EdifactDropChannel(_route(tmp_path))
+    ch = NumberedDropChannel(_route(tmp_path))
     assert [o.kind for o in ch.send([("fb-9", _item("fb-9", text="Koffie \u2615"))])] == ["permanent"]
 
 
 def test_torn_journal_line_is_ignored(tmp_path: Path) -> None:
     (tmp_path / JOURNAL).write_text("1 fb-1\n2 fb-", "utf-8")  # a crash mid-append
-    EdifactDropChannel(_route(tmp_path)).send([("fb-7", _item("fb-7"))])
+    NumberedDropChannel(_route(tmp_path)).send([("fb-7", _item("fb-7"))])
     assert read_journal(tmp_path)[3] == "fb-7"
 
 
@@ -79,7 +81,17 @@ def test_edifact_drop_exactly_once_under_failures_and_kill_9(tmp_path: Path) -> 
     migrate(engine)
     drop = tmp_path / "zorgmail-uit"
     sim = SimProcess(
-        "edifact", tmp_path, "edifact", "--fail-rate", "0.3", "--seed", "7", "--outage", "1:2", directory=drop
+        "numbered",
+        tmp_path,
+        "edifact",
+        "--fail-rate",
+        "0.3",
+        "--seed",
+        "7",
+        "--outage",
+        "1:2",
+        directory=drop,
+        dialect="edifact-medvri",
     )
     routing = tmp_path / "routing.toml"
     lines = [

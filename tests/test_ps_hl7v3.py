@@ -1,8 +1,8 @@
 """The HL7v3 professional summary reader (QUPC_IN990002NL), on the real Nictiz instance and hand-made cases.
 
-Golden cases live in ``tests/golden/ps-hl7v3/<case>/``: ``input.xml``, the ``canonical.json`` it reads to,
-``expected-unconsumed.txt`` (the pinned trace of elements nothing read, ``PS-090``) and, when the case has
-them, ``expected-problems.txt`` (every other warning, one rendered line each).
+Golden cases live in ``tests/golden/ps-hl7v3/<case>/``: ``input.xml``, the ``canonical.json`` it reads to and
+``warnings.txt`` (every warning, one rendered line each: the ``PS-090`` lines are the pinned trace of the
+elements nothing read); tests/test_golden.py reads them.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from lxml import etree
 from adapters.ps_hl7v3 import FORMAT
 from mappings import model as m
 from mappings.problems import InputError, ProblemSink, Severity
-from tests.golden_util import GOLDEN, REGEN, canonical_pretty, cases, check_or_write
+from tests.golden_util import GOLDEN, cases
 
 CASE = GOLDEN / "ps-hl7v3" / "nictiz-real-instance"
 REAL = (
@@ -46,24 +46,7 @@ def test_golden_copy_is_the_shared_instance():
 # -- golden cases -----------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("case", cases("ps-hl7v3"), ids=lambda p: p.name)
-def test_golden_case(case: Path):
-    sink = ProblemSink()
-    d = FORMAT.read((case / "input.xml").read_bytes(), source="input.xml", sink=sink)
-    check_or_write(case / "canonical.json", canonical_pretty(d))
-    assert (
-        m.from_json((case / "canonical.json").read_bytes()) == d
-    )  # the golden file is itself a valid dossier
-    trace = "".join(p.location + "\n" for p in sink.problems if p.code == "PS-090")
-    check_or_write(case / "expected-unconsumed.txt", trace)
-    others = "".join(p.render_line() + "\n" for p in sink.problems if p.code != "PS-090")
-    path = case / "expected-problems.txt"
-    if others or path.exists() or REGEN:
-        if others or not REGEN:
-            check_or_write(path, others)
-        elif path.exists():  # pragma: no cover - regeneration cleans up a file that became empty
-            path.unlink()
-    assert not [p for p in sink.problems if p.severity is Severity.ERROR]
+# The golden read of every case: tests/test_golden.py (one test over every format's cases).
 
 
 def test_there_are_hand_made_cases_besides_the_real_instance():

@@ -13,6 +13,10 @@ Every channel sends a batch of items (different patients of one practice) and an
 
 The message id is the outbox item id in every channel: MSH-10 (MLLP), the file name (drop directory),
 the ``Idempotency-Key`` header (HTTP inbox, FHIR).
+
+Which channels there are follows from the formats' postbox forms (:class:`formats.PostboxForm`): ``drop``
+writes the file of any format that has a drop form; every other channel carries one format over its
+transport (``mllp``: :class:`MllpChannel`; ``http``: :class:`HttpChannel`, POSTed to url + path).
 """
 
 from __future__ import annotations
@@ -20,17 +24,17 @@ from __future__ import annotations
 import datetime as dt
 import os
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from gateway.outbox.config import Route
+from gateway.outbox.config import DROP, Route
 from mappings.model import PostboxItem
 
 OutcomeKind = Literal["delivered", "transient", "ambiguous", "permanent"]
 
 SB, EB, CR = b"\x0b", b"\x1c", b"\x0d"
-DROP_EXTENSION = {"medicom": ".xml", "microhis": ".txt", "omnihis": ".json"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,11 +188,10 @@ class DropChannel(Channel):
     name = "drop"
 
     def __init__(self, route: Route):
-        from adapters.base import get_postbox_format
-
+        fmt = route.postbox_format()
         self.dir = Path(route.dir)  # type: ignore[arg-type]
-        self.fmt = get_postbox_format(route.dialect)  # type: ignore[arg-type]
-        self.ext = DROP_EXTENSION[route.dialect]  # type: ignore[index]
+        self.fmt = fmt.postbox_codec()
+        self.ext = fmt.extension
 
     def file_name(self, message_id: str) -> str:
         return message_id + self.ext
@@ -245,21 +248,28 @@ def classify_status(status: int) -> OutcomeKind:
     return "permanent"
 
 
-class _HttpChannel(Channel):
-    content_type = "application/json"
+class HttpChannel(Channel):
+    """A format's postbox form POSTed to the route's url plus the form's path, with its media type and an
+    ``Idempotency-Key``: OmniHIS-style postbox JSON to an inbox (``http``), a FHIR Communication to
+    ``<url>/Communication`` (``fhir``)."""
 
     def __init__(self, route: Route):
         import httpx
 
+        fmt = route.postbox_format()
+        self.name = route.channel
         self.httpx = httpx
         self.url = route.url.rstrip("/")  # type: ignore[union-attr]
+        self.path = fmt.postbox.path if fmt.postbox is not None else ""
+        self.content_type = fmt.media_type
+        self.codec = fmt.postbox_codec()
         self.client = httpx.Client(timeout=route.timeout, headers={"User-Agent": "his-gateway-outbox"})
 
     def target(self) -> str:
-        return self.url
+        return self.url + self.path
 
     def body(self, item: PostboxItem) -> bytes:
-        raise NotImplementedError
+        return self.codec.write_postbox(item)
 
     def close(self) -> None:
         self.client.close()
@@ -289,50 +299,27 @@ class _HttpChannel(Channel):
         return out
 
 
-class HttpInboxChannel(_HttpChannel):
-    """OmniHIS-style postbox JSON (``adapters/omnihis.py`` POSTBOX) POSTed to the inbox URL."""
-
-    name = "http"
-
-    def body(self, item: PostboxItem) -> bytes:
-        from adapters.omnihis import POSTBOX
-
-        return POSTBOX.write_postbox(item)
+HttpInboxChannel = HttpChannel
+"""The earlier name of :class:`HttpChannel` (then only the OmniHIS inbox)."""
 
 
-class FhirChannel(_HttpChannel):
-    """The item as a FHIR Communication (``mappings/fhir/communication.py``) POSTed to
-    ``<url>/Communication``.
-    """
+def _numbered(route: Route) -> Channel:
+    from gateway.outbox.numbered_drop import NumberedDropChannel
 
-    name = "fhir"
-    content_type = "application/fhir+json"
-
-    def target(self) -> str:
-        return self.url + "/Communication"
-
-    def body(self, item: PostboxItem) -> bytes:
-        import orjson
-
-        from mappings.fhir.communication import postbox_to_fhir
-
-        return orjson.dumps(postbox_to_fhir(item))
+    return NumberedDropChannel(route)  # type: ignore[return-value]
 
 
-def _edifact(route: Route) -> Channel:
-    from gateway.outbox.edifact_drop import EdifactDropChannel
-
-    return EdifactDropChannel(route)  # type: ignore[return-value]
-
-
-CHANNELS: dict[str, type[Channel] | object] = {
+TRANSPORTS: dict[str, Callable[[Route], Channel]] = {
     "mllp": MllpChannel,
-    "drop": DropChannel,
-    "http": HttpInboxChannel,
-    "fhir": FhirChannel,
-    "edifact": _edifact,  # the Edifact drop directory for a mail client (gateway/outbox/edifact_drop.py)
+    "http": HttpChannel,
+    "numbered-files": _numbered,  # a mail client's directory of numbered interchanges (numbered_drop.py)
 }
+"""The channel class of each transport a postbox form names (:attr:`formats.PostboxForm.transport`)."""
 
 
 def open_channel(route: Route) -> Channel:
-    return CHANNELS[route.channel](route)  # type: ignore[operator,call-arg]
+    if route.channel == DROP:
+        return DropChannel(route)
+    form = route.postbox_format().postbox
+    assert form is not None and form.transport is not None, route.channel  # the routing file checked it
+    return TRANSPORTS[form.transport](route)

@@ -18,7 +18,8 @@ from typing import Any, BinaryIO
 
 import msgspec
 
-from adapters.base import sink_or_new
+import formats
+from mappings.codec import sink_or_new
 from mappings.edifact import canonical as ec
 from mappings.edifact import envelope as envl
 from mappings.edifact import medlab, medvri
@@ -84,12 +85,16 @@ def write_messages(items: Iterable[ec.EdifactMessage]) -> bytes:
         ) from None
 
 
+def _name_of(codec_path: str) -> str:
+    """The registry name of the format whose codec is ``codec_path`` (no other format's name is spelled
+    here: the registry is the one list of names)."""
+    return next(f.name for f in formats.all_formats() if f.codec_path == codec_path)
+
+
 class EdifactFormat:
     """Files of one Edifact interchange of ``message_type`` messages. Its items are message structs, not
-    dossiers; :attr:`message_pairs` names the conversions it makes."""
-
-    streaming = True
-    media_type = "application/EDIFACT"
+    dossiers; :attr:`message_pairs` names the conversions it makes (with the ``fhir``, ``hl7v2`` and
+    ``canonical`` formats, named by their registry entries)."""
 
     def __init__(self, name: str, message_type: str) -> None:
         self.name = name
@@ -98,15 +103,11 @@ class EdifactFormat:
     @property
     def message_pairs(self) -> dict[tuple[str, str], tuple[Any, Any]]:
         n = self.name
-        return {
-            (n, n): (self, self),
-            (n, "fhir"): (self, _FhirSide(self)),
-            ("fhir", n): (_FhirSide(self), self),
-            (n, "hl7v2"): (self, _Hl7Side(self)),
-            ("hl7v2", n): (_Hl7Side(self), self),
-            (n, "canonical"): (self, _CanonicalSide(self)),
-            ("canonical", n): (_CanonicalSide(self), self),
-        }
+        out: dict[tuple[str, str], tuple[Any, Any]] = {(n, n): (self, self)}
+        for side in (_FhirSide(self), _Hl7Side(self), _CanonicalSide(self)):
+            out[(n, side.name)] = (self, side)
+            out[(side.name, n)] = (side, self)
+        return out
 
     def read(self, data: bytes, *, source: str = "<input>", sink: ProblemSink | None = None) -> Any:
         raise InputError(
@@ -154,10 +155,9 @@ class EdifactFormat:
 class _FhirSide:
     """FHIR message Bundles (NDJSON) of Edifact messages."""
 
-    name = "fhir"
-
     def __init__(self, fmt: EdifactFormat) -> None:
         self.fmt = fmt
+        self.name = _name_of("mappings.fhir.format:FORMAT")
 
     def write_many(self, items: Iterable[ec.EdifactMessage], out: BinaryIO) -> int:
         from mappings.fhir.common import dumps
@@ -196,10 +196,9 @@ class _FhirSide:
 class _Hl7Side:
     """HL7 v2 messages (ORU^R01 for MEDLAB, MDM^T02 for MEDVRI)."""
 
-    name = "hl7v2"
-
     def __init__(self, fmt: EdifactFormat) -> None:
         self.fmt = fmt
+        self.name = _name_of("mappings.hl7v2.format:FORMAT")
 
     def write_many(self, items: Iterable[ec.EdifactMessage], out: BinaryIO) -> int:
         from mappings.hl7v2 import messages
@@ -222,10 +221,9 @@ class _Hl7Side:
 class _CanonicalSide:
     """The message structs as canonical JSON, one per line."""
 
-    name = "canonical"
-
     def __init__(self, fmt: EdifactFormat) -> None:
         self.fmt = fmt
+        self.name = _name_of("adapters.canonical:FORMAT")
 
     def write_many(self, items: Iterable[ec.EdifactMessage], out: BinaryIO) -> int:
         n = 0

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any, BinaryIO
 
-from adapters.base import sink_or_new
+from mappings.codec import sink_or_new
 from mappings.hl7v2 import canonical as c
 from mappings.hl7v2 import messages
 from mappings.hl7v2.er7 import MAX_FILE_BYTES, Hl7ParseError, parse_bytes, split_messages
@@ -39,16 +39,15 @@ class Hl7v2Format:
     and names the conversions it makes in :attr:`message_pairs`."""
 
     name = "hl7v2"
-    streaming = True
-    media_type = "x-application/hl7-v2+er7"
 
     @property
     def message_pairs(self) -> dict[tuple[str, str], tuple[Any, Any]]:
         """(from, to) -> (reader, writer) for every conversion of messages the command line makes."""
+        fhir = FHIR_MESSAGES.name
         return {
-            ("hl7v2", "hl7v2"): (self, self),
-            ("hl7v2", "fhir"): (self, FHIR_MESSAGES),
-            ("fhir", "hl7v2"): (FHIR_MESSAGES, self),
+            (self.name, self.name): (self, self),
+            (self.name, fhir): (self, FHIR_MESSAGES),
+            (fhir, self.name): (FHIR_MESSAGES, self),
         }
 
     def read(self, data: bytes, *, source: str = "<input>", sink: ProblemSink | None = None) -> Any:
@@ -97,7 +96,12 @@ class Hl7v2Format:
 class FhirMessages:
     """HL7 v2 messages as FHIR R4 message Bundles, one per NDJSON line (or one pretty-printed Bundle)."""
 
-    name = "fhir"
+    @property
+    def name(self) -> str:
+        """The name of the ``fhir`` format, whose Bundles these are."""
+        from mappings.fhir.format import FORMAT as FHIR
+
+        return FHIR.name
 
     def write_many(self, items: Iterable[c.Hl7Canonical], out: BinaryIO) -> int:
         from mappings.hl7v2.fast import bundle_bytes

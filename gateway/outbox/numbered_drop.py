@@ -1,12 +1,14 @@
-"""The fifth way into a postbox: an Edifact drop directory read by the practice's mail client
-(``docs/postbox-delivery.md`` §4.5).
+"""The fifth way into a postbox: numbered interchange files in a directory read by the practice's mail
+client (transport ``numbered-files`` of a format's postbox form; the Edifact MEDVRI channel,
+``docs/postbox-delivery.md`` §4.5).
 
 Dutch practices receive MEDVRI letters through a medical-mail client (the ZorgMail/Edifact client of the
 HIS) that picks up interchange files from a directory. The channel writes **one interchange per postbox
-item** holding one MEDVRI (:mod:`mappings.edifact.medvri`) and names it as such clients expect:
+item** with the format's ``write_numbered(item, number, sender)`` (for MEDVRI
+:mod:`mappings.edifact.postbox`) and names it as such clients expect:
 
-- file name ``<interchange number>.edi``, the number eight digits (``00000042.edi``), equal to UNB-5 of
-  the interchange inside, so file and interchange can be matched;
+- file name ``<interchange number><extension>``, the number eight digits (``00000042.edi``), equal to the
+  interchange reference inside (UNB-5), so file and interchange can be matched;
 - numbers ascend per drop directory from 1, never reused: the counter and the message id each number
   was given live in the journal ``.hisgw-edifact.journal`` in the directory (a dot file: mail clients skip
   it), one line ``<number> <message id>`` each, appended and fsynced **before** the file is written;
@@ -23,21 +25,25 @@ Writing is atomic (``.<name>.tmp``, fsync, rename, fsync of the directory) and t
 
 from __future__ import annotations
 
-import datetime as dt
 import fcntl
 import os
 from pathlib import Path
 
 from mappings.model import PostboxItem
 
-JOURNAL = ".hisgw-edifact.journal"
-EXTENSION = ".edi"
+JOURNAL = ".hisgw-interchanges.journal"
 DEFAULT_SENDER = "HISGW"
 
 
-def file_name(number: int) -> str:
-    """``00000042.edi``: the interchange number, eight digits."""
-    return f"{number:08d}{EXTENSION}"
+def file_name(number: int, extension: str) -> str:
+    """``00000042.edi``: the interchange number, eight digits, and the format's extension."""
+    return f"{number:08d}{extension}"
+
+
+def number_of(name: str, extension: str) -> int | None:
+    """The interchange number of a file name (``None`` for any other file)."""
+    stem = name[: -len(extension)] if name.endswith(extension) else ""
+    return int(stem) if len(stem) == 8 and stem.isdigit() and stem.isascii() else None
 
 
 def read_journal(directory: Path) -> dict[int, str]:
@@ -79,26 +85,16 @@ def number_for(directory: Path, message_id: str) -> int:
         os.close(fd)  # releases the lock
 
 
-def interchange_bytes(item: PostboxItem, number: int, sender: str, now: dt.datetime | None = None) -> bytes:
-    """The interchange (one MEDVRI) of a postbox item, UNB-5 = ``number``."""
-    from mappings.edifact import envelope
-    from mappings.edifact.format import write_messages
-    from mappings.edifact.medvri import from_postbox
-
-    env = envelope.new(
-        sender, item.practice_agb, f"{number:08d}", (now or dt.datetime.now()).replace(microsecond=0)
-    )
-    return write_messages([from_postbox(item, env, "1")])
-
-
-class EdifactDropChannel:
-    """Writes each item as ``<number>.edi`` into ``route.dir`` (see the module docstring)."""
-
-    name = "edifact"
+class NumberedDropChannel:
+    """Writes each item as ``<number><extension>`` into ``route.dir`` (see the module docstring)."""
 
     def __init__(self, route) -> None:  # gateway.outbox.config.Route
+        fmt = route.postbox_format()
+        self.name = route.channel
         self.dir = Path(route.dir)
-        self.sender = getattr(route, "sender", None) or DEFAULT_SENDER
+        self.sender = route.sender or DEFAULT_SENDER
+        self.codec = fmt.postbox_codec()
+        self.ext = fmt.extension
 
     def close(self) -> None:
         pass
@@ -118,15 +114,15 @@ class EdifactDropChannel:
                 out.append(Outcome("transient", f"journal: {type(exc).__name__}"))
                 continue
             try:
-                data = interchange_bytes(item, number, self.sender)
-            except Exception as exc:  # noqa: BLE001 - MEDVRI cannot carry it (a character outside ISO 8859-1)
-                out.append(Outcome("permanent", f"edifact writer: {type(exc).__name__}"))
+                data = self.codec.write_numbered(item, number, self.sender)
+            except Exception as exc:  # noqa: BLE001 - the format cannot carry it (a character outside ISO 8859-1)
+                out.append(Outcome("permanent", f"writer: {type(exc).__name__}"))
                 continue
-            final = self.dir / file_name(number)
+            final = self.dir / file_name(number, self.ext)
             if final.exists():
                 out.append(Outcome("delivered", "already there"))
                 continue
-            tmp = self.dir / f".{file_name(number)}.{os.getpid()}.tmp"
+            tmp = self.dir / f".{file_name(number, self.ext)}.{os.getpid()}.tmp"
             try:
                 fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
                 try:
