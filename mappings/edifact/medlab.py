@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+import msgspec
+
 from mappings import model as m
 from mappings.codetables import code_tables
 from mappings.edifact import bep, det, parties, pid, txt
@@ -48,7 +50,9 @@ class _Report:
 
 
 def _numbering(seg: Segment, expected: tuple[int, ...], sink: ProblemSink) -> None:
-    if seg.numbers != tuple(str(n) for n in expected):
+    if len(seg.numbers) != len(expected) or any(
+        a != str(b) for a, b in zip(seg.numbers, expected, strict=True)
+    ):
         want = ":".join((seg.tag, *map(str, expected)))
         sink.warning("EDI-027", seg.loc(), f"numbered {seg.label}; the gateway numbers it {want}")
 
@@ -164,7 +168,7 @@ def read(msg: Message, env: Envelope, sink: ProblemSink) -> MedlabMessage | None
                 lab_number=r.lab_number,
                 complete=r.complete,
                 results=tuple(
-                    LabResult(measurement=x.measurement, name=x.name, changed=x.changed, comments=tuple(c))
+                    msgspec.structs.replace(x, comments=tuple(c)) if c else x
                     for x, c in zip(r.results, r.comments, strict=True)
                 ),
             )
