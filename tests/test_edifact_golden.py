@@ -139,3 +139,32 @@ def test_mask_hides_only_dates_and_numbers() -> None:
     assert mask(a) == mask(b)
     assert mask(a) != mask(a.replace(b"+A+", b"+B+"))
     assert re.search(rb"UNZ\+1\+#", mask(a))
+
+
+ORU = sorted(p for p in (GOLDEN / "hl7v2" / "oru-r01").iterdir() if p.is_dir())
+
+
+def _values(xs) -> list[tuple]:
+    return [
+        (x.code, x.value_quantity, x.value_text, x.unit, x.reference_low, x.reference_high, x.interpretation)
+        for x in xs
+    ]
+
+
+@pytest.mark.parametrize("case", ORU, ids=[p.name for p in ORU])
+def test_hl7v2_oru_written_as_medlab_keeps_values_units_ranges_and_flags(case: Path) -> None:
+    """Acceptance 2, the other way: every golden ORU^R01 -> MEDLAB -> read back (and -> FHIR) gives the
+    same results; a multi-line text result, which BEP-3 cannot hold, is refused with EDI-035."""
+    from mappings.edifact.fhir import from_oru
+    from mappings.problems import InputError
+
+    v2 = messages.read(parse_bytes((case / "message.hl7").read_bytes()))
+    lab = from_oru(v2)  # type: ignore[arg-type]
+    if any(x.value_text and "\n" in x.value_text for x in v2.measurements):  # type: ignore[union-attr]
+        with pytest.raises(InputError) as info:
+            write_messages([lab])
+        assert info.value.problems[0].code == "EDI-035"
+        return
+    (back,) = read_interchange(write_messages([lab]), source="oru.edi")
+    assert _values(back.measurements) == _values(v2.measurements)  # type: ignore[union-attr]
+    assert _values(from_fhir(to_fhir(back)).measurements) == _values(v2.measurements)  # type: ignore[union-attr]

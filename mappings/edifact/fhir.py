@@ -106,22 +106,30 @@ def from_oru(o: c.OruMessage, env: Envelope | None = None) -> MedlabMessage:
         h.sending_facility.namespace if h.sending_facility else None
     )
     requester = next((p for order in o.orders for p in order.ordering), None)
-    reports = tuple(
-        LabReport(
-            observed=order.observed or (order.measurements[0].effective if order.measurements else None),
-            lab_number=order.filler_number,
-            complete=(order.result_status or "F") != "P",
-            results=tuple(LabResult(measurement=x) for x in order.measurements),
-        )
-        for order in o.orders
-    )
+    reports: list[LabReport] = []
+    for order in o.orders:  # one report per OBR, split where OBX-14 gives a result a time of its own
+        groups: list[list[m.Measurement]] = []
+        for x in order.measurements:
+            if groups and groups[-1][0].effective == x.effective:
+                groups[-1].append(x)
+            else:
+                groups.append([x])
+        for group in groups or [[]]:
+            reports.append(
+                LabReport(
+                    observed=group[0].effective if group else order.observed,
+                    lab_number=order.filler_number,
+                    complete=(order.result_status or "F") != "P",
+                    results=tuple(LabResult(measurement=x) for x in group),
+                )
+            )
     return MedlabMessage(
         envelope=env,
         reference=h.control_id[:14],
         laboratory=lab or "onbekend laboratorium",
         patient=o.patient,
         requester=requester,
-        reports=reports,
+        reports=tuple(reports),
     )
 
 

@@ -24,7 +24,7 @@ from mappings.edifact import canonical as ec
 from mappings.edifact import envelope as envl
 from mappings.edifact import medlab, medvri
 from mappings.edifact.fhir import from_fhir, from_mdm, from_oru, to_fhir, to_mdm, to_oru
-from mappings.edifact.syntax import MAX_INTERCHANGE_BYTES, parse, write_interchange
+from mappings.edifact.syntax import MAX_INTERCHANGE_BYTES, LineBreakInData, parse, write_interchange
 from mappings.problems import InputError, Problem, ProblemSink, Severity
 
 _READERS = {"MEDVRI": medvri.read, "MEDLAB": medlab.read}
@@ -71,6 +71,17 @@ def write_messages(items: Iterable[ec.EdifactMessage]) -> bytes:
     ic = envl.to_interchange(items[0].envelope)
     try:
         return write_interchange(ic, [_WRITERS[type(x)](x) for x in items])  # type: ignore[operator]
+    except LineBreakInData as exc:
+        raise InputError(
+            [
+                Problem(
+                    Severity.ERROR,
+                    "EDI-035",
+                    f"message {items[0].reference}",
+                    f"a value with a line break cannot be written where Edifact holds one line: {str(exc)[:30]!r}",
+                )
+            ]
+        ) from None
     except UnicodeEncodeError as exc:
         bad = exc.object[exc.start : exc.end]
         raise InputError(

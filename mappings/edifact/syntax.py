@@ -455,6 +455,10 @@ def _check_level(
 # --------------------------------------------------------------------------- writing
 
 
+class LineBreakInData(ValueError):
+    """A value with a line break where the message holds one line (only TXT/OPB hold lines, one each)."""
+
+
 class Writer:
     """Build segments as text with release characters added; :meth:`interchange` joins them."""
 
@@ -465,6 +469,8 @@ class Writer:
         self._rel = c.release
 
     def escape(self, text: str) -> str:
+        if "\n" in text or "\r" in text:
+            raise LineBreakInData(text)
         if self._need.search(text) is None:
             return text
         return self._need.sub(lambda m: self._rel + m.group(0), text)
