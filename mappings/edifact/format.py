@@ -78,7 +78,7 @@ def write_messages(items: Iterable[ec.EdifactMessage]) -> bytes:
                     Severity.ERROR,
                     "EDI-035",
                     f"message {items[0].reference}",
-                    f"a value with a line break cannot be written where Edifact holds one line: {str(exc)[:30]!r}",
+                    f"a value with a line break where Edifact holds one line: {str(exc)[:30]!r}",
                 )
             ]
         ) from None
