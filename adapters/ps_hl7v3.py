@@ -28,11 +28,13 @@ pertinentInformation/pertinentAnnotationObsEvent                AttentionNote
 
 How it reads: every element handler walks *all* children of its element once and either maps a child or
 hands it to the trace of unused input; so nothing is dropped silently (the Microsoft FHIR-Converter idea,
-STYLE.md). The trace is reported as ``PS-090`` warnings, in document order, naming the top of each subtree
-nothing read (the transmission wrapper and the query acknowledgement are among them on purpose: they
-describe the message, not the patient). An element counts as read when its content went into the dossier,
-or when it merely repeats what the dossier already says (a fixed act code such as ``DISDX``, a status
-that agrees with the dates, the repeated GP under every encounter). An act whose statusCode is
+STYLE.md). The trace is reported in document order, naming the top of each subtree nothing read: as
+``PS-090`` warnings for the patient's content, as ``PS-091`` information for the *envelope*, what describes
+the message and not the patient (:meth:`_Reader.is_envelope`: the transmission wrapper, the control act and
+query acknowledgement, the care provision record itself, act ids and template claims). An element
+counts as read when its content went into the dossier, or when it merely repeats what the dossier
+already says (a fixed act code such as ``DISDX``, a status that agrees with the dates, the repeated GP
+under every encounter). An act whose statusCode is
 ``nullified`` (entered in error) is not read at all. A test pins the trace of every golden case.
 
 Identifiers: HL7v3 ids are (root OID, extension) pairs; the canonical local id is the extension when it is
@@ -113,6 +115,9 @@ _NS_RE = re.compile(r"\{[^}]*\}")
 
 def _t(local: str) -> str:
     return V3 + local
+
+
+_PCP, _PATIENT, _TEMPLATE_ID = _t("PrimaryCareProvision"), _t("Patient"), _t("templateId")
 
 
 ID, CODE, TEXT, VALUE, STATUS, TIME, LOW, HIGH, NAME = (
@@ -199,7 +204,27 @@ class _Reader:
         tops = [el for el in dict.fromkeys(self.unused) if not any(a in unused for a in el.iterancestors())]
         # handlers run in logical, not document, order: a stable sort on the line restores document order
         for el in sorted(tops, key=lambda e: e.sourceline or 0):
-            self.sink.warning("PS-090", self.where(el), "element not read into the canonical dossier")
+            if self.is_envelope(el):
+                self.sink.info("PS-091", self.where(el), "envelope element not read (about the message)")
+            else:
+                self.sink.warning("PS-090", self.where(el), "element not read into the canonical dossier")
+
+    def is_envelope(self, el: etree._Element) -> bool:
+        """Whether an unread element describes the message rather than the patient
+        (``docs/professional-summary.md`` §1.4): everything outside ``PrimaryCareProvision`` (transmission
+        wrapper, ControlActProcess, queryAck); the provision's own ``templateId``, ``id``, ``statusCode`` and
+        ``effectiveTime`` and the ``Patient/statusCode`` (the record at the sender); any act's own ``id`` or
+        ``templateId`` (the dossier keys its records by its own local ids; a template is a conformance
+        claim)."""
+        if el.tag in (ID, _TEMPLATE_ID):
+            return True
+        pcp = next(el.iterancestors(_PCP), None)
+        if pcp is None:  # outside the provision: the message and its control act
+            return el.tag != _PCP
+        parent = el.getparent()
+        if el.tag == STATUS and parent is not None and parent.tag == _PATIENT:
+            return True
+        return parent is pcp and el.tag in (STATUS, TIME)
 
     # -- values ----------------------------------------------------------------------------------------
     def moment(self, el: etree._Element | None, attr: str = "value") -> dt.datetime | None:

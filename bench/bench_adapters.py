@@ -18,8 +18,9 @@ from bench._report import machine, median_ms, write_section  # noqa: E402
 from tests.factories import typical_dossier  # noqa: E402
 
 REAL_PS = (
-    Path(__file__).resolve().parent.parent.parent
-    / "shared/external/nictiz-huisartswaarneming/QUPC_IN990002NL_01.hl7v3.xml"
+    Path(__file__).resolve().parent.parent
+    / "tests/data/external/nictiz-huisartswaarneming"
+    / ("QUPC_IN990002NL_01.hl7v3.xml")
 )
 DIALECTS = [f.name for f in formats.dossier_formats() if f.writes and f.codec_path.startswith("adapters.")]
 """Every format written by a dialect adapter (``adapters/``), from the registry."""

@@ -9,8 +9,8 @@ recognise its content (:attr:`Format.sniff`), the document that specifies it, an
 
 Every list of formats in the gateway comes from here: the command line's ``--from``/``--to`` names, the
 routing file's channels and drop dialects, the postbox simulators, the demo postboxes, the conformance
-suites, the benchmarks. ``tests/test_formats.py`` proves no other module of ``adapters``, ``mappings``,
-``gateway`` or ``conformance`` spells a format's name.
+suites, the adapters benchmark. ``tests/test_formats.py`` proves no other module of ``adapters``,
+``mappings``, ``gateway`` or ``conformance`` spells a format's name.
 
 Layering: this package imports nothing of the project (it sits below ``adapters`` and ``mappings``);
 codecs are reached through :meth:`Format.codec`. The codec base classes are in :mod:`mappings.codec`.

@@ -25,21 +25,28 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import typer
 
 import formats
-from mappings.model import Dossier
 from mappings.problems import GatewayError, InputError, Problem, ProblemSink, Severity
 
+if TYPE_CHECKING:
+    from mappings.model import Dossier
+
+# ``hisgw --help`` and ``--version`` import no more than this module, typer and mappings.problems: the
+# formats, the summary rules and the service stack are imported by the command that uses them
+# (docs/performance.md, "Command-line start"). Help is plain click text: rich's renderer alone costs more
+# than the whole start budget.
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
     help="his-gateway: convert, validate and summarise GP dossiers; run the gateway.",
 )
 
@@ -50,6 +57,26 @@ EXIT_USAGE = 2
 def _usage(message: str) -> typer.Exit:
     typer.echo(f"usage error: {message}", err=True)
     return typer.Exit(EXIT_USAGE)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"hisgw {version('his-gateway')}")
+        except PackageNotFoundError:  # run from a checkout that was never installed
+            typer.echo("hisgw (version unknown: his-gateway is not installed)")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="print the version and exit"
+    ),
+) -> None:
+    """his-gateway: convert, validate and summarise GP dossiers; run the gateway."""
 
 
 def _check_format(name: str, option: str) -> formats.Format:
@@ -71,12 +98,21 @@ def _codec(name: str, option: str):
     return _check_format(name, option).codec()
 
 
-def _print_problems(problems: Iterable[Problem]) -> None:
+def _print_problems(problems: Iterable[Problem], verbose: bool = False) -> None:
+    """One line per problem on standard error. Information (nothing wrong with the input, e.g. the
+    envelope of a professional summary, ``PS-091``) is one line per code unless ``verbose``."""
     seen: set[Problem] = set()
+    notes: dict[str, list[Problem]] = {}
     for p in problems:
         if p not in seen:
             seen.add(p)
-            typer.echo(p.render_line(), err=True)
+            if p.severity is Severity.INFORMATION and not verbose:
+                notes.setdefault(p.code, []).append(p)
+            else:
+                typer.echo(p.render_line(), err=True)
+    for same in notes.values():
+        more = f", and {len(same) - 1} more like it (--verbose lists them)" if len(same) > 1 else ""
+        typer.echo(same[0].render_line() + more, err=True)
 
 
 @contextmanager
@@ -149,16 +185,16 @@ def _guarded(sink: ProblemSink, items: Iterable[Dossier]) -> Iterator[Dossier]:
         raise _Failed()
 
 
-def _run(sink: ProblemSink, body) -> None:
+def _run(sink: ProblemSink, body, verbose: bool = False) -> None:
     try:
         body()
     except InputError as exc:
-        _print_problems([*sink.problems, *exc.problems])
+        _print_problems([*sink.problems, *exc.problems], verbose)
         raise typer.Exit(EXIT_INVALID) from None
     except _Failed:
-        _print_problems(sink.problems)
+        _print_problems(sink.problems, verbose)
         raise typer.Exit(EXIT_INVALID) from None
-    _print_problems(sink.problems)  # warnings only
+    _print_problems(sink.problems, verbose)  # warnings and information only
     if sink.has_errors:
         raise typer.Exit(EXIT_INVALID)
 
@@ -167,6 +203,9 @@ FromOpt = typer.Option(..., "--from", help="input format: " + ", ".join(formats.
 ToOpt = typer.Option(..., "--to", help="output format: " + ", ".join(f.name for f in formats.writable()))
 OutOpt = typer.Option(None, "-o", "--output", help="output file; '-' or absent: standard output")
 StrictOpt = typer.Option(False, "--strict", help="stop at the first error (default: report them all)")
+VerboseOpt = typer.Option(
+    False, "--verbose", help="list every information line (e.g. each envelope element not read)"
+)
 
 
 def _message_pair(src, dst, from_: str, to: str) -> tuple:
@@ -196,6 +235,7 @@ def convert(
     to: str = ToOpt,
     output: str | None = OutOpt,
     strict: bool = StrictOpt,
+    verbose: bool = VerboseOpt,
 ) -> None:
     """Convert INPUT from one format to another (the formats: ``hisgw convert --help``)."""
     src, dst = _codec(from_, "--from"), _codec(to, "--to")
@@ -208,7 +248,7 @@ def convert(
                 _guarded(sink, _progress(src.iter_read(stream, source=name, sink=sink), "converting")), out
             )
 
-    _run(sink, body)
+    _run(sink, body, verbose)
 
 
 @app.command()
@@ -216,20 +256,22 @@ def validate(
     input: str = typer.Argument(..., help="input file, or '-' for standard input"),
     from_: str = FromOpt,
     strict: bool = StrictOpt,
+    verbose: bool = VerboseOpt,
 ) -> None:
     """Check INPUT and print every problem, one line each; exit 1 if any is an error."""
     src = _codec(from_, "--from")
     sink = ProblemSink(strict=strict)
+    n = 0
 
     def body() -> None:
+        nonlocal n
         with _open_input(input) as (stream, name):
-            n = 0
             for _ in _progress(src.iter_read(stream, source=name, sink=sink), "validating"):
                 n += 1
-        if not sink.has_errors:
-            typer.echo(f"ok: {n} dossier(s), {len(sink.problems)} warning(s)", err=True)
 
-    _run(sink, body)
+    _run(sink, body, verbose)  # exits 1 on an error
+    warnings = sum(p.severity is Severity.WARNING for p in sink.problems)
+    typer.echo(f"ok: {n} dossier(s), {warnings} warning(s)", err=True)
 
 
 @app.command()
@@ -241,6 +283,7 @@ def summary(
     as_of: str | None = typer.Option(None, "--as-of", help="reference date YYYY-MM-DD (default: today)"),
     episode: list[str] = typer.Option([], "--episode", help="narrow to this episode id (repeatable)"),
     strict: bool = StrictOpt,
+    verbose: bool = VerboseOpt,
 ) -> None:
     """Build the NHG professional summary of each dossier in INPUT and write it in format --to."""
     for fmt in (_check_format(from_, "--from"), _check_format(to, "--to")):
@@ -254,20 +297,28 @@ def summary(
     sink = ProblemSink(strict=strict)
     from mappings.summary import build_summary
 
+    made = 0
+
     def body() -> None:
+        nonlocal made
         with _open_input(input) as (stream, name), _atomic_output(output) as out:
             dossiers = _guarded(sink, src.iter_read(stream, source=name, sink=sink))
-            summaries = (
-                build_summary(d, as_of=ref, episode_ids=episode or None, sink=sink, source=name)
-                for d in dossiers
-            )
+
+            def summaries() -> Iterator[Dossier]:
+                nonlocal made
+                for d in dossiers:
+                    yield build_summary(d, as_of=ref, episode_ids=episode or None, sink=sink, source=name)
+                    made += 1
+
             write_summaries = getattr(dst, "write_summaries", None)  # a summary form of its own (FHIR)
             if write_summaries is not None:
-                write_summaries(summaries, out, as_of=ref)
+                write_summaries(summaries(), out, as_of=ref)
             else:
-                dst.write_many(summaries, out)
+                dst.write_many(summaries(), out)
 
-    _run(sink, body)
+    _run(sink, body, verbose)
+    where = "standard output" if output in (None, "-") else output
+    typer.echo(f"ok: {made} summary(ies) as of {ref.isoformat()} written to {where} as {to}", err=True)
 
 
 @app.command("formats")
@@ -308,9 +359,54 @@ def _register_extensions() -> None:
             importlib.import_module(mod).register(app)
 
 
+def _plain_text_parameters() -> None:
+    """Text options pass through as click parsed them, without a pydantic ``TypeAdapter``.
+
+    typer 0.2x coerces every non-flag parameter with pydantic, and importing pydantic takes longer than
+    the whole budget of a one-dossier ``convert`` (300 ms, ``bench/bench_cli_start.py``). A ``str`` or a
+    flag's ``bool`` is already what click gives, a ``list[str]`` the tuple it gives as a list; every other
+    annotation keeps typer's coercion. The hook is typer's private ``core.build_runtime_param``: when a
+    typer release moves it, nothing is patched, and
+    ``tests/test_cli.py::test_help_imports_no_service_stack_and_convert_no_pydantic`` says so.
+    """
+    try:
+        from typer import core
+        from typer._coercion import RuntimeParam
+    except ImportError:  # pragma: no cover - another typer layout: its own coercion, slower start
+        return
+    found = getattr(core, "build_runtime_param", None)
+    if found is None or getattr(found, "_plain_text", False):
+        return
+    original: Callable[[Any], Any] = found
+    text_types: tuple[Any, ...] = (str, str | None, list[str], bool)
+
+    class PlainText(RuntimeParam):
+        def _coerce_value(self, value: Any, param: Any, ctx: Any) -> Any:
+            if self.annotation is bool and not isinstance(value, bool):  # not a flag: typer's way
+                return original(param.type_descriptor)._coerce_value(value, param=param, ctx=ctx)
+            return list(value) if isinstance(value, tuple) else value
+
+    def build(descriptor: Any) -> Any:
+        if descriptor.file_annotation is None and descriptor.annotation in text_types:
+            return PlainText(parameter_info=descriptor.parameter_info, annotation=descriptor.annotation)
+        return original(descriptor)
+
+    build._plain_text = True  # type: ignore[attr-defined]
+    core.build_runtime_param = build
+
+
+CORE = frozenset({"convert", "validate", "summary", "--version"})
+"""What this module defines: running one of these needs none of the extensions' commands built."""
+
+
 def main() -> None:
     """Entry point of ``hisgw``."""
-    _register_extensions()
+    _plain_text_parameters()
+    if not (len(sys.argv) > 1 and sys.argv[1] in CORE):  # help, or another part's command
+        _register_extensions()
+    for group in app.registered_groups:  # sub-commands' help plain too (see ``app``)
+        if group.typer_instance is not None:
+            group.typer_instance.rich_markup_mode = None
     try:
         app(standalone_mode=True)
     except InputError as exc:  # pragma: no cover - every command handles its own

@@ -15,11 +15,9 @@ with the first broken record otherwise.
 
 from __future__ import annotations
 
-import asyncio
 import importlib
 import importlib.util
 import logging
-import ssl
 import sys
 from pathlib import Path
 from typing import Any
@@ -58,6 +56,8 @@ def _mllp_available() -> bool:
 
 async def _run_mllp(host: str, port: int, db_url: str) -> None:
     """The MLLP listener beside the API, on the same database; it stops with the API."""
+    import asyncio
+
     from gateway.audit import mllp_receipt
     from gateway.db import normalise_url
     from gateway.mllp import MessageStore, MllpServer
@@ -82,6 +82,8 @@ async def _run_mllp(host: str, port: int, db_url: str) -> None:
 
 async def _run_servers(servers: list, extra: list) -> None:
     """Run uvicorn servers and other coroutines together; when one ends, stop them all."""
+    import asyncio
+
     server_tasks = [asyncio.create_task(s.serve()) for s in servers]
     extra_tasks = [asyncio.create_task(c) for c in extra]
     await asyncio.wait(server_tasks + extra_tasks, return_when=asyncio.FIRST_COMPLETED)
@@ -92,6 +94,27 @@ async def _run_servers(servers: list, extra: list) -> None:
     for outcome in await asyncio.gather(*server_tasks, *extra_tasks, return_exceptions=True):
         if isinstance(outcome, Exception) and not isinstance(outcome, asyncio.CancelledError):
             raise outcome
+
+
+def _start_metrics(settings, registry):
+    """The Prometheus ``/metrics`` listener (``HISGW_METRICS_PORT``, default 9464; ``--metrics-port 0``: off)
+    on a thread of its own, or None. A port that is taken costs the metrics, not the gateway: one warning
+    says so and how to choose another port."""
+    if not settings.metrics_port:
+        return None
+    from prometheus_client import start_http_server
+
+    try:
+        server, _thread = start_http_server(settings.metrics_port, settings.metrics_host, registry)
+    except OSError as exc:
+        log.warning(
+            "metrics listener not started (port taken?); choose one with --metrics-port N or "
+            "HISGW_METRICS_PORT, 0 turns it off",
+            extra={"host": settings.metrics_host, "port": settings.metrics_port, "error": str(exc)},
+        )
+        return None
+    log.info("metrics listening", extra={"host": settings.metrics_host, "port": settings.metrics_port})
+    return server
 
 
 DEMO = typer.Option(False, "--demo", help="demo practices, hospitals, patient and clients")
@@ -192,41 +215,34 @@ def register(app: typer.Typer) -> None:
             registry = _load_registry(settings.clients_file)
         key = load_or_create_signing_key(settings.signing_key_file)
         api = create_app(settings, engine=engine, registry=registry, signing_key=key)
+        from gateway.httpguard import hardened
+
+        served, guard = hardened(api, settings)  # read timeouts, connections per client, rates (issue 14)
         ssl_opts: dict[str, Any] = {}
         if tls:
             ssl_opts = {"ssl_certfile": str(settings.ssl_certfile), "ssl_keyfile": str(settings.ssl_keyfile)}
             if settings.ssl_ca_certs:
                 ssl_opts["ssl_ca_certs"] = str(settings.ssl_ca_certs)
             if settings.ssl_require_client_cert:
+                import ssl
+
                 ssl_opts["ssl_cert_reqs"] = ssl.CERT_REQUIRED
         servers = [
             uvicorn.Server(
                 uvicorn.Config(
-                    api,
+                    served,
                     host=host,
                     port=port,
                     log_config=None,
                     access_log=False,
                     server_header=False,
+                    http=guard.protocol(),
+                    backlog=2048,
                     **ssl_opts,
                 )
             )
         ]
-        if settings.metrics_port:
-            from prometheus_client import make_asgi_app
-
-            metrics_app = make_asgi_app(registry=api.state.gateway.metrics.registry)
-            servers.append(
-                uvicorn.Server(
-                    uvicorn.Config(
-                        metrics_app,
-                        host=settings.metrics_host,
-                        port=settings.metrics_port,
-                        log_config=None,
-                        access_log=False,
-                    )
-                )
-            )
+        metrics_server = _start_metrics(settings, api.state.gateway.metrics.registry)
         extra = []
         if mllp_port and _mllp_available():
             extra.append(_run_mllp(host, mllp_port, settings.db_url))
@@ -249,7 +265,7 @@ def register(app: typer.Typer) -> None:
             extra={
                 "base_url": settings.fhir_base,
                 "db": settings.db_url.split(":", 1)[0],
-                "metrics_port": settings.metrics_port,
+                "metrics_port": settings.metrics_port if metrics_server else None,
                 "mllp": bool(extra),
             },
         )
@@ -257,9 +273,13 @@ def register(app: typer.Typer) -> None:
 
         gc.collect()
         gc.freeze()  # the long-lived startup objects leave the collector's scans: shorter pauses under load
+        import asyncio
+
         try:
             asyncio.run(_run_servers(servers, extra))
         finally:
+            if metrics_server is not None:
+                metrics_server.shutdown()
             api.state.gateway.request_log.flush()
             if checkpointer is not None:
                 checkpointer.stop()

@@ -54,8 +54,8 @@ class DemoClient:
 
 
 def shared_dir(explicit: Path | None) -> Path:
-    """``../shared`` beside the checkout unless configured."""
-    return explicit or Path(__file__).resolve().parent.parent.parent / "shared"
+    """The checkout's ``tests/data`` (``seeds/``, ``external/``; see its README) unless configured."""
+    return explicit or Path(__file__).resolve().parent.parent / "tests" / "data"
 
 
 def parse_directory(text: str) -> dict[str, list[str]]:

@@ -79,7 +79,10 @@ def _check_moment(value: dt.datetime | None, what: str) -> None:
 
 
 class _Base(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    pass
+    """Every model struct: immutable, keyword-only, unknown fields refused. Subclasses inherit this at
+    run time, yet each says ``frozen=True`` again: type checkers read msgspec's ``dataclass_transform``
+    per class and would take a subclass without it for a mutable one (mypy: "Non-frozen dataclass cannot
+    inherit from a frozen dataclass")."""
 
 
 # --------------------------------------------------------------------------- people and places
@@ -92,7 +95,7 @@ TelecomUse = Literal["home", "work", "mobile", "temp"]
 AddressUse = Literal["home", "work", "temp", "postal"]
 
 
-class PersonName(_Base):
+class PersonName(_Base, frozen=True):
     """A Dutch person name with its parts kept apart (zib NameInformation)."""
 
     initials: str | None = None  # "J.P."
@@ -111,7 +114,7 @@ class PersonName(_Base):
         )
 
 
-class Address(_Base):
+class Address(_Base, frozen=True):
     street: str | None = None
     house_number: str | None = None  # "12", "12a", "12-2"
     postal_code: str | None = None  # "1256 DC"
@@ -120,7 +123,7 @@ class Address(_Base):
     use: AddressUse | None = None
 
 
-class Telecom(_Base):
+class Telecom(_Base, frozen=True):
     system: TelecomSystem
     value: str
     use: TelecomUse | None = None
@@ -129,7 +132,7 @@ class Telecom(_Base):
         _check(bool(self.value.strip()), "telecom value is empty")
 
 
-class Insurance(_Base):
+class Insurance(_Base, frozen=True):
     """Health insurance: insurer by UZOVI and the policy (polis) number."""
 
     uzovi: str
@@ -140,7 +143,7 @@ class Insurance(_Base):
         _check(bool(_UZOVI_RE.match(self.uzovi)), f"UZOVI {self.uzovi!r} is not 4 digits")
 
 
-class Organization(_Base):
+class Organization(_Base, frozen=True):
     """A care organisation: the GP practice, a hospital, a district team."""
 
     id: str
@@ -156,7 +159,7 @@ class Organization(_Base):
         _check(self.ura is None or bool(_URA_RE.match(self.ura)), f"URA {self.ura!r} is not 8 digits")
 
 
-class HealthProfessional(_Base):
+class HealthProfessional(_Base, frozen=True):
     """A care professional (the GP, a locum, a specialist); ``role`` is a UZI role code, 01.015 = huisarts."""
 
     id: str
@@ -175,7 +178,7 @@ class HealthProfessional(_Base):
         _check(any((self.name, self.agb, self.uzi, self.big)), "a professional needs a name or an identifier")
 
 
-class Patient(_Base):
+class Patient(_Base, frozen=True):
     bsn: str | None
     name: PersonName
     birth_date: dt.date
@@ -195,7 +198,7 @@ class Patient(_Base):
 SoepType = Literal["S", "O", "E", "P"]
 
 
-class SoepLine(_Base):
+class SoepLine(_Base, frozen=True):
     """One journal line: S, O, E or P and its text (an E line may carry an ICPC)."""
 
     type: SoepType
@@ -209,7 +212,7 @@ class SoepLine(_Base):
         )
 
 
-class Deelcontact(_Base):
+class Deelcontact(_Base, frozen=True):
     """The part of a contact about one problem: linked to an episode, coded by ICPC, holding SOEP lines."""
 
     episode_id: str | None = None
@@ -223,7 +226,7 @@ class Deelcontact(_Base):
         )
 
 
-class VideoDetails(_Base):
+class VideoDetails(_Base, frozen=True):
     """What the journal records of a video consult (DOMAIN.md §4)."""
 
     application: str | None = None
@@ -232,7 +235,7 @@ class VideoDetails(_Base):
     identity_verified: bool = False
 
 
-class Contact(_Base):
+class Contact(_Base, frozen=True):
     """A contact (consult, visit, phone, e-mail, video ...); ``contact_type`` is an NHG Tabel 14 code."""
 
     id: str
@@ -251,7 +254,7 @@ class Contact(_Base):
         _check(self.end is None or self.end >= self.start, "contact ends before it starts")
 
 
-class Episode(_Base):
+class Episode(_Base, frozen=True):
     """An episode: active while ``end`` is empty; ``attention`` = attentiewaarde."""
 
     id: str
@@ -283,7 +286,7 @@ ProductCodeSystem = Literal["GPK", "HPK", "PRK", "ZI"]
 MedicationStatus = Literal["active", "stopped", "completed"]
 
 
-class Medication(_Base):
+class Medication(_Base, frozen=True):
     """A prescription / medication agreement. ``product_code`` is a G-Standaard code of ``product_system``."""
 
     id: str
@@ -315,7 +318,7 @@ class Medication(_Base):
         )
 
 
-class Measurement(_Base):
+class Measurement(_Base, frozen=True):
     """A measurement or lab result coded by NHG Tabel 45: numeric (with unit) or text, or no value."""
 
     id: str
@@ -340,7 +343,7 @@ class Measurement(_Base):
             _check(v is None or v.is_finite(), "measurement numbers must be finite")
 
 
-class Intolerance(_Base):
+class Intolerance(_Base, frozen=True):
     """An intolerance or allergy; ``code`` from G-Standaard thesaurus 122 (ongewenste medicatiegroepen)."""
 
     id: str
@@ -353,7 +356,7 @@ class Intolerance(_Base):
         _check_id(self.id, "intolerance id")
 
 
-class ContraIndication(_Base):
+class ContraIndication(_Base, frozen=True):
     """A contra-indication (ICA); ``code`` from G-Standaard thesaurus 40."""
 
     id: str
@@ -366,7 +369,7 @@ class ContraIndication(_Base):
         _check_id(self.id, "contra-indication id")
 
 
-class AttentionNote(_Base):
+class AttentionNote(_Base, frozen=True):
     """A free-text attention note (attentiepunt) for whoever treats the patient next."""
 
     id: str
@@ -378,7 +381,7 @@ class AttentionNote(_Base):
         _check(bool(self.text.strip()), "attention note is empty")
 
 
-class Correspondence(_Base):
+class Correspondence(_Base, frozen=True):
     """A letter or message in the record; ``kind`` is an NHG Tabel 69 code. The text is never altered."""
 
     id: str
@@ -401,7 +404,7 @@ class Correspondence(_Base):
 # --------------------------------------------------------------------------- the dossier
 
 
-class Dossier(_Base):
+class Dossier(_Base, frozen=True):
     """A GP dossier as a HIS exports it: the practice, the patient, their GP and the record.
 
     ``professionals`` and ``organizations`` hold everyone else the record refers to (locums, the
@@ -481,7 +484,7 @@ def reference_problems(d: Dossier) -> list[str]:
 # --------------------------------------------------------------------------- the postbox
 
 
-class PatientMatch(_Base):
+class PatientMatch(_Base, frozen=True):
     """How a message names its patient; auto-filing needs BSN + birth date + the sender's reference."""
 
     bsn: str | None = None
@@ -493,7 +496,7 @@ class PatientMatch(_Base):
         _check(self.bsn is None or bsn_is_valid(self.bsn), f"BSN {self.bsn!r} fails the 11-test")
 
 
-class JournalEntry(_Base):
+class JournalEntry(_Base, frozen=True):
     """A concept journal entry (one deelcontact) the GP reviews before it becomes part of the record."""
 
     date: dt.datetime
@@ -511,7 +514,7 @@ class JournalEntry(_Base):
         )
 
 
-class AutoFiling(_Base):
+class AutoFiling(_Base, frozen=True):
     """A ready filing: the correspondence item plus a concept journal entry under a known episode."""
 
     episode_id: str
@@ -524,7 +527,7 @@ class AutoFiling(_Base):
         )
 
 
-class PostboxItem(_Base):
+class PostboxItem(_Base, frozen=True):
     """What the gateway delivers into a practice's postbox: feedback, an answer or a letter.
 
     ``filing`` is present only when the match was certain (DOMAIN.md §6); otherwise

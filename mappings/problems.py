@@ -123,9 +123,17 @@ class ProblemSink:
             raise InputError(self.problems)
 
     def warning(self, code: str, location: str, message: str) -> None:
+        self._note(Severity.WARNING, code, location, message)
+
+    def info(self, code: str, location: str, message: str) -> None:
+        """Nothing wrong with the input, but worth knowing (e.g. a message envelope a reader leaves);
+        counted with the warnings against ``max_warnings``."""
+        self._note(Severity.INFORMATION, code, location, message)
+
+    def _note(self, severity: Severity, code: str, location: str, message: str) -> None:
         self._warnings += 1
         if self._warnings <= self.max_warnings:
-            self.problems.append(Problem(Severity.WARNING, code, location, message))
+            self.problems.append(Problem(severity, code, location, message))
         elif self._warnings == self.max_warnings + 1:
             self.problems.append(
                 Problem(

@@ -36,7 +36,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 
 ROOT = Path(__file__).resolve().parent.parent
-PS = ROOT.parent / "shared" / "external" / "nictiz-huisartswaarneming" / "QUPC_IN990002NL_01.hl7v3.xml"
+PS = ROOT / "tests" / "data" / "external" / "nictiz-huisartswaarneming" / "QUPC_IN990002NL_01.hl7v3.xml"
 AMS = ZoneInfo("Europe/Amsterdam")
 
 

@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/_uv.sh
 "${UV[@]}" sync --frozen --quiet
-PS=../shared/external/nictiz-huisartswaarneming/QUPC_IN990002NL_01.hl7v3.xml
+PS=tests/data/external/nictiz-huisartswaarneming/QUPC_IN990002NL_01.hl7v3.xml
 OUT=var/demo
 mkdir -p "$OUT"
 run() { echo "+ hisgw $*" >&2; "${UV[@]}" run --frozen --no-sync hisgw "$@"; }

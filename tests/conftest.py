@@ -3,7 +3,9 @@
 PostgreSQL: the server binaries of the machine (``/usr/lib/postgresql/*/bin``; ``scripts/test.sh``
 installs them when missing) start one cluster per test session in a temporary directory, on a free
 127.0.0.1 port with its socket in that directory; each test that asks for ``pg_url`` gets a database of
-its own. When the tests run as root the cluster runs as the ``postgres`` user (initdb refuses root).
+its own. Under pytest-xdist (``scripts/test.sh``) each worker is a session: one cluster per worker, in a
+directory and on a port of its own (a port another worker took in the meantime: the start is retried on
+another). When the tests run as root the cluster runs as the ``postgres`` user (initdb refuses root).
 """
 
 from __future__ import annotations
@@ -26,6 +28,10 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "tests" / "data"  # outside material kept in the repository (tests/data/README.md)
+EXTERNAL = DATA / "external" / "nictiz-huisartswaarneming"
+REAL_PS = EXTERNAL / "QUPC_IN990002NL_01.hl7v3.xml"  # the real NHG professional summary (Nictiz)
+SEEDS = DATA / "seeds"
 
 
 # -- PostgreSQL ---------------------------------------------------------------------------------------------
@@ -93,7 +99,6 @@ def pg_cluster() -> Iterator[PgCluster]:
             pw = pwd.getpwnam(user)
         os.chown(base, pw.pw_uid, pw.pw_gid)
     datadir = base / "data"
-    port = free_port()
     subprocess.run(
         _as_cluster_user(
             [
@@ -112,15 +117,21 @@ def pg_cluster() -> Iterator[PgCluster]:
         check=True,
         capture_output=True,
     )
-    opts = f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
-    subprocess.run(
-        _as_cluster_user(
-            [str(bindir / "pg_ctl"), "-D", str(datadir), "-o", opts, "-l", str(base / "log"), "-w", "start"],
-            user,
-        ),
-        check=True,
-        capture_output=True,
-    )
+    pg_ctl = [str(bindir / "pg_ctl"), "-D", str(datadir)]
+    for attempt in range(3):
+        port = free_port()
+        opts = f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
+        started = subprocess.run(
+            _as_cluster_user(
+                [*pg_ctl, "-o", opts, "-l", str(base / "log"), "-w", "start"],
+                user,
+            ),
+            capture_output=True,
+        )
+        if started.returncode == 0:
+            break
+        if attempt == 2:
+            raise RuntimeError(f"PostgreSQL did not start: {(base / 'log').read_text()[-2000:]}")
     cluster = PgCluster(bindir, datadir, port, user)
     try:
         yield cluster
@@ -365,6 +376,19 @@ def both_service(tmp_path: Path, db_url: str) -> Iterator[Service]:
         yield svc
     finally:
         svc.close()
+
+
+def wait_until(probe, timeout: float = 10.0, every: float = 0.01, what: str = "the condition"):
+    """Call ``probe`` until it returns something truthy (returned), or fail after ``timeout`` seconds:
+    tests wait on a condition with a deadline, never for a fixed time."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = probe()
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} did not hold within {timeout} s")
+        time.sleep(every)
 
 
 def wait_for_port(port: int, timeout: float = 30.0) -> None:

@@ -11,10 +11,9 @@ import pytest
 
 from conformance.model import Verdict
 from conformance.runner import RunOptions, UsageError, run
-from tests.conftest import ROOT
+from tests.conftest import REAL_PS, ROOT
 
 GOLDEN = ROOT / "tests" / "golden"
-REAL_PS = ROOT.parent / "shared" / "external" / "nictiz-huisartswaarneming" / "QUPC_IN990002NL_01.hl7v3.xml"
 EXPORT_NAMES = ("export.xml", "export.txt", "omnihis.json", "omnihis.ndjson")
 
 
@@ -25,7 +24,7 @@ def golden_exports() -> list[Path]:
         for p in sorted((GOLDEN / d).glob("*/*"))
         if p.name in EXPORT_NAMES
     ]
-    return found + ([REAL_PS] if REAL_PS.is_file() else [])
+    return [*found, REAL_PS]
 
 
 def failed(result) -> dict[str, str]:

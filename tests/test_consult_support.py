@@ -19,7 +19,7 @@ from gateway.consult.calendar import FixedClock, load_config
 from gateway.consult.workflow import Env
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared"
+SHARED = ROOT / "tests" / "data"  # seeds/ and external/ as the demo reads them (tests/data/README.md)
 URA = "http://fhir.nl/fhir/NamingSystem/ura"
 UZOVI = "3311"
 T0 = dt.datetime(2026, 7, 6, 8, 0, tzinfo=dt.UTC)  # Monday 10:00 in Amsterdam, 2026Q3

@@ -1,6 +1,6 @@
 """The real NHG professional summary as a FHIR R4 document Bundle, compared with Nictiz's own STU3 conversion.
 
-Input: the HL7v3 ``QUPC_IN990002NL`` instance Nictiz publishes (``/work/shared/external/
+Input: the HL7v3 ``QUPC_IN990002NL`` instance Nictiz publishes (``tests/data/external/
 nictiz-huisartswaarneming``), read by ``adapters.ps_hl7v3``. The document is made twice: of the whole
 message (what Nictiz converted) and of the summary :func:`mappings.summary.build_summary` selects on the
 message's date, 2017-06-21. Both must be valid R4 (fhir.resources R4B and the inbound validator), hold the
@@ -18,7 +18,6 @@ import datetime as dt
 import re
 from collections import Counter
 from decimal import Decimal
-from pathlib import Path
 
 import msgspec
 import orjson
@@ -35,9 +34,9 @@ from mappings.fhir.r4b import validate_with_models
 from mappings.fhir.validator import validate
 from mappings.problems import ProblemSink
 from mappings.summary import build_summary
+from tests.conftest import EXTERNAL
 from tests.golden_util import GOLDEN, canonical_pretty, check_or_write
 
-EXTERNAL = Path("/work/shared/external/nictiz-huisartswaarneming")
 HL7V3 = EXTERNAL / "QUPC_IN990002NL_01.hl7v3.xml"
 NICTIZ = EXTERNAL / "QUPC_IN990002NL_01.fhir-stu3.xml"
 AS_OF = dt.date(2017, 6, 21)

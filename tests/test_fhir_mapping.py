@@ -26,7 +26,7 @@ from pathlib import Path
 import msgspec
 import orjson
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from adapters.xmlsafe import parse_xml
@@ -552,8 +552,12 @@ _JSON_VALUES = st.one_of(
 )
 
 
+_SHARED_VALUE: list = [{}]  # st.just hands out one object: two damages may place it inside itself
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.tuples(st.sampled_from(_FUZZ_PATHS), st.booleans(), _JSON_VALUES), min_size=1, max_size=3))
+@example([(("entry",), False, _SHARED_VALUE), (("entry", 0, "fullUrl"), False, _SHARED_VALUE)])
 def test_damaged_bundles_give_problems_never_a_traceback(damage):
     """Delete or replace elements anywhere in a good Bundle: the reader returns a dossier or raises
     InputError with located problems; nothing else escapes. Both through the format (validator first)
@@ -578,8 +582,8 @@ def damaged(damage) -> dict:
                 node = node[key]
             if delete and isinstance(node, dict):
                 node.pop(path[-1], None)
-            else:
-                node[path[-1]] = value
+            else:  # a copy: JSON is a tree, and a reused example value must not end up inside itself
+                node[path[-1]] = orjson.loads(orjson.dumps(value))
         except (KeyError, IndexError, TypeError):
             continue
     return doc

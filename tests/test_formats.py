@@ -19,7 +19,7 @@ from formats import registry
 from tests.factories import small_dossier
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("adapters", "mappings", "gateway", "conformance", "formats", "bench")
+PACKAGES = ("adapters", "mappings", "gateway", "conformance", "formats")
 REGISTRY = Path("formats/registry.py")
 NOT_A_FORMAT = {
     (Path("mappings/fhir/validator.py"), "canonical"): "the FHIR primitive type canonical",

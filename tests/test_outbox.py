@@ -25,6 +25,7 @@ from gateway.outbox.ops import counts, list_items, purge, requeue
 from gateway.outbox.testkit import SimProcess, make_item, patients
 from gateway.outbox.worker import Worker, backoff_seconds
 from mappings.model import postbox_from_json
+from tests.conftest import wait_until
 
 AGB = "03000001"
 AGB2 = "03000002"
@@ -163,10 +164,11 @@ def test_a_killed_workers_lease_runs_out_and_the_item_goes_out_with_the_same_id(
         enqueue(conn, item=make_item("fb-0", AGB, people[0]), source="x")
     a = _worker(engine, 9, lease_seconds=0.3).lanes[AGB]
     b = _worker(engine, 9, lease_seconds=0.3).lanes[AGB]
+    t0 = time.monotonic()
     assert [c.id for c in a.claim()] == ["fb-0"]  # ... and a dies before recording anything
     assert b.claim() == []
-    time.sleep(0.35)
-    again = b.claim()
+    again = wait_until(b.claim, timeout=10, what="the lease running out")
+    assert time.monotonic() - t0 >= 0.3  # not before the lease ran out
     assert [c.id for c in again] == ["fb-0"] and again[0].attempts == 2
     assert _row(engine, "fb-0")["lease_owner"] == b.worker.owner
     # the late first worker's outcome no longer counts: b holds the item
@@ -374,9 +376,14 @@ def test_metrics_show_depth_oldest_age_and_attempts(engine, tmp_path, people):
         enqueue(conn, item=make_item("fb-0", AGB, people[0]), source="x")
         enqueue(conn, item=make_item("fb-1", AGB2, people[1]), source="x")  # no route: stays queued
     w.run_once()
-    time.sleep(0.02)
-    assert metrics.sample(engine) == {(AGB, "retrying"): 1, (AGB2, "queued"): 1}
     reg = metrics.registry
+    wait_until(  # the oldest item ages: at least a millisecond after it was queued
+        lambda: (
+            metrics.sample(engine) == {(AGB, "retrying"): 1, (AGB2, "queued"): 1}
+            and reg.get_sample_value("hisgw_outbox_oldest_age_seconds", {"practice": AGB}) > 0
+        ),
+        what="an aged queue in the metrics",
+    )
     assert reg.get_sample_value("hisgw_outbox_items", {"practice": AGB2, "state": "queued"}) == 1
     assert reg.get_sample_value("hisgw_outbox_oldest_age_seconds", {"practice": AGB}) > 0
     assert (

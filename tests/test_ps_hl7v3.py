@@ -1,8 +1,9 @@
 """The HL7v3 professional summary reader (QUPC_IN990002NL), on the real Nictiz instance and hand-made cases.
 
 Golden cases live in ``tests/golden/ps-hl7v3/<case>/``: ``input.xml``, the ``canonical.json`` it reads to and
-``warnings.txt`` (every warning, one rendered line each: the ``PS-090`` lines are the pinned trace of the
-elements nothing read); tests/test_golden.py reads them.
+``warnings.txt`` (every problem, one rendered line each: the ``PS-090`` lines are the pinned trace of the
+patient's content nothing read, the ``PS-091`` lines that of the message envelope); tests/test_golden.py
+reads them.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import copy
 import datetime as dt
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -20,17 +20,13 @@ from lxml import etree
 from adapters.ps_hl7v3 import FORMAT
 from mappings import model as m
 from mappings.problems import InputError, ProblemSink, Severity
+from tests.conftest import REAL_PS
 from tests.golden_util import GOLDEN, cases
 
 CASE = GOLDEN / "ps-hl7v3" / "nictiz-real-instance"
-REAL = (
-    Path(__file__).resolve().parents[2]
-    / "shared"
-    / "external"
-    / "nictiz-huisartswaarneming"
-    / "QUPC_IN990002NL_01.hl7v3.xml"
-)
+REAL = REAL_PS
 V3 = "{urn:hl7-org:v3}"
+TRACE = ("PS-090", "PS-091")  # unread content, unread envelope
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +35,7 @@ def read_real():
     return FORMAT.read(REAL.read_bytes(), source="input.xml", sink=sink), sink
 
 
-def test_golden_copy_is_the_shared_instance():
+def test_golden_copy_is_the_real_instance():
     assert (CASE / "input.xml").read_bytes() == REAL.read_bytes()
 
 
@@ -151,13 +147,18 @@ def test_real_ps_spot_values(read_real):
 
 def test_real_ps_trace_names_only_what_the_dossier_lacks(read_real):
     _, sink = read_real
-    trace = [p.location.split(" ", 1)[1] for p in sink.problems if p.code == "PS-090"]
+    trace = [p.location.split(" ", 1)[1] for p in sink.problems if p.code in TRACE]
+    envelope = {p.location.split(" ", 1)[1] for p in sink.problems if p.code == "PS-091"}
     wrapper = {
         "/QUPC_IN990002NL/id",
         "/QUPC_IN990002NL/sender",
         "/QUPC_IN990002NL/ControlActProcess/queryAck",
     }
-    assert wrapper <= set(trace)
+    assert wrapper <= envelope
+    # what stays a warning is about the patient: birthplace, care periods, dispense status, frequency
+    content = [t for t in trace if t not in envelope]
+    assert len(content) == 9 and content[0].endswith("/Patient/Person/birthplace")
+    assert all(not t.endswith(("/id", "/templateId")) for t in content)
     assert not any(
         t.endswith(("/JournalEntry/value", "/episodeOfCondition/text", "/Person/name")) for t in trace
     )
@@ -543,7 +544,7 @@ def test_deelcontact_lines_linked_to_two_episodes_keep_the_first():
     )
     d, problems = _read(_with(episodes + _encounter(lines)))
     assert d.contacts[0].deelcontacten[0].episode_id == "E1"
-    assert [c for c, _ in problems] == ["PS-032", "PS-090"]  # the second line's id is not read
+    assert [c for c, _ in problems] == ["PS-032", "PS-091"]  # the second line's id is not read
 
 
 def test_product_outside_the_g_standaard_keeps_only_its_name():

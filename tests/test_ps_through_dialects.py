@@ -7,19 +7,10 @@ The same holds for the FHIR collection Bundle.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from adapters.base import format_names, get_format
-
-REAL_PS = (
-    Path(__file__).resolve().parents[2]
-    / "shared"
-    / "external"
-    / "nictiz-huisartswaarneming"
-    / "QUPC_IN990002NL_01.hl7v3.xml"
-)
+from tests.conftest import REAL_PS
 
 
 @pytest.fixture(scope="module")

@@ -19,6 +19,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from typing import TypeVar
+
+Agent = TypeVar("Agent")
+"""Who writes the demo directory (``gateway/demo.py`` passes its audit agents through)."""
 
 GENETICS = "Klinische Genetica"
 SPECIALISM_SYSTEM = "urn:his-gateway:demo:specialism"
@@ -85,10 +89,10 @@ def specialist(value: str, name: str, org_id: str, service_id: str, specialism_n
 
 
 def seed_demo(
-    put: Callable[[tuple[str, ...], object, dict, str], str],
+    put: Callable[[tuple[str, ...], Agent, dict, str], str],
     hospitals: dict[str, list[str]],
     ura_of: Callable[[int], str],
-    agent_of: Callable[[str, str], object],
+    agent_of: Callable[[str, str], Agent],
     seed_text: str,
 ) -> dict[str, str]:
     """Add the clinical genetics subspecialisms and the demo specialists (idempotent). The hospitals and

@@ -10,13 +10,26 @@ from __future__ import annotations
 
 import hashlib
 import time
+from typing import TYPE_CHECKING, Any
 
-import sqlalchemy
+if TYPE_CHECKING:
+    import sqlalchemy
 
-from gateway.outbox.schema import STATES, outbox_item
-from mappings.model import PostboxItem, to_json
+    from gateway.outbox.schema import STATES, outbox_item
+    from mappings.model import PostboxItem
 
 __all__ = ["STATES", "enqueue", "outbox_item", "patient_key_hash"]
+
+
+def __getattr__(name: str) -> Any:
+    """``STATES`` and ``outbox_item`` on first use (PEP 562): importing the package for its command line
+    (``hisgw --help``) does not load SQLAlchemy."""
+    if name in ("STATES", "outbox_item"):
+        from gateway.outbox import schema
+
+        return getattr(schema, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 ENQUEUE_LOCK = 7513_0007
 """PostgreSQL advisory lock of :func:`enqueue` (``gateway/migrations/env.py`` uses 7513_0005)."""
@@ -43,6 +56,11 @@ def enqueue(
     """Write one outbox row in the caller's transaction (never commits). practice = item.practice_agb;
     patient_key orders items per patient (default: item.patient.bsn or sender_reference);
     source names the cause, e.g. "Communication/123". Returns the outbox item id (= item.id)."""
+    import sqlalchemy
+
+    from gateway.outbox.schema import outbox_item
+    from mappings.model import to_json
+
     key = patient_key if patient_key is not None else _default_patient_key(item)
     hashed = patient_key_hash(item.practice_agb, key)
     if conn.dialect.name == "postgresql":

@@ -318,6 +318,7 @@ TRANSPORTS: dict[str, Callable[[Route], Channel]] = {
 
 
 def open_channel(route: Route) -> Channel:
+    """The channel that delivers over ``route``."""
     if route.channel == DROP:
         return DropChannel(route)
     form = route.postbox_format().postbox

@@ -73,6 +73,24 @@ def run_worker(engine, routing, stop: threading.Event, metrics_port: int = 0) ->
     worker.run(stop)
 
 
+def _drain(engine, routes) -> None:
+    """``worker --drain``: deliver what is routed, then one line on standard error saying what happened."""
+    from gateway.outbox.ops import counts
+    from gateway.outbox.worker import Worker
+
+    before = counts(engine)
+    worker = Worker(engine, routes)
+    worker.drain(timeout=3600)
+    after = counts(engine)
+    unrouted = sum(worker.unrouted().values())
+    typer.echo(
+        f"ok: outbox drained for {len(worker.lanes)} practice(s): "
+        f"{after['delivered'] - before['delivered']} delivered, {after['dead'] - before['dead']} dead"
+        + (f", {unrouted} waiting without a route (OUT-002)" if unrouted else ""),
+        err=True,
+    )
+
+
 def register(app: typer.Typer) -> None:
     outbox_app = typer.Typer(help="The postbox delivery outbox.", no_args_is_help=True)
     app.add_typer(outbox_app, name="outbox")
@@ -94,9 +112,7 @@ def register(app: typer.Typer) -> None:
         engine = _engine(db)
         try:
             if drain:
-                from gateway.outbox.worker import Worker
-
-                Worker(engine, routes).drain(timeout=3600)
+                _drain(engine, routes)
                 return
             stop = threading.Event()
             signal.signal(signal.SIGTERM, lambda *_: stop.set())

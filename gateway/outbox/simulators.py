@@ -45,6 +45,7 @@ import orjson
 import formats
 from gateway.mllp.framing import EB, SB, FrameDecoder
 from mappings.hl7v2.er7 import MAX_MESSAGE_BYTES
+from mappings.model import PostboxItem
 
 
 class Postbox:
@@ -183,7 +184,7 @@ class MllpPostbox(Postbox):
                 data = await reader.read(65536)
                 if not data:
                     return
-                out = []
+                out: list[bytes] = []
                 for fr in dec.feed(data):
                     self.counts["attempts"] += 1
                     msg = fr.data
@@ -268,6 +269,7 @@ class HttpPostbox(MllpPostbox):
     """
 
     def _read(self, path: str, body: bytes) -> tuple[str, str] | None:
+        item: PostboxItem | None
         fmt = http_form(path)
         if fmt is None:
             return None

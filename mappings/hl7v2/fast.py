@@ -143,9 +143,10 @@ def _tail(unit: str, raw7: str, flag: str, comp: str) -> bytes | None:
     unit_or_none = unit or None
     rng = b""
     if raw7:
-        rng = _RANGES.get((raw7, unit_or_none)) or _range(raw7, unit_or_none)
-        if rng is None:
+        found = _RANGES.get((raw7, unit_or_none)) or _range(raw7, unit_or_none)
+        if found is None:
             return None
+        rng = found
     hit = (_UNITS.get(unit_or_none) or _unit(unit_or_none)) + b"}" + interpretation + rng + b"}}"
     cache = _TAILS.setdefault(comp, {})
     if len(cache) < _CACHE_MAX:
@@ -160,7 +161,6 @@ _CODE3: dict[str, dict[str, bytes | None]] = {}
 """Per component separator: OBX-3 as written -> its ``code`` JSON, or ``None`` for another form."""
 _TAILS: dict[str, dict[tuple[str, str, str], bytes]] = {}
 """Per component separator: (OBX-6, OBX-7, OBX-8) -> what :func:`_tail` gives."""
-_MISS = object()
 _INTERP = {"": b"", **{k: _INTERPRETATION[k] for k in _FLAGS}}
 
 
@@ -213,11 +213,13 @@ def _lean_obx(
             raw14 = f[14] if n > 14 else ""
         set_id = f[1]
         default_id = f"{id_prefix}-{set_id if set_id.isdigit() else occurrence}"
-        coding = code3.get(f[3], _MISS)
-        if coding is _MISS:
+        coding = code3.get(f[3])
+        if coding is None:  # not cached, or cached as another form
+            if f[3] in code3:
+                return None
             coding = _code3(f[3], comp)
-        if coding is None:
-            return None
+            if coding is None:
+                return None
         raw5 = f[5]
         if plain(raw5):
             value = raw5  # as dumps writes the reader's Decimal: str(Decimal(raw5)) is raw5 for this form
@@ -352,7 +354,7 @@ def oru_fhir(msg: Message, obx_lines: list[tuple[int, Rows]] | None = None) -> d
     )
     # per order: its Observation entries as one fragment of comma-separated entries (spliced into the
     # Bundle's entry list), and the DiagnosticReport's result list
-    lean = [
+    fragments = [
         (
             orjson.Fragment(b",".join([e for e, _ in obs])),
             orjson.Fragment(b"[" + b",".join([r for _, r in obs]) + b"]"),
@@ -361,7 +363,7 @@ def oru_fhir(msg: Message, obx_lines: list[tuple[int, Rows]] | None = None) -> d
         else None
         for obs in observations
     ]
-    return fhir.oru_bundle(w, message, lean)
+    return fhir.oru_bundle(w, message, fragments)
 
 
 Rows = list[list[str]]
