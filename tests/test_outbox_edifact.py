@@ -15,8 +15,9 @@ import pytest
 
 from gateway.db import make_engine, migrate
 from gateway.outbox import enqueue
+from gateway.outbox.channels import NumberedDropChannel
 from gateway.outbox.config import Route, parse_routing
-from gateway.outbox.numbered_drop import JOURNAL, NumberedDropChannel, read_journal
+from gateway.outbox.numbered_drop import JOURNAL, read_journal
 from gateway.outbox.testkit import SimProcess, WorkerZygote, make_item, patients, worker_process
 from mappings.edifact.format import read_interchange
 from tests.test_outbox_chaos import _states, _wait_delivered
