@@ -5,7 +5,7 @@
     hisgw convert INPUT --from FORMAT --to FORMAT [-o OUTPUT] [--strict]
     hisgw validate INPUT --from FORMAT [--strict]
     hisgw summary INPUT --from FORMAT [--as-of YYYY-MM-DD] [--episode ID ...] --to FORMAT [-o OUTPUT]
-    hisgw formats [--writes] [--export] [--names]
+    hisgw formats [--writes] [--export] [--dossiers] [--names]
 
 FORMAT is the name of a registered format (:mod:`formats`, ``formats/registry.py``; ``hisgw formats`` and
 ``hisgw convert --help`` list them); ``--to`` takes only those that are written (a read-only one is a usage
@@ -325,10 +325,15 @@ def summary(
 def list_formats(
     writes: bool = typer.Option(False, "--writes", help="only the formats written (--to)"),
     export: bool = typer.Option(False, "--export", help="only the HIS export dialects"),
+    dossiers: bool = typer.Option(False, "--dossiers", help="only formats of dossiers (not of messages)"),
     names: bool = typer.Option(False, "--names", help="names only, one a line (for scripts)"),
 ) -> None:
     """List the formats: name, read/write, media type, file extension, postbox form, what it is."""
-    chosen = [f for f in formats.all_formats() if (f.writes or not writes) and (f.export or not export)]
+    chosen = [
+        f
+        for f in formats.all_formats()
+        if (f.writes or not writes) and (f.export or not export) and (f.holds == "dossiers" or not dossiers)
+    ]
     if names:
         typer.echo("\n".join(f.name for f in chosen))
         return

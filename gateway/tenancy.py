@@ -37,6 +37,7 @@ from sqlalchemy import Connection, and_, delete, exists, insert, select
 from gateway.fhir.index import parse_reference, walk
 from gateway.fhir.resources import RESOURCES
 from gateway.schema import idx_token, participant
+from mappings.problems import GatewayError
 
 PUBLIC = "*"
 OWNER_SOURCES = ("creator", "content")
@@ -164,7 +165,7 @@ def set_participants(
         conn.execute(insert(participant), rows)
 
 
-class OnwardSharing(Exception):
+class OnwardSharing(GatewayError):
     """A participant that is not the patient's owner named organisations new to the patient."""
 
     def __init__(self, patient_id: str, orgs: set[str]):

@@ -318,6 +318,47 @@ class Medication(_Base, frozen=True):
         )
 
 
+class Coding(_Base, frozen=True):
+    """A code in a code system named by its URI (``http://loinc.org``), with the text its sender gave it."""
+
+    system: str
+    code: str
+    display: str | None = None
+
+    def __post_init__(self) -> None:
+        _check(bool(self.code.strip()), "a coding needs a code")
+        _check(bool(self.system.strip()), "a coding needs a code system")
+
+
+class Attachment(_Base, frozen=True):
+    """Data sent with a result (HL7 v2 ED encapsulated data, RP reference pointer): inline base64 data
+    or a reference (URL) to it, with its MIME type."""
+
+    content_type: str | None = None
+    data: str | None = None  # base64
+    url: str | None = None
+
+    def __post_init__(self) -> None:
+        _check(self.data is not None or self.url is not None, "an attachment needs data or a reference")
+
+
+Interpretation = Literal[
+    "L", "H", "N", "A", "LL", "HH", "LU", "HU", "<", ">", "AA", "U", "D", "B", "W", "S", "R", "I", "MS", "VS",
+    "NEG", "POS", "IND", "DET", "ND", "E",
+]  # fmt: skip
+"""Abnormal flags: HL7 v2 table 0078 = v3 ObservationInterpretation
+(``mappings/data/observation-interpretation.csv``, the same codes; ``tests/test_hl7v2_obx.py`` checks they
+agree)."""
+MeasurementStatus = Literal[
+    "registered", "preliminary", "final", "amended", "corrected", "cancelled", "entered-in-error", "unknown"
+]
+"""FHIR ObservationStatus; a lab's correction (HL7 v2 OBX-11 ``C``) is ``corrected``."""
+Precision = Literal["year", "month", "day", "second"]
+"""How precise a moment was given: a date alone stays a date (``day``)."""
+_MOMENT_RE = re.compile(r"^\d{4}(-\d{2}(-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?([+-]\d{2}:\d{2}|Z)?)?)?)?\Z")
+_TIME_RE = re.compile(r"^\d{2}(:\d{2}(:\d{2}(\.\d+)?)?)?\Z")
+
+
 class Measurement(_Base, frozen=True):
     """A measurement or lab result coded by NHG Tabel 45: numeric (with unit) or text, or no value."""
 
@@ -341,6 +382,59 @@ class Measurement(_Base, frozen=True):
         )
         for v in (self.value_quantity, self.reference_low, self.reference_high):
             _check(v is None or v.is_finite(), "measurement numbers must be finite")
+
+
+class LabResult(Measurement, frozen=True):  # type: ignore[misc]  # Measurement is frozen by _Base
+    """A lab result as laboratories send it (HL7 v2 OBX): a :class:`Measurement` whose test may be coded
+    in any code system (``system`` None: NHG Tabel 45; LOINC, SNOMED CT, a lab's own codes otherwise), with
+    its status, the precision of its time, notes, and values of more kinds.
+
+    A HIS dossier holds :class:`Measurement`; a lab message holds these (a ``Measurement`` is a
+    ``LabResult`` with every field below at its default). Values: ``value_quantity`` a number (with
+    ``comparator`` ``<5``; with ``value_high`` and ``value_separator`` a range ``2-5`` or a ratio
+    ``1:128``), ``value_text`` a text, ``value_coded`` a coded value (its text in ``value_text``),
+    ``value_moment`` a date/time as ISO 8601 with the precision sent (``2024-05``,
+    ``2024-05-03T10:20:00+02:00``) or a time of day (``10:20:00``), ``value_attachment`` data."""
+
+    interpretation: Interpretation | None = None  # type: ignore[assignment]  # a wider table than a HIS's
+    system: str | None = None  # None: NHG Tabel 45
+    text: str | None = None  # the name of the test as the sender wrote it
+    codings: tuple[Coding, ...] = ()  # other codings of the same test
+    status: MeasurementStatus = "final"
+    precision: Precision = "second"  # of effective
+    comparator: Literal["<", "<=", ">", ">="] | None = None
+    value_high: Decimal | None = None
+    value_separator: Literal["-", ":"] | None = None
+    value_coded: tuple[Coding, ...] = ()
+    value_moment: str | None = None
+    value_attachment: Attachment | None = None
+    unit_system: str | None = None  # the unit's code system when the sender named one other than UCUM
+    reference_text: str | None = None  # a reference range not of the form low-high
+    notes: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        kinds = (
+            self.value_quantity is not None,
+            bool(self.value_coded),
+            self.value_moment is not None,
+            self.value_attachment is not None,
+        )
+        _check(sum(kinds) <= 1, "a result has one value")
+        _check(
+            (self.value_high is None) == (self.value_separator is None),
+            "a second number needs its separator (range or ratio)",
+        )
+        _check(
+            self.value_high is None or self.value_quantity is not None,
+            "a range or ratio needs a first number",
+        )
+        _check(
+            self.value_moment is None
+            or bool(_MOMENT_RE.match(self.value_moment) or _TIME_RE.match(self.value_moment)),
+            "a date/time value must be ISO 8601",
+        )
+        _check(self.value_high is None or self.value_high.is_finite(), "measurement numbers must be finite")
 
 
 class Intolerance(_Base, frozen=True):

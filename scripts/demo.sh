@@ -10,7 +10,7 @@ OUT=var/demo
 mkdir -p "$OUT"
 run() { echo "+ hisgw $*" >&2; "${UV[@]}" run --frozen --no-sync hisgw "$@"; }
 run convert "$PS" --from ps-hl7v3 --to canonical -o "$OUT/ps.canonical.json"
-for f in $("${UV[@]}" run --frozen --no-sync hisgw formats --export --writes --names); do  # every HIS dialect written
+for f in $("${UV[@]}" run --frozen --no-sync hisgw formats --export --dossiers --writes --names); do  # every HIS dialect of dossiers
   run convert "$PS" --from ps-hl7v3 --to "$f" -o "$OUT/ps.$f"
   run validate "$OUT/ps.$f" --from "$f"
 done

@@ -8,5 +8,5 @@ source scripts/_uv.sh
 run() { "${UV[@]}" run --frozen --no-sync "$@"; }
 echo "== ruff check";          run ruff check .
 echo "== ruff format --check"; run ruff format --check .
-echo "== mypy";                run mypy adapters mappings gateway conformance
+echo "== mypy";                run mypy formats adapters mappings gateway conformance
 echo "== import-linter";       run lint-imports

@@ -5,6 +5,7 @@ describes itself completely, and a format added to the registry is taken everywh
 from __future__ import annotations
 
 import ast
+import io
 import random
 import subprocess
 import sys
@@ -23,6 +24,7 @@ PACKAGES = ("adapters", "mappings", "gateway", "conformance", "formats")
 REGISTRY = Path("formats/registry.py")
 NOT_A_FORMAT = {
     (Path("mappings/fhir/validator.py"), "canonical"): "the FHIR primitive type canonical",
+    (Path("mappings/hl7v2/fhir.py"), "fhir"): "the fhir column of the v2 status tables (tables/*.csv)",
 }
 """String literals that spell a format's name but mean something else."""
 
@@ -303,3 +305,24 @@ def test_hisgw_formats_lists_the_registry_and_filters_it():
     names = hisgw("formats", "--export", "--writes", "--names")
     assert names.returncode == 0
     assert names.stdout.decode().split() == [f.name for f in formats.exports() if f.writes]
+    dossiers = hisgw("formats", "--dossiers", "--names").stdout.decode().split()
+    assert dossiers == [f.name for f in formats.dossier_formats()] and len(dossiers) < len(rows)
+
+
+def test_summary_to_a_format_with_a_summary_form_of_its_own_writes_that_form(tmp_path):
+    """``summary --to fhir`` writes FHIR document Bundles (the codec's ``write_summaries``), not the
+    collection Bundles ``convert`` writes; every other format writes the summary as a dossier."""
+    import json
+
+    src = ROOT / "tests" / "golden" / "medicom" / "maximal-dossier-every-field" / "export.xml"
+    for fmt in formats.writable():
+        if fmt.holds != "dossiers":
+            continue
+        out = tmp_path / f"summary{fmt.extension}"
+        args = ("summary", str(src), "--from", "medicom", "--as-of", "2026-06-01", "--to", fmt.name)
+        r = hisgw(*args, "-o", str(out))
+        assert r.returncode == 0, r.stderr.decode()
+        if hasattr(fmt.codec(), "write_summaries"):
+            assert json.loads(out.read_bytes())["type"] == "document"
+        else:
+            assert len(list(fmt.codec().iter_read(io.BytesIO(out.read_bytes())))) == 1

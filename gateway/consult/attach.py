@@ -103,7 +103,7 @@ def patient_from_params(
     _check_practice(ctx, dossier)
     if not dossier.patient.bsn:
         raise _export_error("the export's patient has no BSN: a consult needs the patient identified")
-    from gateway.demo import patient_fhir
+    from gateway.fhir.patient import patient_fhir
 
     res = patient_fhir(dossier.patient, "Organization/x")
     org = ctx.principal.organization

@@ -498,67 +498,18 @@ def transition(
     """Apply one action to one consult: check party, state, specialist and rules, then write."""
     act = ACTIONS[action]
     row = load(conn, ctx, task_id, lock=True)
-    caller = party(ctx)
-    if (
-        caller != act.party
-        or (caller == "practice" and row.practice not in ctx.orgs)
-        or (caller == "hospital" and row.hospital not in ctx.orgs)
-    ):
-        raise FhirError(
-            403,
-            "forbidden",
-            "CON-011",
-            f"{action} is done by the {'GP practice' if act.party == 'practice' else 'specialist'}, "
-            "not by the caller",
-            "Task",
-        )
+    _check_party(ctx, row, action)
     nxt = next_state(row.state, action)
     if nxt is None:
         raise refusal(row.state, action)
-    specialist = None
-    if act.party == "hospital":
-        specialist = acting_specialist(conn, ctx, params)
-        if action == "pickup" and row.specialism not in specialist.specialisms:
-            raise FhirError(
-                403,
-                "forbidden",
-                "CON-014",
-                f"PractitionerRole/{specialist.role_id} is not a member of the specialism this consult was "
-                "sent to (rule consult.pickup)",
-                "Parameters.specialist",
-            )
-        if action != "pickup" and row.specialist != specialist.role_id:
-            raise FhirError(
-                403,
-                "forbidden",
-                "CON-014",
-                f"only the specialist who picked the consult up acts on it (rule {act.rule})",
-                "Parameters.specialist",
-            )
+    specialist = _check_specialist(conn, ctx, params, row, action) if act.party == "hospital" else None
     text = params.get("text")
     if action in ("answer", "follow-up") and not text:
         raise FhirError(
             400, "required", "CON-002", f"{action}: parameter 'text' is required", "Parameters.text"
         )
     if action == "close-with-declaration":
-        for name, rule in DECLARATION_RULES:
-            if params.get(name, bool) is not True:
-                raise FhirError(
-                    422,
-                    "business-rule",
-                    "CON-015",
-                    f"not closed: {rule} (parameter {name!r} must be true); close administratively instead",
-                    f"Parameters.{name}",
-                )
-        if row.uzovi is None:
-            raise FhirError(
-                422,
-                "business-rule",
-                "CON-016",
-                "not closed: the patient's insurer (UZOVI) is not known, so nothing can be declared; "
-                "close administratively or send the insurer with the consult",
-                "Task",
-            )
+        _check_declarable(params, row)
     now = env.clock.now()
     entities = [f"Task/{task_id}"]
     values: dict = {"state": nxt, "version": row.version + 1}
@@ -578,52 +529,140 @@ def transition(
         task.pop("restriction", None)
         entities += _answer(conn, ctx, env, row, task, specialist, text, now)
     elif action == "follow-up":
-        due = due_time(
-            now, env.config.term(row.specialism_name), tz=env.config.timezone, holidays=env.config.holidays
-        )
-        values["due_at"] = column(due)
-        task["restriction"] = {"period": {"end": fhir_instant(due)}}
-        comm = fr.communication(
-            kind="follow-up",
-            patient=row.patient,
-            task_id=task_id,
-            service_request=row.service_request,
-            sender=org_reference(ctx),
-            recipient=fr.ref("PractitionerRole", row.specialist) if row.specialist else task["owner"],
-            text=text,
-            now=now,
-        )
-        entities.append(f"Communication/{_create(conn, ctx, comm)}")
+        entities += _follow_up(conn, ctx, env, row, task, values, text, now)
     elif nxt in FINAL_STATES:
-        values["closed_at"] = column(now)
-        values["due_at"] = None
-        task.pop("restriction", None)
-        period = dict(task.get("executionPeriod") or {})
-        period["end"] = fhir_instant(now)
-        task["executionPeriod"] = period
-        reason = params.get("reason")
-        if reason:
-            task["statusReason"] = {"text": reason}
-        if action == "close-with-declaration":
-            entities += _charge_items(conn, ctx, env, row, task_id, now)
-    ix.update(conn, ctx, "Task", task_id, task, None, workflow=True)
+        entities += _close(conn, ctx, env, row, task, values, action, params, now)
+    entities += _write(conn, ctx, row, task, nxt, values)
+    return _operation_result(200, _read(conn, ctx, "Task", task_id), entities, row.patient, "U")
+
+
+def _check_party(ctx: ix.Ctx, row, action: str) -> None:
+    """The action is the caller's to take: its party (practice or hospital), and a party of this consult."""
+    act = ACTIONS[action]
+    caller = party(ctx)
+    if (
+        caller != act.party
+        or (caller == "practice" and row.practice not in ctx.orgs)
+        or (caller == "hospital" and row.hospital not in ctx.orgs)
+    ):
+        raise FhirError(
+            403,
+            "forbidden",
+            "CON-011",
+            f"{action} is done by the {'GP practice' if act.party == 'practice' else 'specialist'}, "
+            "not by the caller",
+            "Task",
+        )
+
+
+def _check_specialist(conn: Connection, ctx: ix.Ctx, params: Params, row, action: str) -> Specialist:
+    """The acting specialist: of the consult's specialism to pick it up (rule consult.pickup), the one
+    who picked it up for anything after."""
+    specialist = acting_specialist(conn, ctx, params)
+    if action == "pickup" and row.specialism not in specialist.specialisms:
+        raise FhirError(
+            403,
+            "forbidden",
+            "CON-014",
+            f"PractitionerRole/{specialist.role_id} is not a member of the specialism this consult was "
+            "sent to (rule consult.pickup)",
+            "Parameters.specialist",
+        )
+    if action != "pickup" and row.specialist != specialist.role_id:
+        raise FhirError(
+            403,
+            "forbidden",
+            "CON-014",
+            f"only the specialist who picked the consult up acts on it (rule {ACTIONS[action].rule})",
+            "Parameters.specialist",
+        )
+    return specialist
+
+
+def _check_declarable(params: Params, row) -> None:
+    """Closing with a declaration: every declaration rule confirmed, and the patient's insurer known."""
+    for name, rule in DECLARATION_RULES:
+        if params.get(name, bool) is not True:
+            raise FhirError(
+                422,
+                "business-rule",
+                "CON-015",
+                f"not closed: {rule} (parameter {name!r} must be true); close administratively instead",
+                f"Parameters.{name}",
+            )
+    if row.uzovi is None:
+        raise FhirError(
+            422,
+            "business-rule",
+            "CON-016",
+            "not closed: the patient's insurer (UZOVI) is not known, so nothing can be declared; "
+            "close administratively or send the insurer with the consult",
+            "Task",
+        )
+
+
+def _follow_up(
+    conn: Connection, ctx: ix.Ctx, env: Env, row, task: dict, values: dict, text, now
+) -> list[str]:
+    """A follow-up question: due again by the specialism's term, sent to the specialist (or the owner)."""
+    due = due_time(
+        now, env.config.term(row.specialism_name), tz=env.config.timezone, holidays=env.config.holidays
+    )
+    values["due_at"] = column(due)
+    task["restriction"] = {"period": {"end": fhir_instant(due)}}
+    comm = fr.communication(
+        kind="follow-up",
+        patient=row.patient,
+        task_id=row.id,
+        service_request=row.service_request,
+        sender=org_reference(ctx),
+        recipient=fr.ref("PractitionerRole", row.specialist) if row.specialist else task["owner"],
+        text=text,
+        now=now,
+    )
+    return [f"Communication/{_create(conn, ctx, comm)}"]
+
+
+def _close(
+    conn: Connection, ctx: ix.Ctx, env: Env, row, task: dict, values: dict, action: str, params: Params, now
+) -> list[str]:
+    """A final state (closed, cancelled): the period ends, the reason kept; a declaration's ChargeItems."""
+    values["closed_at"] = column(now)
+    values["due_at"] = None
+    task.pop("restriction", None)
+    period = dict(task.get("executionPeriod") or {})
+    period["end"] = fhir_instant(now)
+    task["executionPeriod"] = period
+    reason = params.get("reason")
+    if reason:
+        task["statusReason"] = {"text": reason}
+    if action == "close-with-declaration":
+        return _charge_items(conn, ctx, env, row, row.id, now)
+    return []
+
+
+def _write(conn: Connection, ctx: ix.Ctx, row, task: dict, nxt: str, values: dict) -> list[str]:
+    """The Task, the ServiceRequest when final, and the consult row -- only if no one changed it since it
+    was read (``version``): two conflicting transitions cannot both win."""
+    entities = []
+    ix.update(conn, ctx, "Task", row.id, task, None, workflow=True)
     if nxt in FINAL_STATES:
         sr = _read(conn, ctx, "ServiceRequest", row.service_request)
         sr["status"] = SERVICE_REQUEST_STATUS[nxt]
         ix.update(conn, ctx, "ServiceRequest", row.service_request, sr, None, workflow=True)
         entities.append(f"ServiceRequest/{row.service_request}")
     done = conn.execute(
-        update(consult).where(consult.c.id == task_id, consult.c.version == row.version).values(**values)
+        update(consult).where(consult.c.id == row.id, consult.c.version == row.version).values(**values)
     )
     if done.rowcount != 1:
         raise FhirError(
             409,
             "conflict",
             "API-031",
-            f"Task/{task_id} was changed at the same time; try again",
-            f"Task/{task_id}",
+            f"Task/{row.id} was changed at the same time; try again",
+            f"Task/{row.id}",
         )
-    return _operation_result(200, _read(conn, ctx, "Task", task_id), entities, row.patient, "U")
+    return entities
 
 
 def _answer(conn, ctx, env: Env, row, task: dict, specialist: Specialist, text: str, now) -> list[str]:
