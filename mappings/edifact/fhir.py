@@ -71,6 +71,16 @@ def _header(x: EdifactMessage, mtype: str, event: str, structure: str, app: str 
     )
 
 
+def _as_lab_result(x: m.Measurement) -> m.LabResult:
+    """A MEDLAB result as the v2 lab result it is (every lab-only field at its default)."""
+    return m.LabResult(**{f: getattr(x, f) for f in m.Measurement.__struct_fields__})
+
+
+def _as_measurement(x: m.Measurement) -> m.Measurement:
+    """What MEDLAB carries of a v2 lab result: the Measurement fields (code, value, unit, range, flag)."""
+    return m.Measurement(**{f: getattr(x, f) for f in m.Measurement.__struct_fields__})
+
+
 def to_oru(x: MedlabMessage) -> c.OruMessage:
     """The ORU^R01 of a MEDLAB (lab test names, comments and the text stay behind: v2 has OBX-3.2 and
     NTE for them, which the gateway's ORU mapping does not carry)."""
@@ -82,7 +92,7 @@ def to_oru(x: MedlabMessage) -> c.OruMessage:
             observed=rep.observed,  # DET
             ordering=(x.requester,) if x.requester is not None else (),  # ART
             result_status="F" if rep.complete else "P",  # IDE-1
-            measurements=tuple(r.measurement for r in rep.results),  # BEP
+            measurements=tuple(_as_lab_result(r.measurement) for r in rep.results),  # BEP
         )
         for rep in x.reports
     )
@@ -120,7 +130,7 @@ def from_oru(o: c.OruMessage, env: Envelope | None = None) -> MedlabMessage:
                     observed=group[0].effective if group else order.observed,
                     lab_number=order.filler_number,
                     complete=(order.result_status or "F") != "P",
-                    results=tuple(LabResult(measurement=x) for x in group),
+                    results=tuple(LabResult(measurement=_as_measurement(x)) for x in group),
                 )
             )
     return MedlabMessage(
