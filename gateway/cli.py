@@ -304,17 +304,19 @@ def summary(
         with _open_input(input) as (stream, name), _atomic_output(output) as out:
             dossiers = _guarded(sink, src.iter_read(stream, source=name, sink=sink))
 
-            def summaries() -> Iterator[Dossier]:
+            def summaries() -> Iterator[tuple[Dossier, Dossier]]:
+                """Each summary with the dossier it was selected from (the document says what shielding
+                left out, and whether older prescriptions exist)."""
                 nonlocal made
                 for d in dossiers:
-                    yield build_summary(d, as_of=ref, episode_ids=episode or None, sink=sink, source=name)
+                    yield build_summary(d, as_of=ref, episode_ids=episode or None, sink=sink, source=name), d
                     made += 1
 
             write_summaries = getattr(dst, "write_summaries", None)  # a summary form of its own (FHIR)
             if write_summaries is not None:
                 write_summaries(summaries(), out, as_of=ref)
             else:
-                dst.write_many(summaries(), out)
+                dst.write_many((s for s, _ in summaries()), out)
 
     _run(sink, body, verbose)
     where = "standard output" if output in (None, "-") else output
