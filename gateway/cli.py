@@ -209,15 +209,16 @@ VerboseOpt = typer.Option(
 
 
 def _message_pair(src, dst, from_: str, to: str) -> tuple:
-    """Formats of messages rather than dossiers (``hl7v2``) list the conversions they make in
-    ``message_pairs`` ((from, to) -> (reader, writer)); any other pairing with them is a usage error."""
-    for fmt in (src, dst):
-        pairs = getattr(fmt, "message_pairs", None)
-        if pairs is not None:
-            if (from_, to) not in pairs:
-                made = ", ".join(f"--from {a} --to {b}" for a, b in pairs)
-                raise _usage(f"{fmt.name} holds messages, not dossiers; it converts {made}")
-            return pairs[(from_, to)]
+    """Formats of messages rather than dossiers (``hl7v2``, ``edifact-...``) list the conversions they make
+    in ``message_pairs`` ((from, to) -> (reader, writer)); any other pairing with them is a usage error."""
+    holders = [f for f in (src, dst) if getattr(f, "message_pairs", None) is not None]
+    for fmt in holders:
+        if (from_, to) in fmt.message_pairs:
+            return fmt.message_pairs[(from_, to)]
+    if holders:
+        fmt = holders[0]
+        made = ", ".join(f"--from {a} --to {b}" for a, b in fmt.message_pairs)
+        raise _usage(f"{fmt.name} holds messages, not dossiers; it converts {made}")
     return src, dst
 
 
