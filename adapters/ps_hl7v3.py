@@ -31,9 +31,10 @@ hands it to the trace of unused input; so nothing is dropped silently (the Micro
 STYLE.md). The trace is reported in document order, naming the top of each subtree nothing read: as
 ``PS-090`` warnings for the patient's content, as ``PS-091`` information for the *envelope*, what describes
 the message and not the patient (:meth:`_Reader.is_envelope`: the transmission wrapper, the control act and
-query acknowledgement, the care provision record itself, act ids and template claims). An element counts as read when its content went into the dossier,
-or when it merely repeats what the dossier already says (a fixed act code such as ``DISDX``, a status
-that agrees with the dates, the repeated GP under every encounter). An act whose statusCode is
+query acknowledgement, the care provision record itself, act ids and template claims). An element counts
+as read when its content went into the dossier, or when it merely repeats what the dossier already says (a
+fixed act code such as ``DISDX``, a status that agrees with the dates, the repeated GP under every
+encounter). An act whose statusCode is
 ``nullified`` (entered in error) is not read at all. A test pins the trace of every golden case.
 
 Identifiers: HL7v3 ids are (root OID, extension) pairs; the canonical local id is the extension when it is

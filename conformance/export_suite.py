@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from conformance.model import Exchange, TestResult
-from conformance.runner import RunOptions, Suite, UsageError
+from conformance.suite import RunOptions, Suite, UsageError
 from mappings.problems import InputError, Problem, ProblemSink, Severity
 
 _NUMBER = re.compile(r"(?<!\d)\d{8,10}(?!\d)")

@@ -15,8 +15,8 @@ import httpx
 import orjson
 
 from conformance.model import TestResult
-from conformance.runner import RunOptions, Suite, UsageError, selected
 from conformance.smart import Credentials, discover_token_url
+from conformance.suite import RunOptions, Suite, UsageError, selected
 from conformance.testscript import FhirTarget, ScriptRun, capabilities_of
 
 RUNNER_FACTS = ("credentials", "second-client", "param:")

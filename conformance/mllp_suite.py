@@ -30,7 +30,7 @@ from typing import Any
 from conformance.mask import mask_body
 from conformance.model import Exchange, RunnerError, TestResult
 from conformance.observe import Observer, ObserverError, close, make_observer
-from conformance.runner import RunOptions, Suite, UsageError
+from conformance.suite import RunOptions, Suite, UsageError
 
 SB, EB, CR = b"\x0b", b"\x1c", b"\x0d"
 _VAR = re.compile(r"\$\{([A-Za-z0-9_.-]+)\}")

@@ -13,8 +13,10 @@ import datetime as dt
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from mappings.problems import GatewayError
 
-class RunnerError(Exception):
+
+class RunnerError(GatewayError):
     """The runner could not do what a test asks; its stable code leads the message (docs/problem-codes.md):
 
     ``CONF-001`` usage (unknown suite, target of the wrong form, options that go together), exit 2;

@@ -20,11 +20,13 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
+from mappings.problems import GatewayError
+
 Observer = Callable[[str], int]
 
 
-class ObserverError(Exception):
-    pass
+class ObserverError(GatewayError):
+    """The tester's observer (``--observe``) is not one that can be used, or it failed."""
 
 
 def _sql(url: str, query: str) -> Observer:

@@ -28,7 +28,7 @@ from conformance.mask import mask_body
 from conformance.mllp_suite import Connection, StepError, declared_of, field, run_declared
 from conformance.model import Exchange, TestResult
 from conformance.observe import Observer, ObserverError, close, make_observer
-from conformance.runner import RunOptions, Suite, UsageError
+from conformance.suite import RunOptions, Suite, UsageError
 
 DROP_EXTENSION = {"medicom": ".xml", "microhis": ".txt", "omnihis": ".json"}
 

@@ -9,57 +9,16 @@ suites, one JSON file of declarative tests for the ``mllp``, ``export`` and ``po
 from __future__ import annotations
 
 import datetime as dt
-import fnmatch
 import time
 import tomllib
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from conformance.model import RunnerError, SuiteResult, TestResult
+from conformance.model import SuiteResult, TestResult
+from conformance.suite import RunOptions, Suite, UsageError, selected
 
 SUITES_DIR = Path(__file__).resolve().parent / "suites"
-
-
-class UsageError(RunnerError):
-    """The run was asked wrongly (unknown suite, target of the wrong form, missing option): exit 2."""
-
-    code = "CONF-001"
-
-
-@dataclass(frozen=True)
-class Suite:
-    name: str
-    title: str
-    role: str
-    kind: str
-    target: str
-    description: str
-    folder: Path
-    capabilities: dict[str, str]
-    params: dict[str, str]
-
-
-@dataclass
-class RunOptions:
-    """What the tester gives besides the suite and the target (``hisgw conformance run --help``)."""
-
-    target: str
-    token_url: str | None = None
-    client_id: str | None = None
-    private_key: Path | None = None
-    key_id: str | None = None
-    alg: str | None = None
-    scope: str | None = None
-    client2_id: str | None = None
-    private_key2: Path | None = None
-    bearer: str | None = None
-    capabilities: list[str] = field(default_factory=list)
-    assume_all: bool = False
-    params: dict[str, str] = field(default_factory=dict)
-    observe: str | None = None
-    only: list[str] = field(default_factory=list)
-    timeout: float = 30.0
+__all__ = ["RunOptions", "Suite", "UsageError", "run", "selected", "suites", "write_reports"]
 
 
 def suites() -> dict[str, Suite]:
@@ -99,10 +58,6 @@ def _executor(kind: str) -> Callable[[Suite, RunOptions], tuple[list[TestResult]
     else:
         raise UsageError(f"suite kind {kind!r} has no executor")
     return execute
-
-
-def selected(test_id: str, only: list[str]) -> bool:
-    return not only or any(fnmatch.fnmatchcase(test_id, p) or test_id.endswith("/" + p) for p in only)
 
 
 def run(name: str, options: RunOptions) -> SuiteResult:

@@ -19,10 +19,12 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from mappings.problems import GatewayError
+
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
 
-class AuthError(Exception):
+class TokenError(GatewayError):
     """The token endpoint could not be reached or refused the client."""
 
 
@@ -102,9 +104,9 @@ class Credentials:
             try:
                 r = http.post(token_url, data=self.token_form(token_url, scope))
             except httpx.HTTPError as exc:
-                raise AuthError(f"token endpoint {token_url}: {type(exc).__name__}") from None
+                raise TokenError(f"token endpoint {token_url}: {type(exc).__name__}") from None
             if r.status_code != 200:
-                raise AuthError(
+                raise TokenError(
                     f"token endpoint {token_url} answered {r.status_code} for client "
                     f"{self.client_id!r}: {r.text[:200]}"
                 )

@@ -35,7 +35,7 @@ import orjson
 
 from conformance.mask import mask_body, mask_text
 from conformance.model import Exchange, RunnerError, TestResult, Verdict
-from conformance.smart import AuthError, Credentials
+from conformance.smart import Credentials, TokenError
 
 EXT = "urn:his-gateway:fhir:extension:conformance-"
 OP_SYSTEM = "urn:his-gateway:conformance:operation"
@@ -421,7 +421,7 @@ class ScriptRun:
         which = (extensions(op, "credentials") or ["second" if op.get("origin") == 2 else "primary"])[0]
         try:
             auth = self.target.authorization(which)
-        except AuthError as exc:
+        except TokenError as exc:
             raise ScriptError(str(exc), "CONF-003") from None
         if auth:
             headers["Authorization"] = auth

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 import typer
 
-from mappings.problems import InputError, Problem, ProblemSink, Severity
+from mappings.problems import GatewayError, InputError, Problem, ProblemSink, Severity
 
 if TYPE_CHECKING:
     from mappings.model import Dossier
@@ -171,8 +171,8 @@ def _progress(items: Iterable[Dossier], label: str) -> Iterator[Dossier]:
             bar.advance(task)
 
 
-class _Failed(Exception):
-    pass
+class _Failed(GatewayError):
+    """The input had errors (printed already): the command ends with exit 1."""
 
 
 def _guarded(sink: ProblemSink, items: Iterable[Dossier]) -> Iterator[Dossier]:

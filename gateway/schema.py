@@ -12,6 +12,9 @@
 - ``audit_log`` / ``audit_patient`` / ``audit_head``: the NEN 7513 log, append-only with a hash chain;
   ``audit_head`` holds the chain's last sequence number and hash and is the lock every audited
   transaction takes (also across gateway processes on one PostgreSQL).
+
+Tables of later parts are defined on the same ``metadata`` (``gateway/metadata.py``) in their own modules,
+imported here, so ``metadata`` holds every table the migrations build.
 """
 
 from __future__ import annotations
@@ -22,14 +25,15 @@ from sqlalchemy import (
     Index,
     Integer,
     LargeBinary,
-    MetaData,
     PrimaryKeyConstraint,
     String,
     Table,
     UniqueConstraint,
 )
 
-metadata = MetaData()
+from gateway.consult import schema as _consult_schema  # noqa: F401 - issue 6: the consult tables
+from gateway.metadata import metadata
+from gateway.outbox import schema as _outbox_schema  # noqa: F401 - issue 7: outbox_item
 
 TYPE = 40  # longest resource type name is far shorter
 ID = 64  # FHIR id: [A-Za-z0-9\-\.]{1,64}
@@ -182,7 +186,3 @@ audit_head = Table(
 
 GENESIS_HASH = "0" * 64
 """The ``prev_hash`` of the first audit record."""
-
-# Tables of later parts register on ``metadata`` in their own modules (additive; the migrations build them).
-from gateway.consult import schema as _consult_schema  # noqa: E402,F401  (issue 6: consult tables)
-from gateway.outbox import schema as _outbox_schema  # noqa: E402,F401  (issue 7: outbox_item)

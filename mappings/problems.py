@@ -5,10 +5,29 @@ a FHIR ``OperationOutcome.issue``, the MLLP listener as an ``ERR`` segment with 
 one line (``render_line``). Readers collect problems in a :class:`ProblemSink`: in *strict* mode the first
 error raises :class:`InputError`; in *lenient* mode every problem is collected and the caller decides.
 
-Exception tree (all raised for bad *input*, never for bugs)::
+Exception tree: every exception the project raises on purpose (never for bugs), drawn here only::
 
-    GatewayError
-    └── InputError            -- carries .problems (tuple[Problem, ...]); at least one has severity error
+    GatewayError                    mappings/problems.py
+    ├── InputError                  mappings/problems.py: input refused (.problems, one an error at least)
+    │   └── Hl7ParseError           mappings/hl7v2/er7.py: ER7 that cannot be tokenised
+    ├── FhirError                   gateway/fhir/outcome.py: an HTTP error answer (OperationOutcome)
+    ├── NotServed                   gateway/api/requests.py: no such method on the path (405, 404)
+    ├── AuthError                   gateway/auth/tokens.py: no valid access token (401)
+    ├── OAuthError                  gateway/auth/tokens.py: the token endpoint's refusal (RFC 6749 §5.2)
+    ├── ScopeError                  gateway/auth/scopes.py: not a SMART system scope (also a ValueError)
+    ├── FramingError                gateway/mllp/framing.py: not an MLLP peer (MLLP-002)
+    ├── RoutingError                gateway/outbox/config.py: unusable routing file (also a ValueError)
+    ├── _Failed                     gateway/cli.py: the input had errors; the command exits 1
+    ├── RunnerError                 conformance/model.py: a test in error (.code CONF-002 .. CONF-004)
+    │   ├── UsageError              conformance/suite.py: the run asked wrongly (CONF-001, exit 2)
+    │   ├── StepError               conformance/mllp_suite.py: a declared step cannot be carried out
+    │   └── ScriptError             conformance/testscript.py: a TestScript cannot be carried out
+    ├── TokenError                  conformance/smart.py: the tested token endpoint refused the client
+    ├── ObserverError               conformance/observe.py: the tester's ``--observe`` cannot be used
+    └── Unavailable                 conformance/thirdparty: a third-party server cannot be started
+
+``except GatewayError`` therefore never hides a bug (``KeyError``, ``TypeError`` ...);
+``tests/test_exceptions.py`` keeps this drawing and the code in step.
 
 Stable codes are ``<AREA>-<NNN>`` (``XML-001``, ``MHS-012``, ``PS-003`` ...) and are listed in
 ``docs/problem-codes.md``; a code never changes meaning once released.
@@ -61,7 +80,7 @@ class Problem:
 
 
 class GatewayError(Exception):
-    """Root of every exception this project raises on purpose."""
+    """Root of every exception this project raises on purpose (the tree: this module's docstring)."""
 
 
 class InputError(GatewayError):

@@ -14,7 +14,8 @@ from adapters.base import get_postbox_format
 from gateway.db import make_engine, migrate
 from gateway.outbox import enqueue
 from gateway.outbox.config import parse_routing
-from gateway.outbox.filing import EpisodeFact, PatientFacts, auto_file, facts_from_store
+from gateway.outbox.filing import EpisodeFact, PatientFacts, auto_file
+from gateway.outbox.storefacts import facts_from_store
 from gateway.outbox.testkit import make_item, patients
 from gateway.outbox.worker import Worker
 from gateway.store import Store

@@ -413,7 +413,7 @@ def test_metadata_lists_exactly_the_served_interactions(service):
                 "create",
                 "search-type",
                 "history-type",
-            ) and rd.handler not in ("conditional_update", "conditional_delete"):
+            ) and rd.name not in ("conditional_update", "conditional_delete"):
                 served[t].add(rd.interaction)
     for t, r in by_type.items():
         assert {i["code"] for i in r["interaction"]} == served[t], t

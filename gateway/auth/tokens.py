@@ -28,9 +28,10 @@ from gateway.auth.keys import ASSERTION_TYPE, TOKEN_ALG
 from gateway.auth.scopes import Permissions, ScopeError, grant, permissions
 from gateway.clients import ALLOWED_ALGS, Client, OrganizationConfig, Registry, RoleConfig
 from gateway.schema import token_jti
+from mappings.problems import GatewayError
 
 
-class OAuthError(Exception):
+class OAuthError(GatewayError):
     """An error answer of the token endpoint (RFC 6749 §5.2)."""
 
     def __init__(self, error: str, description: str, status: int = 400):
@@ -38,7 +39,7 @@ class OAuthError(Exception):
         self.error, self.description, self.status = error, description, status
 
 
-class AuthError(Exception):
+class AuthError(GatewayError):
     """A request without a valid access token (401)."""
 
 

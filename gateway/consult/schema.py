@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from sqlalchemy import Boolean, Column, Index, Integer, String, Table
 
-from gateway.schema import metadata
+from gateway.metadata import metadata
 
 T = 26  # a UTC time column
 ID = 64

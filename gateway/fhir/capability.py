@@ -8,6 +8,8 @@ parameters, ``_include`` and ``_revinclude`` from ``gateway/fhir/resources.py``.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
+from typing import Any
 
 from gateway.fhir.resources import RESOURCES
 from mappings.fhir.r4b import FHIR_VERSION
@@ -25,11 +27,9 @@ def _definition(name: str) -> str:
     return f"urn:his-gateway:fhir:OperationDefinition:{name}"
 
 
-def capability_statement(app, settings) -> dict:
-    """The CapabilityStatement for ``app`` (a FastAPI app built by ``gateway.api.app.create_app``)."""
-    from gateway.api.app import served_routes
-
-    served = served_routes(app)
+def capability_statement(served: Iterable[tuple[str, str, Any]], settings) -> dict:
+    """The CapabilityStatement of the served routes: (method, path, route definition) as
+    ``gateway.api.app.served_routes`` lists them."""
     per_type: dict[str, set[str]] = {t: set() for t in RESOURCES}
     conditional: dict[str, set[str]] = {t: set() for t in RESOURCES}
     operations: dict[str, set[str]] = {t: set() for t in RESOURCES}
@@ -41,8 +41,8 @@ def capability_statement(app, settings) -> dict:
         if rd.interaction == "operation" and not types:  # one type's operation: /Task/{id}/$pickup
             types = tuple(t for t in rd.path.split("/")[1:2] if t in operations)
         for t in types:
-            if rd.handler in ("conditional_update", "conditional_delete"):
-                conditional[t].add(rd.handler)
+            if rd.name in ("conditional_update", "conditional_delete"):
+                conditional[t].add(rd.name)
             elif rd.interaction == "operation":
                 operations[t].add(rd.path.rsplit("/$", 1)[-1])  # the operation's name
             elif rd.interaction in INSTANCE_INTERACTIONS + TYPE_INTERACTIONS:

@@ -14,13 +14,13 @@ from typing import Any
 
 import orjson
 
-from mappings.problems import Problem, Severity
+from mappings.problems import GatewayError, Problem, Severity
 
 FHIR_JSON = "application/fhir+json"
 PROBLEM_SYSTEM = "urn:his-gateway:problem"
 
 
-class FhirError(Exception):
+class FhirError(GatewayError):
     """An error answer: status, FHIR issue type, problem code, message and location."""
 
     def __init__(

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from mappings.problems import GatewayError
+
 SB = b"\x0b"
 EB = b"\x1c"
 CR = b"\x0d"
 HEAD_BYTES = 65536
 
 
-class FramingError(Exception):
+class FramingError(GatewayError):
     """Too much data outside any frame: not an MLLP peer (code ``MLLP-002``)."""
 
 

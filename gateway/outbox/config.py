@@ -44,11 +44,13 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from mappings.problems import GatewayError
+
 CONFIG_INVALID = "OUT-001"
 NO_ROUTE = "OUT-002"
 
 
-class RoutingError(ValueError):
+class RoutingError(GatewayError, ValueError):
     """The routing file cannot be used; the message names the file, the key and the fault (``OUT-001``)."""
 
     code = CONFIG_INVALID

@@ -14,8 +14,8 @@ Certain means, all of:
    journal entry (``OUT-107`` none, ``OUT-108`` more than one).
 
 The facts (:class:`PatientFacts`) come from what the gateway holds for the practice: the FHIR store
-(:func:`facts_from_store`: the practice's Patient by BSN, its EpisodeOfCare/Condition resources, the
-sender's references as identifiers of the practice's ServiceRequests for that patient) or, for a consult
+(``gateway/outbox/storefacts.py``: the practice's Patient by BSN, its EpisodeOfCare/Condition resources,
+the sender's references as identifiers of the practice's ServiceRequests for that patient) or, for a consult
 answer, the summary the practice attached to its question (the consult module passes its own lookup).
 No facts at all is ``OUT-100``.
 
@@ -144,10 +144,3 @@ def auto_file(item: m.PostboxItem, facts: PatientFacts | None) -> m.PostboxItem:
             "filing": m.AutoFiling(episode_id=episode.id, journal_entry=entry),
         }
     )
-
-
-def facts_from_store(conn, item: m.PostboxItem) -> PatientFacts | None:
-    """The practice's facts from the FHIR store (see the module docstring); None when it holds none."""
-    from gateway.outbox.storefacts import lookup
-
-    return lookup(conn, item)

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from sqlalchemy import BigInteger, Column, Index, Integer, LargeBinary, String, Table, UniqueConstraint
 
-from gateway.schema import metadata
+from gateway.metadata import metadata
 
 outbox_item = Table(
     "outbox_item",

@@ -94,7 +94,7 @@ def practice_keys(conn: Connection, agb: str) -> tuple[str, ...]:
     return tuple(sorted({f"agb:{agb}"} | {f"{tenancy.ORG_SYSTEMS[s]}:{code}" for s, code in rows}))
 
 
-def lookup(conn: Connection, item: PostboxItem) -> PatientFacts | None:
+def facts_from_store(conn: Connection, item: PostboxItem) -> PatientFacts | None:
     """The facts for ``item``'s patient at ``item``'s practice; None when the item names no BSN."""
     if not item.patient.bsn:
         return None

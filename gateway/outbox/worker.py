@@ -286,7 +286,8 @@ class Worker:
         """Auto-filing (opt-in per practice): a ready filing only when the match is certain."""
         if not route.auto_filing:
             return item
-        from gateway.outbox.filing import auto_file, facts_from_store
+        from gateway.outbox.filing import auto_file
+        from gateway.outbox.storefacts import facts_from_store
 
         lookup = self.facts or facts_from_store
         try:
