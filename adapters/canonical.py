@@ -12,7 +12,7 @@ from typing import BinaryIO
 
 import msgspec
 
-from adapters.base import DossierFormat, sink_or_new
+from mappings.codec import DossierFormat, sink_or_new
 from mappings.model import Dossier, from_json, to_json
 from mappings.problems import InputError, ProblemSink
 
@@ -21,8 +21,6 @@ MAX_LINE_BYTES = 64 * 1024 * 1024
 
 class CanonicalFormat(DossierFormat):
     name = "canonical"
-    streaming = True
-    media_type = "application/json"
 
     def read(self, data: bytes, *, source: str = "<input>", sink: ProblemSink | None = None) -> Dossier:
         sink = sink_or_new(sink)

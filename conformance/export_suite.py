@@ -17,48 +17,27 @@ import re
 import time
 from pathlib import Path
 
+import formats
 from conformance.model import Exchange, TestResult
 from conformance.suite import RunOptions, Suite, UsageError
 from mappings.problems import InputError, Problem, ProblemSink, Severity
 
 _NUMBER = re.compile(r"(?<!\d)\d{8,10}(?!\d)")
-DIALECTS = ("medicom", "microhis", "omnihis", "omnihis-ndjson", "ps-hl7v3")
 
 
 def detect(data: bytes) -> str | None:
-    """The dialect of an export by its content (root element, JSON shape, record lines)."""
-    head = data[:4096].lstrip(b"\xef\xbb\xbf \t\r\n")
-    if head.startswith(b"<"):
-        if b"QUPC_IN990002NL" in head:
-            return "ps-hl7v3"
-        if b"MedicomExport" in head or b"urn:his-gateway:medicom" in head:
-            return "medicom"
-        return None
-    if head.startswith(b"{"):
-        lines = [ln for ln in data.splitlines() if ln.strip()]
-        if len(lines) > 1 and all(
-            ln.lstrip().startswith(b"{") and ln.rstrip().endswith(b"}") for ln in lines[:3]
-        ):
-            try:
-                json.loads(lines[0])
-                return "omnihis-ndjson"
-            except ValueError:
-                pass
-        return "omnihis"
-    if re.match(rb"^[A-Z]{3}\|", head):
-        return "microhis"
-    return None
+    """The dialect of an export by its content (:func:`formats.sniff` among the HIS exports)."""
+    found = formats.sniff(data, among=formats.exports())
+    return found.name if found is not None else None
 
 
 def read_problems(data: bytes, dialect: str, source: str) -> tuple[list[Problem], int]:
     """Every problem of reading ``data`` as ``dialect`` and the number of dossiers read."""
-    from adapters.base import get_format
-
     sink = ProblemSink(strict=False)
     n = 0
     extra: list[Problem] = []
     try:
-        for _ in get_format(dialect).iter_read(io.BytesIO(data), source=source, sink=sink):
+        for _ in formats.get(dialect).codec().iter_read(io.BytesIO(data), source=source, sink=sink):
             n += 1
     except InputError as exc:
         extra = [p for p in exc.problems if p not in sink.problems]
@@ -88,9 +67,10 @@ def execute(suite: Suite, options: RunOptions) -> tuple[list[TestResult], list[s
         )
     data = path.read_bytes()
     dialect = options.params.get("dialect") or detect(data)
-    if dialect not in DIALECTS:
+    dialects = [f.name for f in formats.exports()]
+    if dialect not in dialects:
         raise UsageError(
-            f"cannot tell the dialect of {path.name}; give --param dialect=one of {', '.join(DIALECTS)}"
+            f"cannot tell the dialect of {path.name}; give --param dialect=one of {', '.join(dialects)}"
         )
     started = time.perf_counter()
     problems, dossiers = read_problems(data, dialect, path.name)

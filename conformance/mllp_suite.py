@@ -212,8 +212,8 @@ class SuiteRun:
 
     def expect(self, exp: dict, acks: list[bytes | None], names: dict[str, str], result: TestResult) -> None:
         if "count" in exp:
-            got = sum(1 for a in acks if a is not None)
-            result.check(got == exp["count"], "acknowledgements", f"got {got}; wanted {exp['count']}")
+            count = sum(1 for a in acks if a is not None)
+            result.check(count == exp["count"], "acknowledgements", f"got {count}; wanted {exp['count']}")
         i = int(exp.get("ack", 0))
         ack = acks[i] if i < len(acks) else None
         label = f"ACK {i + 1}"

@@ -4,12 +4,17 @@ deliveries (docs/postbox-delivery.md §4), by the channel the target names:
 - ``HOST:PORT`` or ``mllp://HOST:PORT``: an HL7 v2 MDM^T02 per item over MLLP, MSH-10 = the message id;
   acknowledged = ``AA``/``CA`` for that MSH-10;
 - ``http(s)://...``: the OmniHIS postbox JSON POSTed with ``Idempotency-Key`` = the message id
-  (``--param channel=fhir``: a FHIR Communication POSTed to ``<url>/Communication``); acknowledged = 2xx;
-- a folder: the dialect's postbox file (``--param dialect=medicom|microhis|omnihis``) written as
+  (``--param channel=fhir``: a FHIR Communication POSTed to ``<url>/Communication``; the channels are
+  those of the formats' postbox forms, :mod:`formats`); acknowledged = 2xx;
+- a folder: the dialect's postbox file (``--param dialect=`` a format with a drop form) written as
   ``<id><ext>`` (temporary name, then rename); acknowledged = the file picked up (gone from the folder)
-  within ``pickup-timeout`` seconds.
+  within ``pickup-timeout`` seconds;
+- a folder with ``--param channel=<a numbered-files channel>`` (the Edifact MEDVRI one): an interchange
+  ``<number><ext>`` as that channel writes it (``gateway/outbox/numbered_drop.py``: the number from the
+  folder's journal, the same number for a repeat of a message id); acknowledged = picked up.
 
-Items are built from the fixtures (OmniHIS postbox JSON, read into the canonical :class:`PostboxItem`) with
+Items are built from the fixtures (OmniHIS postbox JSON, or any postbox form :func:`formats.sniff` recognises,
+read into the canonical :class:`PostboxItem`) with
 the gateway's own writers, so the receiver sees exactly what the gateway delivers. Steps:
 ``{"deliver": FIXTURE, "as": NAME, "id": NAME}`` (``id`` reuses a message id: a repeat),
 ``{"deliver_unreadable": true, "as": NAME}``, ``{"expect": {"acknowledged": BOOL}}``, ``{"observe": ...}``
@@ -24,35 +29,65 @@ import time
 import uuid
 from pathlib import Path
 
+import formats
 from conformance.mask import mask_body
 from conformance.mllp_suite import Connection, StepError, declared_of, field, run_declared
 from conformance.model import Exchange, TestResult
 from conformance.observe import Observer, ObserverError, close, make_observer
 from conformance.suite import RunOptions, Suite, UsageError
 
-DROP_EXTENSION = {"medicom": ".xml", "microhis": ".txt", "omnihis": ".json"}
+
+def _numbered_channels() -> dict[str, formats.Format]:
+    return {
+        c: f
+        for c, f in formats.channels().items()
+        if f.postbox is not None and f.postbox.transport == "numbered-files"
+    }
+
+
+def _http_channels() -> dict[str, formats.Format]:
+    return {
+        c: f for c, f in formats.channels().items() if f.postbox is not None and f.postbox.transport == "http"
+    }
 
 
 class Delivery:
-    """One channel to the target; :meth:`deliver` answers (acknowledged, detail, request, answer shown)."""
+    """One channel to the target; :meth:`deliver` answers (acknowledged, detail, request, answer shown).
+
+    ``kind`` is the transport: ``mllp``, ``http`` (the channel ``--param channel=...`` names, by default
+    the first HTTP channel of the registry) or ``drop`` (``--param dialect=...``, by default the first
+    drop form); ``fmt`` is the format delivered."""
 
     def __init__(self, target: str, params: dict[str, str], timeout: float):
         self.timeout = timeout
         self.params = params
         self.kind: str
+        self.fmt: formats.Format | None = None
         if target.startswith(("http://", "https://")):
-            self.kind = "fhir" if params.get("channel") == "fhir" else "http"
+            http = _http_channels()
+            channel = params.get("channel") or next(iter(http))
+            if channel not in http:
+                raise UsageError(f"--param channel={channel!r}: one of {', '.join(http)}")
+            self.kind, self.fmt = "http", http[channel]
             self.url = target.rstrip("/")
         elif target.startswith("mllp://") or (":" in target and not Path(target).exists()):
             host, _, port = target.removeprefix("mllp://").rpartition(":")
             if not port.isdigit():
                 raise UsageError(f"an MLLP postbox target is HOST:PORT, not {target!r}")
             self.kind, self.host, self.port = "mllp", host or "127.0.0.1", int(port)
+        elif params.get("channel") in _numbered_channels():
+            self.kind, self.dir = "numbered", Path(target)
+            self.fmt = _numbered_channels()[params["channel"]]
+            self.numbers: dict[str, int] = {}
+            if not self.dir.is_dir():
+                raise UsageError(f"drop folder {target!r} does not exist")
         else:
             self.kind, self.dir = "drop", Path(target)
-            self.dialect = params.get("dialect") or "medicom"
-            if self.dialect not in DROP_EXTENSION:
-                raise UsageError(f"--param dialect={self.dialect!r}: one of {', '.join(DROP_EXTENSION)}")
+            drops = {f.name: f for f in formats.drop_formats()}
+            dialect = params.get("dialect") or next(iter(drops))
+            if dialect not in drops:
+                raise UsageError(f"--param dialect={dialect!r}: one of {', '.join(drops)}")
+            self.fmt = drops[dialect]
             if not self.dir.is_dir():
                 raise UsageError(f"drop folder {target!r} does not exist")
 
@@ -61,19 +96,13 @@ class Delivery:
             from gateway.outbox.channels import mdm_bytes
 
             return mdm_bytes(mid, item)
-        if self.kind == "http":
-            from adapters.omnihis import POSTBOX
+        assert self.fmt is not None
+        if self.kind == "numbered":
+            from gateway.outbox.numbered_drop import DEFAULT_SENDER, number_for
 
-            return POSTBOX.write_postbox(item)
-        if self.kind == "fhir":
-            import orjson
-
-            from mappings.fhir.communication import postbox_to_fhir
-
-            return orjson.dumps(postbox_to_fhir(item))
-        from adapters.base import get_postbox_format
-
-        return get_postbox_format(self.dialect).write_postbox(item)
+            self.numbers[mid] = number_for(self.dir, mid)
+            return self.fmt.postbox_codec().write_numbered(item, self.numbers[mid], DEFAULT_SENDER)
+        return self.fmt.postbox_codec().write_postbox(item)
 
     def unreadable(self, mid: str) -> bytes:
         if self.kind == "mllp":
@@ -81,7 +110,13 @@ class Delivery:
                 f"MSH|^~\\&|HISGW||CONFORMANCE|00000000|20260101120000||MDM^T02^MDM_T02|{mid}|P|2.5\r"
                 "ZZZ|1|this is not an MDM^T02 a postbox can file\r"
             ).encode()
-        return b'{"this is": "not a postbox item"' if self.kind != "drop" else b"\x00not a postbox file\x00"
+        if self.kind == "numbered":
+            from gateway.outbox.numbered_drop import number_for
+
+            self.numbers[mid] = number_for(self.dir, mid)
+        if self.kind in ("drop", "numbered"):
+            return b"\x00not a postbox file\x00"
+        return b'{"this is": "not a postbox item"'
 
     def deliver(self, mid: str, data: bytes) -> tuple[bool, str, str, str]:
         if self.kind == "mllp":
@@ -103,11 +138,12 @@ class Delivery:
                 mask_body(data),
                 mask_body(ack),
             )
-        if self.kind in ("http", "fhir"):
+        assert self.fmt is not None and self.fmt.postbox is not None
+        if self.kind == "http":
             import httpx
 
-            url = self.url + ("/Communication" if self.kind == "fhir" else "")
-            ctype = "application/fhir+json" if self.kind == "fhir" else "application/json"
+            url = self.url + self.fmt.postbox.path
+            ctype = self.fmt.media_type
             try:
                 r = httpx.post(
                     url,
@@ -123,7 +159,13 @@ class Delivery:
                 f"POST {url}\nIdempotency-Key: {mid}\n\n" + mask_body(data),
                 f"HTTP {r.status_code}\n" + mask_body(r.content),
             )
-        name = mid + DROP_EXTENSION[self.dialect]
+        assert self.fmt is not None
+        if self.kind == "numbered":
+            from gateway.outbox.numbered_drop import file_name
+
+            name = file_name(self.numbers[mid], self.fmt.extension)
+        else:
+            name = mid + self.fmt.extension
         tmp = self.dir / f".{name}.tmp"
         tmp.write_bytes(data)
         os.replace(tmp, self.dir / name)
@@ -140,12 +182,16 @@ class Delivery:
 
 
 def load_item(folder: Path, ref: str):
-    from adapters.omnihis import POSTBOX
-
+    """A fixture: a postbox item in the postbox form of the format its content is recognised as
+    (:func:`formats.sniff`; the suite's fixtures are OmniHIS postbox JSON)."""
     path = folder / ref
     if not path.is_file():
         raise StepError(f"fixture {ref!r} not found")
-    return POSTBOX.read_postbox(path.read_bytes(), source=path.name)
+    data = path.read_bytes()
+    fmt = formats.sniff(data)
+    if fmt is None or fmt.postbox is None or fmt.postbox.codec is None:
+        raise StepError(f"fixture {ref!r} is not a postbox item in a format the gateway reads")
+    return fmt.postbox_codec().read_postbox(data, source=path.name)
 
 
 def execute(suite: Suite, options: RunOptions) -> tuple[list[TestResult], list[str]]:
@@ -158,7 +204,7 @@ def execute(suite: Suite, options: RunOptions) -> tuple[list[TestResult], list[s
         raise UsageError(str(exc)) from None
     declared = declared_of(options)
     declared.add(f"channel:{delivery.kind}")
-    if delivery.kind != "drop":
+    if delivery.kind not in ("drop", "numbered"):
         declared.add("refusal")  # a drop folder has no way to refuse: its test is "never filed"
     try:
         results = run_declared(

@@ -483,35 +483,41 @@ class ScriptRun:
     def assertion(self, a: dict, result: TestResult) -> None:
         label = a.get("label") or a.get("description") or "assert"
         warn = bool(a.get("warningOnly"))
-        resp = self.responses.get(a["sourceId"]) if a.get("sourceId") in self.responses else self.last
-        if resp is None and not a.get("sourceId"):
+        last = self.responses.get(a["sourceId"]) if a.get("sourceId") in self.responses else self.last
+        if last is None and not a.get("sourceId"):
             raise ScriptError(f"assert {label!r} before any request")
+
+        def response() -> Response:
+            """The response the assert is about (a fixture named by ``sourceId`` is not one)."""
+            if last is None:
+                raise ScriptError(f"assert {label!r}: {a.get('sourceId')!r} is not a response")
+            return last
+
         op = a.get("operator", "equals")
         if "response" in a:
-            want = RESPONSE_CODES[a["response"]]
-            result.check(
-                resp.status == want, label, f"got HTTP {resp.status}; wanted {want} ({a['response']})", warn
-            )
+            status, want = response().status, RESPONSE_CODES[a["response"]]
+            result.check(status == want, label, f"got HTTP {status}; wanted {want} ({a['response']})", warn)
         if "responseCode" in a:
-            ok, msg = _compare([str(resp.status)], op, a["responseCode"])
+            ok, msg = _compare([str(response().status)], op, a["responseCode"])
             result.check(ok, label, f"HTTP status: {msg}", warn)
         if "contentType" in a:
-            ct = resp.headers.get("content-type", "")
-            want = "json" if a["contentType"] in ("json", FHIR_JSON) else a["contentType"]
-            result.check(want in ct, label, f"got Content-Type {ct!r}; wanted {a['contentType']}", warn)
+            ct = response().headers.get("content-type", "")
+            media = "json" if a["contentType"] in ("json", FHIR_JSON) else a["contentType"]
+            result.check(media in ct, label, f"got Content-Type {ct!r}; wanted {a['contentType']}", warn)
         if "headerField" in a:
             field_ = a["headerField"]
-            actual = [resp.headers[field_]] if field_ in resp.headers else []
+            headers = response().headers
+            actual = [headers[field_]] if field_ in headers else []
             ok, msg = _compare(actual, op, self.substitute(a.get("value")) if "value" in a else None)
             result.check(ok, label, f"header {field_}: {msg}", warn)
         if "resource" in a:
-            body = resp.json()
+            body = response().json()
             got = body.get("resourceType") if isinstance(body, dict) else None
             result.check(
                 got == a["resource"], label, f"got resourceType {got!r}; wanted {a['resource']}", warn
             )
         if "expression" in a and "compareToSourceId" not in a:
-            doc = self._source(a["sourceId"]) if a.get("sourceId") else resp.json()
+            doc = self._source(a["sourceId"]) if a.get("sourceId") else response().json()
             value = self.substitute(a["value"]) if "value" in a else None
             try:
                 actual = fhirpath(doc, self.substitute(a["expression"]))
@@ -521,13 +527,15 @@ class ScriptRun:
             result.check(ok, label, f"{a['expression']}: {msg}", warn)
         if "compareToSourceId" in a:
             other = self._source(a["compareToSourceId"])
-            here = self._source(a.get("sourceId")) if a.get("sourceId") else resp.json()
+            here = self._source(a.get("sourceId")) if a.get("sourceId") else response().json()
             expr = a.get("compareToSourceExpression") or a.get("expression")
+            if not expr:
+                raise ScriptError(f"assert {label!r}: compareToSourceId without an expression")
             left, right = fhirpath(here, expr), fhirpath(other, expr)
             ok = (left == right) if op == "equals" else (left != right)
             result.check(ok, label, f"{expr}: {left[:3]} {op} {right[:3]}", warn)
         if "minimumId" in a:
-            body = resp.json()
+            body = response().json()
             result.check(
                 _subset(self._source(a["minimumId"]), body),
                 label,
@@ -535,7 +543,7 @@ class ScriptRun:
                 warn,
             )
         if "navigationLinks" in a:
-            body = resp.json() or {}
+            body = response().json() or {}
             rels = (
                 {link.get("relation") for link in body.get("link", [])} if isinstance(body, dict) else set()
             )
@@ -543,13 +551,13 @@ class ScriptRun:
             result.check(has == bool(a["navigationLinks"]), label, f"Bundle links {sorted(rels)}", warn)
         if "requestMethod" in a:
             result.check(
-                resp.method.lower() == a["requestMethod"].lower(),
+                response().method.lower() == a["requestMethod"].lower(),
                 label,
-                f"request method {resp.method}",
+                f"request method {response().method}",
                 warn,
             )
         if "validateProfileId" in a:
-            self._profile(a, resp, result, label, warn)
+            self._profile(a, response(), result, label, warn)
 
     def _profile(self, a: dict, resp: Response, result: TestResult, label: str, warn: bool) -> None:
         url = self.profiles.get(a["validateProfileId"], "")

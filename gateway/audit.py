@@ -17,7 +17,10 @@ source -- and no clinical content. Each :func:`record` call writes one ``AuditEv
 Integrity: ``audit_log`` refuses UPDATE and DELETE (database triggers) and every record carries
 ``hash = sha256(prev_hash | seq | event_id | recorded | org | action | outcome | body)``;
 :func:`verify` recomputes the chain and names the first record that does not fit
-(``hisgw audit verify``). The chain head row is locked by each writer
+(``hisgw audit verify``). The patient index ``audit_patient`` (what ``AuditEvent?patient=`` and the
+privacy officer's view rely on) is derived from the chained bodies: :func:`verify` rebuilds it from
+them and reports every missing, extra or re-pointed row (``AUD-006``/``AUD-007``/``AUD-008``).
+The chain head row is locked by each writer
 (``SELECT ... FOR UPDATE`` on PostgreSQL, the write lock on SQLite), so concurrent transactions and
 several gateway processes extend one chain. The record is written in the same transaction as the
 action it logs: if it cannot be written, the action fails too.
@@ -34,10 +37,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import ColumnElement, Connection, Engine, String, literal, or_, select
 
 from gateway import rawsql
-from gateway.schema import GENESIS_HASH, audit_head, audit_log
+from gateway.schema import GENESIS_HASH, audit_head, audit_log, audit_patient, idx_token, participant
+from gateway.tenancy import OWNER_SOURCES
 from mappings.problems import Problem, Severity
 
 RESTFUL = "http://hl7.org/fhir/restful-interaction"
@@ -391,6 +395,20 @@ def record_standalone(engine: Engine, **kwargs) -> str:
         return record(conn, **kwargs)
 
 
+def indexed_patients(body: bytes) -> set[str]:
+    """The ``Patient/<id>`` rows an event's body asks for in ``audit_patient`` (its patient entities)."""
+    try:
+        event = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return set()
+    out = set()
+    for e in event.get("entity") or ():
+        ref = (e.get("what") or {}).get("reference") if isinstance(e, dict) else None
+        if isinstance(ref, str) and (e.get("role") or {}).get("code") == "1":
+            out.add(ref)
+    return out
+
+
 @dataclass(frozen=True)
 class VerifyResult:
     """What :func:`verify` found: how many records, and the first problem (None: the chain holds)."""
@@ -455,11 +473,95 @@ def verify(engine: Engine, batch: int = 2000) -> VerifyResult:
                 f"the chain head says {head.seq} records, the log holds {count}"
                 " (records removed from the end, or the head was changed)",
             )
+        problem = _verify_patient_index(conn, batch)
+        if problem is not None:
+            return VerifyResult(count, problem)
     return VerifyResult(count, None)
+
+
+def _verify_patient_index(conn: Connection, batch: int) -> Problem | None:
+    """Rebuild ``audit_patient`` from the (verified) bodies and compare it row by row, in seq order."""
+    a, ap = audit_log, audit_patient
+    last = 0
+    while True:
+        rows = conn.execute(
+            select(a.c.seq, a.c.body).where(a.c.seq > last).order_by(a.c.seq).limit(batch)
+        ).all()
+        hi = rows[-1].seq if rows else None
+        stored: dict[int, set[str]] = {}
+        q = select(ap.c.seq, ap.c.patient).where(ap.c.seq > last)
+        if hi is not None:
+            q = q.where(ap.c.seq <= hi)
+        for seq, patient in conn.execute(q.order_by(ap.c.seq, ap.c.patient)):
+            stored.setdefault(seq, set()).add(patient)
+        expected = {row.seq: indexed_patients(bytes(row.body)) for row in rows}
+        for seq in sorted(set(stored) | {s for s, p in expected.items() if p}):
+            want, have = expected.get(seq, set()), stored.get(seq, set())
+            if want == have:
+                continue
+            missing, extra = sorted(want - have), sorted(have - want)
+            where = f"audit_patient seq {seq}"
+            if seq not in expected:
+                return Problem(
+                    Severity.ERROR,
+                    "AUD-007",
+                    where,
+                    f"index entry {extra[0]} names no audit record (seq {seq} is not in the log)",
+                )
+            if missing and extra:
+                return Problem(
+                    Severity.ERROR,
+                    "AUD-008",
+                    where,
+                    f"index entry re-pointed: the record names {missing[0]}, the index says {extra[0]}",
+                )
+            if missing:
+                return Problem(
+                    Severity.ERROR, "AUD-006", where, f"index entry {missing[0]} of the record is missing"
+                )
+            return Problem(
+                Severity.ERROR,
+                "AUD-007",
+                where,
+                f"index entry {extra[0]} is not named by the record",
+            )
+        if hi is None:
+            return None
+        last = hi
+
+
+def visible_events(orgs: tuple[str, ...]) -> ColumnElement[bool]:
+    """SQL over ``audit_log``: the events an organisation's privacy officer may read -- its own, and every
+    access by anyone to a patient it owns (creator or managing organisation; docs/security.md)."""
+    p, ap = participant, audit_patient
+    owned = select(literal("Patient/", String) + p.c.res_id).where(
+        p.c.res_type == "Patient", p.c.org.in_(orgs), p.c.source.in_(OWNER_SOURCES)
+    )
+    return or_(
+        audit_log.c.org.in_(orgs), audit_log.c.seq.in_(select(ap.c.seq).where(ap.c.patient.in_(owned)))
+    )
 
 
 HL7V2_SENDER_SYSTEM = "urn:his-gateway:hl7v2-sender"
 BSN_SYSTEM = "http://fhir.nl/fhir/NamingSystem/bsn"
+
+
+def patients_by_bsn(conn: Connection, bsns) -> list[str]:
+    """The stored Patients with these BSNs (``Patient/<id>``), so a receipt is found by ``patient=``."""
+    if not bsns:
+        return []
+    t = idx_token
+    rows = conn.execute(
+        select(t.c.res_id)
+        .where(
+            t.c.res_type == "Patient",
+            t.c.param == "identifier",
+            t.c.system.in_((BSN_SYSTEM, "urn:oid:2.16.840.1.113883.2.4.6.3")),
+            t.c.code.in_(list(bsns)),
+        )
+        .distinct()
+    )
+    return sorted(f"Patient/{r[0]}" for r in rows)
 
 
 def mllp_receipt(conn: Connection, received, resend: bool) -> None:
@@ -468,7 +570,7 @@ def mllp_receipt(conn: Connection, received, resend: bool) -> None:
     Who: the sending system (MSH-3 application, MSH-4 facility) from its network address, on behalf of
     the facility (tenant key ``hl7v2:<MSH-4>``); what: the message (MSH-10 and the ACK code in the outcome
     description, ``resend`` when it was stored before); which patients: the BSNs it names. Outcome 0 for
-    AA/CA, 4 for AE/CE, 8 for AR/CR."""
+    AA/CA, 4 for AE/CE, 8 for AR/CR (a conflicting duplicate: 8, ``MLLP-005`` in the description)."""
     application, facility, control_id = received.key
     who = Agent(
         HL7V2_SENDER_SYSTEM,
@@ -478,12 +580,17 @@ def mllp_receipt(conn: Connection, received, resend: bool) -> None:
         network=received.peer or None,
     )
     outcome = {"AA": "0", "CA": "0", "AE": "4", "CE": "4"}.get(received.ack_code, "8")
+    if getattr(received, "conflict", False):
+        note = " MLLP-005 conflicting duplicate, not stored"
+    else:
+        note = " resend" if resend else ""
     record(
         conn,
         who=who,
         action="C",
         subtype="mllp-receipt",
         outcome=outcome,
-        outcome_desc=f"{received.ack_code} MSH-10 {control_id}" + (" resend" if resend else ""),
+        outcome_desc=f"{received.ack_code} MSH-10 {control_id}{note}",
         patient_identifiers=[(BSN_SYSTEM, bsn) for bsn in received.bsns],
+        patients=patients_by_bsn(conn, received.bsns),
     )

@@ -5,9 +5,12 @@
     hisgw convert INPUT --from FORMAT --to FORMAT [-o OUTPUT] [--strict]
     hisgw validate INPUT --from FORMAT [--strict]
     hisgw summary INPUT --from FORMAT [--as-of YYYY-MM-DD] [--episode ID ...] --to FORMAT [-o OUTPUT]
+    hisgw formats [--writes] [--export] [--dossiers] [--names]
 
-FORMAT is one of ``canonical``, ``medicom``, ``microhis``, ``omnihis``, ``omnihis-ndjson``, ``ps-hl7v3``
-(and ``fhir``, ``hl7v2`` where installed). ``-o -`` or no ``-o`` writes to standard output.
+FORMAT is the name of a registered format (:mod:`formats`, ``formats/registry.py``; ``hisgw formats`` and
+``hisgw convert --help`` list them); ``--to`` takes only those that are written (a read-only one is a usage
+error, exit 2).
+``-o -`` or no ``-o`` writes to standard output.
 
 Exit codes: 0 success (warnings may be printed), 1 invalid input (one line per problem on standard
 error), 2 usage error. Never a traceback for bad input. Output is written only when the whole input was
@@ -29,6 +32,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 import typer
 
+import formats
 from mappings.problems import GatewayError, InputError, Problem, ProblemSink, Severity
 
 if TYPE_CHECKING:
@@ -75,24 +79,23 @@ def _main(
     """his-gateway: convert, validate and summarise GP dossiers; run the gateway."""
 
 
-def get_format(name: str):
-    """The format registered as ``name`` (imported here, not at start: ``hisgw --help`` stays fast)."""
-    from adapters.base import get_format as registered
-
-    return registered(name)
-
-
-def _check_format(name: str, option: str) -> str:
-    """``name`` if it is a format that can be used; else a usage error listing the formats there are.
-    Only the named format's module is imported (listing every format imports all of them)."""
+def _check_format(name: str, option: str) -> formats.Format:
+    """The registered format ``name``; a usage error (exit 2) naming the choices when it is unknown, or
+    when it is read only and ``option`` is ``--to``."""
     try:
-        get_format(name)
-    except (KeyError, ModuleNotFoundError):
-        from adapters.base import format_names
+        fmt = formats.get(name)
+    except formats.UnknownFormat:
+        raise _usage(
+            f"{option} {name!r} is not a known format; choose one of: {', '.join(formats.names())}"
+        ) from None
+    if option == "--to" and not fmt.writes:
+        writable = ", ".join(f.name for f in formats.writable())
+        raise _usage(f"--to {name!r} is read only; the formats written are: {writable}")
+    return fmt
 
-        names = format_names()
-        raise _usage(f"{option} {name!r} is not a known format; choose one of: {', '.join(names)}") from None
-    return name
+
+def _codec(name: str, option: str):
+    return _check_format(name, option).codec()
 
 
 def _print_problems(problems: Iterable[Problem], verbose: bool = False) -> None:
@@ -196,8 +199,8 @@ def _run(sink: ProblemSink, body, verbose: bool = False) -> None:
         raise typer.Exit(EXIT_INVALID)
 
 
-FromOpt = typer.Option(..., "--from", help="input format")
-ToOpt = typer.Option(..., "--to", help="output format")
+FromOpt = typer.Option(..., "--from", help="input format: " + ", ".join(formats.names()))
+ToOpt = typer.Option(..., "--to", help="output format: " + ", ".join(f.name for f in formats.writable()))
 OutOpt = typer.Option(None, "-o", "--output", help="output file; '-' or absent: standard output")
 StrictOpt = typer.Option(False, "--strict", help="stop at the first error (default: report them all)")
 VerboseOpt = typer.Option(
@@ -206,19 +209,26 @@ VerboseOpt = typer.Option(
 
 
 def _message_pair(src, dst, from_: str, to: str) -> tuple:
-    """Formats of messages rather than dossiers (``hl7v2``) list the conversions they make in
-    ``message_pairs`` ((from, to) -> (reader, writer)); any other pairing with them is a usage error."""
-    for fmt in (src, dst):
-        pairs = getattr(fmt, "message_pairs", None)
-        if pairs is not None:
-            if (from_, to) not in pairs:
-                made = ", ".join(f"--from {a} --to {b}" for a, b in pairs)
-                raise _usage(f"{fmt.name} holds messages, not dossiers; it converts {made}")
-            return pairs[(from_, to)]
+    """Formats of messages rather than dossiers (``hl7v2``, ``edifact-...``) list the conversions they make
+    in ``message_pairs`` ((from, to) -> (reader, writer)); any other pairing with them is a usage error."""
+    holders = [f for f in (src, dst) if getattr(f, "message_pairs", None) is not None]
+    for fmt in holders:
+        if (from_, to) in fmt.message_pairs:
+            return fmt.message_pairs[(from_, to)]
+    if holders:
+        fmt = holders[0]
+        made = ", ".join(f"--from {a} --to {b}" for a, b in fmt.message_pairs)
+        raise _usage(f"{fmt.name} holds messages, not dossiers; it converts {made}")
     return src, dst
 
 
-@app.command()
+def _formats_help(lead: str) -> str:
+    """``lead`` and one line per registered format (``--help`` of the commands that take formats)."""
+    lines = [f"{f.name}: {f.title}" for f in formats.all_formats()]
+    return lead + "\n\n\b\nFormats:\n" + "\n".join(lines)
+
+
+@app.command(help=_formats_help("Convert INPUT from one format to another."))
 def convert(
     input: str = typer.Argument(..., help="input file, or '-' for standard input"),
     from_: str = FromOpt,
@@ -227,8 +237,8 @@ def convert(
     strict: bool = StrictOpt,
     verbose: bool = VerboseOpt,
 ) -> None:
-    """Convert INPUT from one format to another."""
-    src, dst = get_format(_check_format(from_, "--from")), get_format(_check_format(to, "--to"))
+    """Convert INPUT from one format to another (the formats: ``hisgw convert --help``)."""
+    src, dst = _codec(from_, "--from"), _codec(to, "--to")
     src, dst = _message_pair(src, dst, from_, to)
     sink = ProblemSink(strict=strict)
 
@@ -249,7 +259,7 @@ def validate(
     verbose: bool = VerboseOpt,
 ) -> None:
     """Check INPUT and print every problem, one line each; exit 1 if any is an error."""
-    src = get_format(_check_format(from_, "--from"))
+    src = _codec(from_, "--from")
     sink = ProblemSink(strict=strict)
     n = 0
 
@@ -276,11 +286,10 @@ def summary(
     verbose: bool = VerboseOpt,
 ) -> None:
     """Build the NHG professional summary of each dossier in INPUT and write it in format --to."""
-    src = get_format(_check_format(from_, "--from"))
-    _check_format(to, "--to")
-    for name in (from_, to):
-        if getattr(get_format(name), "message_pairs", None) is not None:
-            raise _usage(f"{name} holds messages, not dossiers: there is no summary of it")
+    for fmt in (_check_format(from_, "--from"), _check_format(to, "--to")):
+        if fmt.holds != "dossiers":
+            raise _usage(f"{fmt.name} holds messages, not dossiers: there is no summary of it")
+    src, dst = formats.get(from_).codec(), formats.get(to).codec()
     try:
         ref = dt.date.fromisoformat(as_of) if as_of else dt.date.today()
     except ValueError:
@@ -295,22 +304,52 @@ def summary(
         with _open_input(input) as (stream, name), _atomic_output(output) as out:
             dossiers = _guarded(sink, src.iter_read(stream, source=name, sink=sink))
 
-            def summaries() -> Iterator[Dossier]:
+            def summaries() -> Iterator[tuple[Dossier, Dossier]]:
+                """Each summary with the dossier it was selected from (the document says what shielding
+                left out, and whether older prescriptions exist)."""
                 nonlocal made
                 for d in dossiers:
-                    yield build_summary(d, as_of=ref, episode_ids=episode or None, sink=sink, source=name)
+                    yield build_summary(d, as_of=ref, episode_ids=episode or None, sink=sink, source=name), d
                     made += 1
 
-            if to == "fhir":
-                from mappings.fhir.document import write_summary_documents
-
-                write_summary_documents(summaries(), out, as_of=ref)
+            write_summaries = getattr(dst, "write_summaries", None)  # a summary form of its own (FHIR)
+            if write_summaries is not None:
+                write_summaries(summaries(), out, as_of=ref)
             else:
-                get_format(to).write_many(summaries(), out)
+                dst.write_many((s for s, _ in summaries()), out)
 
     _run(sink, body, verbose)
     where = "standard output" if output in (None, "-") else output
     typer.echo(f"ok: {made} summary(ies) as of {ref.isoformat()} written to {where} as {to}", err=True)
+
+
+@app.command("formats")
+def list_formats(
+    writes: bool = typer.Option(False, "--writes", help="only the formats written (--to)"),
+    export: bool = typer.Option(False, "--export", help="only the HIS export dialects"),
+    dossiers: bool = typer.Option(False, "--dossiers", help="only formats of dossiers (not of messages)"),
+    names: bool = typer.Option(False, "--names", help="names only, one a line (for scripts)"),
+) -> None:
+    """List the formats: name, read/write, media type, file extension, postbox form, what it is."""
+    chosen = [
+        f
+        for f in formats.all_formats()
+        if (f.writes or not writes) and (f.export or not export) and (f.holds == "dossiers" or not dossiers)
+    ]
+    if names:
+        typer.echo("\n".join(f.name for f in chosen))
+        return
+    for f in chosen:
+        postbox = "-"
+        if f.postbox is not None:
+            postbox = ", ".join(
+                ([f"drop {f.extension}"] if f.postbox.drop else [])
+                + ([f"channel {f.postbox.channel}"] if f.postbox.channel else [])
+            )
+        typer.echo(
+            f"{f.name:<16} {'read/write' if f.writes else 'read only':<10} {f.media_type:<34} "
+            f"{f.extension:<7} {postbox:<24} {f.title}"
+        )
 
 
 def _register_extensions() -> None:

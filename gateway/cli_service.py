@@ -215,6 +215,9 @@ def register(app: typer.Typer) -> None:
             registry = _load_registry(settings.clients_file)
         key = load_or_create_signing_key(settings.signing_key_file)
         api = create_app(settings, engine=engine, registry=registry, signing_key=key)
+        from gateway.httpguard import hardened
+
+        served, guard = hardened(api, settings)  # read timeouts, connections per client, rates (issue 14)
         ssl_opts: dict[str, Any] = {}
         if tls:
             ssl_opts = {"ssl_certfile": str(settings.ssl_certfile), "ssl_keyfile": str(settings.ssl_keyfile)}
@@ -227,12 +230,14 @@ def register(app: typer.Typer) -> None:
         servers = [
             uvicorn.Server(
                 uvicorn.Config(
-                    api,
+                    served,
                     host=host,
                     port=port,
                     log_config=None,
                     access_log=False,
                     server_header=False,
+                    http=guard.protocol(),
+                    backlog=2048,
                     **ssl_opts,
                 )
             )

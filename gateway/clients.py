@@ -8,6 +8,7 @@
     scopes = ["system/*.cruds"]              # the most it may be granted (gateway/auth/scopes.py)
     role = { code = "01.015", display = "Huisarts" }     # optional: UZI role code for the audit log
     jwks_file = "praktijk-de-linde.jwks.json"          # relative to this file; or an inline `jwks = {...}`
+                                             # or `jwks_uri = "https://..."` (fetched, cached, rotated)
 
     [client.organization]                    # the tenant: every client belongs to one organisation
     name = "Huisartsenpraktijk De Linde"
@@ -18,17 +19,36 @@
 Keys (SMART Backend Services): RSA of at least 2048 bits for RS384, EC P-384 for ES384; every key has a
 ``kid``; a key's ``alg``, when given, must be RS384 or ES384. A broken file is refused as a whole with
 every problem listed (``AUTH-001``), the path given.
+
+The registry follows its file: :meth:`Registry.get` looks at the file (and the JWKS files it names) at
+most every ``RELOAD_INTERVAL`` seconds and, when one changed, loads it again -- a client removed is
+unknown from then on, so its tokens are refused at its next request. A changed file that does not
+validate is not taken: the previous registry stays in force and the problems are logged (``AUTH-001``).
+
+``jwks_uri`` (SMART Backend Services, "registering a client": the client publishes its public keys): the
+JWKS is fetched when first needed and kept for ``JWKS_TTL`` seconds (or the ``max-age`` the answer gives,
+within bounds); an assertion with a ``kid`` that is not in the cached set fetches the set again (at most
+once per ``JWKS_REFETCH`` seconds per client), so a client rotates by publishing its new key next to the
+old one and signing with it. ``https`` only, except to a loopback address. A fetch that fails keeps the
+keys cached before (until they expire) and otherwise refuses the assertion (``invalid_client``).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import logging
+import re
+import threading
+import time
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
+import httpx
 import jwt
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -39,6 +59,15 @@ ALLOWED_ALGS = ("RS384", "ES384")
 URA_SYSTEM = "http://fhir.nl/fhir/NamingSystem/ura"
 AGB_SYSTEM = "http://fhir.nl/fhir/NamingSystem/agb-z"
 UZI_ROLE_SYSTEM = "http://fhir.nl/fhir/NamingSystem/uzi-rolcode"
+RELOAD_INTERVAL = 0.2
+"""Seconds between looks at the clients file (a change takes effect well within a second)."""
+JWKS_TTL = 300.0
+JWKS_MAX_TTL = 3600.0
+JWKS_REFETCH = 10.0
+JWKS_MAX_BYTES = 64 * 1024
+JWKS_TIMEOUT = 3.0
+
+log = logging.getLogger("hisgw.clients")
 
 
 class _Model(BaseModel):
@@ -94,6 +123,7 @@ class ClientConfig(_Model):
     role: RoleConfig | None = None
     jwks: dict[str, Any] | None = None
     jwks_file: Path | None = None
+    jwks_uri: str | None = None
 
     @field_validator("scopes")
     @classmethod
@@ -105,15 +135,83 @@ class ClientConfig(_Model):
                 raise ValueError(str(exc)) from None
         return value
 
+    @field_validator("jwks_uri")
+    @classmethod
+    def _jwks_uri(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        parts = urlsplit(value)
+        if parts.scheme not in ("https", "http") or not parts.hostname:
+            raise ValueError("jwks_uri must be an https URL")
+        if parts.scheme == "http" and not _loopback(parts.hostname):
+            raise ValueError("jwks_uri must be https (http only to a loopback address)")
+        return value
+
     @model_validator(mode="after")
     def _one_key_source(self) -> ClientConfig:
-        if (self.jwks is None) == (self.jwks_file is None):
-            raise ValueError("give exactly one of jwks and jwks_file")
+        if sum(x is not None for x in (self.jwks, self.jwks_file, self.jwks_uri)) != 1:
+            raise ValueError("give exactly one of jwks, jwks_file and jwks_uri")
         return self
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class ClientsFile(_Model):
     client: tuple[ClientConfig, ...] = ()
+
+
+@dataclass
+class RemoteJwks:
+    """The keys a client publishes at its ``jwks_uri``: fetched when needed, cached, refetched for a new
+    ``kid`` (key rotation)."""
+
+    uri: str
+    where: str
+    keys: dict[str, jwt.PyJWK] = field(default_factory=dict)
+    expires: float = 0.0
+    fetched: float = float("-inf")
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def key(self, kid: str, now: float | None = None) -> jwt.PyJWK | None:
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            if now >= self.expires:
+                self.keys = {}
+            if kid not in self.keys and now - self.fetched >= JWKS_REFETCH:
+                self._fetch(now)
+            return self.keys.get(kid)
+
+    def _fetch(self, now: float) -> None:
+        self.fetched = now
+        try:
+            with httpx.Client(timeout=JWKS_TIMEOUT, follow_redirects=False) as http:
+                with http.stream("GET", self.uri, headers={"Accept": "application/json"}) as r:
+                    if r.status_code != 200:
+                        raise ValueError(f"HTTP {r.status_code}")
+                    body = b""
+                    for chunk in r.iter_bytes():
+                        body += chunk
+                        if len(body) > JWKS_MAX_BYTES:
+                            raise ValueError(f"the JWKS is over {JWKS_MAX_BYTES} bytes")
+                    ttl = _max_age(r.headers.get("cache-control"))
+            keys = _load_jwks(json.loads(body), self.where)
+        except (httpx.HTTPError, ValueError, jwt.exceptions.PyJWTError) as exc:
+            log.warning("jwks_uri fetch failed", extra={"where": self.where, "error": str(exc)[:200]})
+            return
+        self.keys = keys
+        self.expires = now + ttl
+
+
+def _max_age(cache_control: str | None) -> float:
+    m = re.search(r"max-age=(\d+)", cache_control or "")
+    return min(max(float(m.group(1)), JWKS_REFETCH), JWKS_MAX_TTL) if m else JWKS_TTL
 
 
 @dataclass(frozen=True)
@@ -122,10 +220,17 @@ class Client:
 
     config: ClientConfig
     keys: dict[str, jwt.PyJWK]
+    remote: RemoteJwks | None = None
 
     @property
     def id(self) -> str:
         return self.config.id
+
+    def key(self, kid: str) -> jwt.PyJWK | None:
+        """The registered (or published, for ``jwks_uri``) verification key ``kid``."""
+        if self.remote is not None:
+            return self.remote.key(kid)
+        return self.keys.get(kid)
 
     @cached_property
     def allowed(self) -> Permissions:
@@ -160,13 +265,50 @@ def _load_jwks(jwks: Any, where: str) -> dict[str, jwt.PyJWK]:
 
 
 class Registry:
-    """The clients by id."""
+    """The clients by id; loaded from a file (:meth:`load`), it follows that file's changes."""
 
-    def __init__(self, clients: dict[str, Client]):
+    def __init__(self, clients: dict[str, Client], path: Path | None = None):
         self.clients = clients
+        self.path = path
+        self.generation = 0
+        """Bumped on every reload (token checks made under an older registry are redone)."""
+        self._stamp = _stamp(path, clients) if path is not None else None
+        self._looked = time.monotonic()
+        self._lock = threading.Lock()
 
     def get(self, client_id: str) -> Client | None:
+        self.poll()
         return self.clients.get(client_id)
+
+    def poll(self) -> None:
+        """Look at the file if ``RELOAD_INTERVAL`` has passed since the last look (cheap otherwise)."""
+        if self.path is not None and time.monotonic() - self._looked >= RELOAD_INTERVAL:
+            self.refresh()
+
+    def refresh(self) -> bool:
+        """Load the file again if it (or a JWKS file it names) changed; True when the registry changed."""
+        assert self.path is not None
+        with self._lock:
+            self._looked = time.monotonic()
+            stamp = _stamp(self.path, self.clients)
+            if stamp == self._stamp:
+                return False
+            try:
+                fresh = Registry.load(self.path, follow=False)
+            except InputError as exc:
+                for p in exc.problems:
+                    log.error("clients file not reloaded", extra={"problem": p.render_line()})
+                self._stamp = stamp  # report once per change
+                return False
+            old = self.clients
+            self.clients = {
+                cid: (old[cid] if cid in old and old[cid].config == c.config and c.remote else c)
+                for cid, c in fresh.clients.items()
+            }
+            self._stamp = _stamp(self.path, self.clients)
+            self.generation += 1
+            log.info("clients file reloaded", extra={"clients": len(self.clients)})
+            return True
 
     @classmethod
     def from_config(cls, data: dict[str, Any], *, base: Path, source: str = "<clients>") -> Registry:
@@ -188,6 +330,9 @@ class Registry:
                 )
                 continue
             try:
+                if cfg.jwks_uri is not None:
+                    clients[cfg.id] = Client(cfg, {}, RemoteJwks(cfg.jwks_uri, f"{where} jwks_uri"))
+                    continue
                 if cfg.jwks_file is not None:
                     path = cfg.jwks_file if cfg.jwks_file.is_absolute() else base / cfg.jwks_file
                     jwks = json.loads(path.read_text("utf-8"))
@@ -201,8 +346,8 @@ class Registry:
         return cls(clients)
 
     @classmethod
-    def load(cls, path: Path) -> Registry:
-        """Read and validate the clients file at ``path``."""
+    def load(cls, path: Path, *, follow: bool = True) -> Registry:
+        """Read and validate the clients file at ``path`` (``follow``: and keep following it)."""
         try:
             data = tomllib.loads(path.read_text("utf-8"))
         except OSError as exc:
@@ -213,4 +358,22 @@ class Registry:
             raise InputError(
                 [Problem(Severity.ERROR, "AUTH-001", str(path), f"not valid TOML: {exc}")]
             ) from None
-        return cls.from_config(data, base=path.parent, source=str(path))
+        loaded = cls.from_config(data, base=path.parent, source=str(path))
+        return cls(loaded.clients, path) if follow else loaded
+
+
+def _stamp(path: Path, clients: dict[str, Client]) -> tuple:
+    """What identifies the file's version (and its JWKS files'): change time, size, inode."""
+    files = [path] + [
+        (c.config.jwks_file if c.config.jwks_file.is_absolute() else path.parent / c.config.jwks_file)
+        for c in clients.values()
+        if c.config.jwks_file is not None
+    ]
+    out: list[tuple] = []
+    for f in files:
+        try:
+            st = f.stat()
+            out.append((str(f), st.st_mtime_ns, st.st_size, st.st_ino))
+        except OSError:
+            out.append((str(f), None))
+    return tuple(out)

@@ -28,6 +28,7 @@ from gateway import audit
 from gateway.auth.keys import write_client_keys
 from gateway.clients import AGB_SYSTEM, URA_SYSTEM
 from gateway.consult import directory
+from gateway.fhir.patient import BSN_SYSTEM, patient_fhir
 from gateway.fhir.validation import has_errors, validate
 from gateway.store import Store
 from mappings import model as m
@@ -35,8 +36,6 @@ from mappings.problems import InputError
 
 log = logging.getLogger("hisgw.demo")
 
-BSN_SYSTEM = "http://fhir.nl/fhir/NamingSystem/bsn"
-INITIALS_QUALIFIER = "http://hl7.org/fhir/StructureDefinition/iso21090-EN-qualifier"
 PRACTICES = (("01099001", "90000388", None), ("01099002", None, "Huisartsenpraktijk De Demo"))
 SEEDER = audit.CLIENT_SYSTEM
 
@@ -185,48 +184,6 @@ def _org(name: str, agb: str | None, ura: str | None, type_text: str) -> dict:
         "name": name,
         "type": [{"text": type_text}],
     }
-
-
-def patient_fhir(p: m.Patient, org_ref: str) -> dict:
-    """A minimal nl-core-Patient of the canonical patient (used when mappings.fhir offers none)."""
-    name: dict = {"use": "official"}
-    family = " ".join(x for x in (p.name.prefix, p.name.family) if x)
-    if family:
-        name["family"] = family
-    if p.name.given:
-        name["given"] = p.name.given.split()
-    elif p.name.initials:  # initials are given names qualified IN (nl-core-NameInformation)
-        name["given"] = [p.name.initials]
-        name["_given"] = [{"extension": [{"url": INITIALS_QUALIFIER, "valueCode": "IN"}]}]
-    res: dict = {
-        "resourceType": "Patient",
-        "identifier": [{"system": BSN_SYSTEM, "value": p.bsn}] if p.bsn else [],
-        "name": [name],
-        "gender": p.gender,
-        "birthDate": p.birth_date.isoformat(),
-        "managingOrganization": {"reference": org_ref},
-    }
-    if p.address:
-        a = p.address
-        addr = {
-            k: v
-            for k, v in {
-                "use": a.use,
-                "city": a.city,
-                "postalCode": a.postal_code,
-                "country": a.country,
-                "line": [" ".join(x for x in (a.street, a.house_number) if x)] if a.street else None,
-            }.items()
-            if v
-        }
-        if addr:
-            res["address"] = [addr]
-    if p.telecom:
-        res["telecom"] = [
-            {k: v for k, v in {"system": t.system, "value": t.value, "use": t.use}.items() if v}
-            for t in p.telecom
-        ]
-    return {k: v for k, v in res.items() if v}
 
 
 def _mapped_patient(dossier: m.Dossier) -> dict | None:

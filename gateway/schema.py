@@ -13,8 +13,8 @@
   ``audit_head`` holds the chain's last sequence number and hash and is the lock every audited
   transaction takes (also across gateway processes on one PostgreSQL).
 
-Tables of later parts are defined on the same ``metadata`` (``gateway/metadata.py``) in their own modules,
-imported here, so ``metadata`` holds every table the migrations build.
+Tables of later parts are defined on the same ``metadata`` (``gateway/metadata.py``) in their own modules;
+``gateway/tables.py`` gathers them all (what the migrations build).
 """
 
 from __future__ import annotations
@@ -31,9 +31,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from gateway.consult import schema as _consult_schema  # noqa: F401 - issue 6: the consult tables
 from gateway.metadata import metadata
-from gateway.outbox import schema as _outbox_schema  # noqa: F401 - issue 7: outbox_item
 
 TYPE = 40  # longest resource type name is far shorter
 ID = 64  # FHIR id: [A-Za-z0-9\-\.]{1,64}

@@ -16,6 +16,11 @@ tests, with explicit values). The clients and their keys live in a separate, val
 ``HISGW_PAGE_SIZE`` / ``HISGW_MAX_PAGE_SIZE``   search paging
 ``HISGW_METRICS_PORT``         Prometheus ``/metrics`` listener on ``HISGW_METRICS_HOST`` (0 = off)
 ``HISGW_SSL_*``                TLS and mutual TLS for ``hisgw serve`` (``docs/auth.md``)
+``HISGW_HTTP_HEADER_TIMEOUT``   seconds for a request's headers to arrive (then 408 and closed)
+``HISGW_HTTP_BODY_TIMEOUT``     seconds for a request's body to arrive once its headers have
+``HISGW_HTTP_MAX_CONNECTIONS_PER_CLIENT``   connections from one address at once
+``HISGW_TOKEN_RATE`` / ``_BURST``  token endpoint requests per second and burst, per address (429 above)
+``HISGW_API_RATE`` / ``_BURST``    API requests per second and burst, per bearer token (429 above)
 ``HISGW_OUTBOX_ROUTING_FILE``  postbox delivery routing (``docs/postbox-delivery.md``); ``hisgw serve`` then
                                runs the delivery worker too
 =============================  =====================================================================
@@ -59,6 +64,13 @@ class Settings(BaseSettings):
     ssl_ca_certs: Path | None = None
     """CA bundle client certificates must chain to; with ``ssl_require_client_cert``: mutual TLS."""
     ssl_require_client_cert: bool = False
+    http_header_timeout: float = Field(default=10.0, gt=0, le=300)
+    http_body_timeout: float = Field(default=60.0, gt=0, le=3600)
+    http_max_connections_per_client: int = Field(default=256, ge=1)
+    token_rate: float = Field(default=5.0, gt=0)
+    token_burst: int = Field(default=50, ge=1)
+    api_rate: float = Field(default=1000.0, gt=0)
+    api_burst: int = Field(default=2000, ge=1)
     shared_dir: Path | None = None
     outbox_routing_file: Path | None = None
     """Postbox delivery routing (TOML, ``docs/postbox-delivery.md``); when set, ``hisgw serve`` runs the

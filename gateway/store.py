@@ -103,6 +103,22 @@ def patient_refs(resource_dict: dict, base_url: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(out))
 
 
+def patients_of_bodies(bodies, base_url: str) -> list[str]:
+    """The ``Patient/<id>`` every serialised resource in ``bodies`` is about (None bodies skipped): what a
+    history, ``_include`` or operation result returns, for its audit record."""
+    out: dict[str, None] = {}
+    for body in bodies:
+        if not body:
+            continue
+        try:
+            parsed = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            continue
+        if isinstance(parsed, dict):
+            out.update(dict.fromkeys(patient_refs(parsed, base_url)))
+    return list(out)
+
+
 def criteria_key(rtype: str, query: str) -> tuple[list[tuple[str, str]], str]:
     """Parse If-None-Exist criteria (``identifier=sys|val&...``); the normalised key's sha256."""
     from urllib.parse import parse_qsl
@@ -180,38 +196,66 @@ class Store:
         *,
         write: bool = False,
         lock: bool = False,
+        action: str = "update",
     ):
+        """The resource's row if the caller may read it (``write``: may ``action`` it, per
+        :func:`gateway.tenancy.sources_for`); 404 for a stranger, 403 for a reader that may not write."""
         r = resource
         stmt = select(r.c.version, r.c.deleted, r.c.creator_org).where(
             r.c.res_type == rtype,
             r.c.res_id == rid,
-            tenancy.visible(r.c.res_type, r.c.res_id, orgs, public=not write),
+            tenancy.visible(
+                r.c.res_type, r.c.res_id, orgs, public=False, sources=tenancy.sources_for(action, rtype)
+            )
+            if write
+            else tenancy.visible(r.c.res_type, r.c.res_id, orgs),
         )
         if lock:
             stmt = stmt.with_for_update(of=r)
         row = conn.execute(stmt).first()
         if row is None:
-            if (
-                write
-                and conn.execute(
-                    select(resource.c.version).where(
-                        resource.c.res_type == rtype,
-                        resource.c.res_id == rid,
-                        tenancy.visible(resource.c.res_type, resource.c.res_id, ()),
-                    )
-                ).first()
-                is not None
-            ):
-                raise FhirError(
-                    403,
-                    "forbidden",
-                    "AUTH-004",
-                    f"{rtype}/{rid} is in the public directory; only "
-                    "the organisations taking part in it may change it",
-                    f"{rtype}/{rid}",
-                )
+            if write:
+                self._why_not_writable(conn, orgs, rtype, rid, action)
             raise not_found(rtype, rid)
         return row
+
+    def _why_not_writable(
+        self, conn: Connection, orgs: tuple[str, ...], rtype: str, rid: str, action: str
+    ) -> None:
+        """403 for a caller that may read the resource but not ``action`` it; returns for a stranger."""
+        p = participant
+        sources = {
+            row[0]
+            for row in conn.execute(
+                select(p.c.source).where(
+                    p.c.res_type == rtype, p.c.res_id == rid, p.c.org.in_(orgs + (tenancy.PUBLIC,))
+                )
+            )
+        }
+        if not sources:
+            return
+        if sources == {"public"}:
+            raise FhirError(
+                403,
+                "forbidden",
+                "AUTH-004",
+                f"{rtype}/{rid} is in the public directory; only "
+                "the organisations taking part in it may change it",
+                f"{rtype}/{rid}",
+            )
+        why = (
+            "it was shared with your organisation for reading"
+            if not sources & set(tenancy.OWNER_SOURCES)
+            else "only the organisation that created it may delete it"
+        )
+        raise FhirError(
+            403,
+            "forbidden",
+            "AUTH-005",
+            f"{rtype}/{rid} may not be {'deleted' if action == 'delete' else 'changed'} by your"
+            f" organisation: {why} (docs/security.md)",
+            f"{rtype}/{rid}",
+        )
 
     def history(
         self,
@@ -268,7 +312,7 @@ class Store:
         page_ids = [m[1] for m in matches]
         included = self._includes(conn, orgs, spec, page_ids) if page_ids else []
         patients = self._patients_of(conn, spec.rtype, page_ids)
-        patients += [f"Patient/{i[1]}" for i in included if i[0] == "Patient"]
+        patients += patients_of_bodies((i[2] for i in included), self.base_url)
         return SearchResult(total, matches, included, list(dict.fromkeys(patients)))
 
     def _patients_of(self, conn: Connection, rtype: str, ids: list[str]) -> list[str]:
@@ -404,7 +448,17 @@ class Store:
         )
         if rtype != "Patient" and content:
             for ref in patient_refs(body, self.base_url):
-                tenancy.share_with_patient(conn, ref.split("/", 1)[1], orgs, content)
+                try:
+                    tenancy.share_with_patient(conn, ref.split("/", 1)[1], orgs, content)
+                except tenancy.OnwardSharing as exc:
+                    raise FhirError(
+                        403,
+                        "forbidden",
+                        "AUTH-006",
+                        f"{ref} was shared with your organisation; only its owner may share it with "
+                        f"{len(exc.orgs)} organisation(s) not yet taking part in it (docs/security.md)",
+                        f"{rtype}",
+                    ) from None
 
     def create(
         self,
@@ -570,7 +624,7 @@ class Store:
 
     def delete(self, conn: Connection, orgs: tuple[str, ...], rtype: str, rid: str) -> Stored:
         """Delete (a new, empty version); deleting what is already deleted changes nothing."""
-        current = self._visible_or_404(conn, orgs, rtype, rid, write=True, lock=True)
+        current = self._visible_or_404(conn, orgs, rtype, rid, write=True, lock=True, action="delete")
         old = conn.execute(
             select(resource.c.body).where(resource.c.res_type == rtype, resource.c.res_id == rid)
         ).scalar()

@@ -15,7 +15,19 @@ a hospital by URA). A resource's participants are stored in ``participant`` when
 - ``public`` (``*``): the directory (Organization, HealthcareService) is readable by every tenant.
 
 Every read, search, ``_include``, ``_history`` and conditional operation filters on these rows in SQL;
-a resource of another tenant answers 404. Writes need a non-public participation.
+a resource of another tenant answers 404.
+
+What each participation allows is the permission model of ``docs/security.md``, kept here and nowhere
+else (:data:`MAY`, :func:`sources_for`, :func:`check_sharing`); the store asks before every write:
+
+- read (read, vread, search, ``_history``, ``_include``): any participation;
+- update: ``creator`` or ``content`` (the organisations a resource names are parties to it);
+- delete: ``creator`` (for a Patient also ``content``: its managing organisation);
+- share onward (write a resource about a patient that names organisations not yet taking part in that
+  patient): an owner of the *patient* only (``creator``/``content`` of the Patient); a participant through
+  a consult or conversation (``shared``) may write about the patient to those already taking part;
+- ``shared`` and ``public`` never write. A participant that may read but not write gets 403 (``AUTH-005``),
+  a stranger 404 (as for an unknown id).
 """
 
 from __future__ import annotations
@@ -25,8 +37,28 @@ from sqlalchemy import Connection, and_, delete, exists, insert, select
 from gateway.fhir.index import parse_reference, walk
 from gateway.fhir.resources import RESOURCES
 from gateway.schema import idx_token, participant
+from mappings.problems import GatewayError
 
 PUBLIC = "*"
+OWNER_SOURCES = ("creator", "content")
+"""Participations that make an organisation an *owner* of a resource (docs/security.md); ``shared`` and
+``public`` give read access only."""
+
+MAY: dict[str, tuple[str, ...]] = {
+    "read": ("creator", "content", "shared", "public"),
+    "update": ("creator", "content"),
+    "delete": ("creator",),
+}
+"""The participations (``participant.source``) that allow each kind of access (docs/security.md)."""
+
+
+def sources_for(action: str, rtype: str) -> tuple[str, ...]:
+    """The participations that allow ``action`` (read, update, delete) on a resource of ``rtype``."""
+    if action == "delete" and rtype == "Patient":
+        return ("creator", "content")  # the managing organisation owns its patient
+    return MAY[action]
+
+
 ORG_SYSTEMS = {
     "http://fhir.nl/fhir/NamingSystem/ura": "ura",
     "urn:oid:2.16.528.1.1007.3.3": "ura",
@@ -95,13 +127,24 @@ def content_orgs(conn: Connection, resource: dict, base_url: str) -> set[str]:
     return keys
 
 
-def visible(res_type_col, res_id_col, orgs: tuple[str, ...], *, public: bool = True):
-    """SQL: the resource in these columns takes part with one of ``orgs`` (or is public, for reads)."""
-    return exists().where(
+def visible(
+    res_type_col,
+    res_id_col,
+    orgs: tuple[str, ...],
+    *,
+    public: bool = True,
+    sources: tuple[str, ...] | None = None,
+):
+    """SQL: the resource in these columns takes part with one of ``orgs`` (or is public, for reads);
+    ``sources``: only through these participations (``MAY[...]``)."""
+    conds = [
         participant.c.res_type == res_type_col,
         participant.c.res_id == res_id_col,
         participant.c.org.in_(orgs + ((PUBLIC,) if public else ())),
-    )
+    ]
+    if sources is not None:
+        conds.append(participant.c.source.in_(sources))
+    return exists().where(*conds)
 
 
 def set_participants(
@@ -122,35 +165,40 @@ def set_participants(
         conn.execute(insert(participant), rows)
 
 
+class OnwardSharing(GatewayError):
+    """A participant that is not the patient's owner named organisations new to the patient."""
+
+    def __init__(self, patient_id: str, orgs: set[str]):
+        super().__init__(patient_id)
+        self.patient_id, self.orgs = patient_id, orgs
+
+
 def share_with_patient(
     conn: Connection, patient_id: str, writer_orgs: tuple[str, ...], orgs: set[str]
 ) -> None:
-    """Let ``orgs`` read a patient when the writer already takes part in that patient."""
+    """Let ``orgs`` read a patient the writer owns (docs/security.md "share onward").
+
+    A writer that takes part in the patient only through sharing (a consult, a conversation) may name
+    organisations that already take part in it; naming a new one raises :class:`OnwardSharing`. A writer
+    that does not take part in the patient at all shares nothing (a stranger cannot gain a patient by
+    writing about it)."""
     if not orgs:
         return
-    takes_part = conn.execute(
-        select(participant.c.org)
-        .where(
-            participant.c.res_type == "Patient",
-            participant.c.res_id == patient_id,
-            participant.c.org.in_(writer_orgs),
+    rows = conn.execute(
+        select(participant.c.org, participant.c.source).where(
+            and_(participant.c.res_type == "Patient", participant.c.res_id == patient_id)
         )
-        .limit(1)
-    ).first()
-    if takes_part is None:
+    ).all()
+    mine = {src for org, src in rows if org in writer_orgs}
+    if not mine:
         return
-    have = {
-        r[0]
-        for r in conn.execute(
-            select(participant.c.org).where(
-                and_(
-                    participant.c.res_type == "Patient",
-                    participant.c.res_id == patient_id,
-                    participant.c.source == "shared",
-                )
-            )
-        )
-    }
+    taking_part = {org for org, _ in rows}
+    if not mine & set(OWNER_SOURCES):
+        new_orgs = orgs - taking_part
+        if new_orgs:
+            raise OnwardSharing(patient_id, new_orgs)
+        return
+    have = {org for org, src in rows if src == "shared"}
     new = [
         {"res_type": "Patient", "res_id": patient_id, "org": o, "source": "shared"}
         for o in sorted(orgs - have)

@@ -16,6 +16,7 @@ Exception tree: every exception the project raises on purpose (never for bugs), 
     ├── OAuthError                  gateway/auth/tokens.py: the token endpoint's refusal (RFC 6749 §5.2)
     ├── ScopeError                  gateway/auth/scopes.py: not a SMART system scope (also a ValueError)
     ├── FramingError                gateway/mllp/framing.py: not an MLLP peer (MLLP-002)
+    ├── OnwardSharing               gateway/tenancy.py: only a patient's owner shares it onward (AUTH-006)
     ├── RoutingError                gateway/outbox/config.py: unusable routing file (also a ValueError)
     ├── _Failed                     gateway/cli.py: the input had errors; the command exits 1
     ├── RunnerError                 conformance/model.py: a test in error (.code CONF-002 .. CONF-004)

@@ -12,7 +12,7 @@ run() { echo "+ hisgw $*" >&2; "${UV[@]}" run --frozen --no-sync hisgw "$@"; }
 # Read once: what the dossier does not hold is reported here (clinical leftovers as warnings, the envelope
 # as one information line); every dialect is then written from that canonical dossier.
 run convert "$PS" --from ps-hl7v3 --to canonical -o "$OUT/ps.canonical.json"
-for f in medicom microhis omnihis omnihis-ndjson; do
+for f in $("${UV[@]}" run --frozen --no-sync hisgw formats --export --dossiers --writes --names); do  # every HIS dialect of dossiers
   run convert "$OUT/ps.canonical.json" --from canonical --to "$f" -o "$OUT/ps.$f"
   run validate "$OUT/ps.$f" --from "$f"
 done

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+import formats
 from conformance.model import Verdict
 from conformance.runner import RunOptions, run
 from conformance.selftest.receivers import FilesTwiceInbox
@@ -16,22 +17,31 @@ def failed(result) -> dict[str, str]:
     return {t.id: t.reason for t in result.tests if t.verdict in (Verdict.FAIL, Verdict.ERROR)}
 
 
-@pytest.mark.parametrize("channel", ["mllp", "http", "fhir", "drop-medicom", "drop-microhis", "drop-omnihis"])
+CHANNELS = [*formats.channels(), *(f"drop-{f.name}" for f in formats.drop_formats())]
+"""Every channel of the formats' postbox forms, and a drop folder in every drop form (from the registry)."""
+
+
+@pytest.mark.parametrize("channel", CHANNELS)
 def test_every_postbox_test_passes_against_the_simulators(tmp_path, channel):
     kind, _, dialect = channel.partition("-")
     params = {}
     if kind == "drop":
         sim = SimProcess("drop", tmp_path, "sim", directory=tmp_path / "drop", dialect=dialect)
         target, params = str(tmp_path / "drop"), {"dialect": dialect}
+    elif formats.channels()[channel].postbox.transport == "numbered-files":  # type: ignore[union-attr]
+        # a mail client's folder of numbered interchanges (the Edifact MEDVRI channel)
+        fmt = formats.channels()[channel]
+        sim = SimProcess("numbered", tmp_path, "sim", directory=tmp_path / "drop", dialect=fmt.name)
+        target, params, kind = str(tmp_path / "drop"), {"channel": channel}, "numbered"
     else:
-        sim = SimProcess("mllp" if kind == "mllp" else "http", tmp_path, "sim")
-        target = {
-            "mllp": f"127.0.0.1:{sim.port}",
-            "http": f"http://127.0.0.1:{sim.port}/inbox",
-            "fhir": f"http://127.0.0.1:{sim.port}/fhir",
-        }[kind]
-        if kind == "fhir":
-            params = {"channel": "fhir"}
+        form = formats.channels()[kind].postbox
+        assert form is not None
+        sim = SimProcess(form.transport or "", tmp_path, "sim")
+        if form.transport == "mllp":
+            target = f"127.0.0.1:{sim.port}"
+        else:  # the simulator's inbox, or <url><path> for a form that adds a path (FHIR: /Communication)
+            target = f"http://127.0.0.1:{sim.port}/" + (kind if form.path else "inbox")
+            params = {"channel": kind}
     try:
         result = run("postbox-receiver", RunOptions(target, params=params, observe=f"lines:{sim.filed_log}"))
     finally:
@@ -39,7 +49,7 @@ def test_every_postbox_test_passes_against_the_simulators(tmp_path, channel):
     assert not failed(result), failed(result)
     skipped = {t.id for t in result.tests if t.verdict is Verdict.SKIP}
     # a drop folder cannot answer a refusal: that one test is skipped there, with its reason
-    assert skipped == ({"postbox-receiver/unreadable-refused"} if kind == "drop" else set())
+    assert skipped == ({"postbox-receiver/unreadable-refused"} if kind in ("drop", "numbered") else set())
     assert counts["duplicates"] >= 2 and counts["invalid"] >= 1, counts
 
 

@@ -27,7 +27,7 @@ from adapters.xmlsafe import parse_xml
 from mappings import model as m
 from mappings.problems import InputError, ProblemSink, Severity
 from tests.factories import typical_dossier
-from tests.golden_util import GOLDEN, cases, check_or_write, load_dossier, load_postbox
+from tests.golden_util import GOLDEN, cases, load_postbox
 from tests.strategies import dossiers, postbox_items
 
 REPO = Path(__file__).resolve().parents[1]
@@ -157,24 +157,7 @@ def test_there_are_golden_cases_of_every_form():
     assert sum((c / "written.xml").exists() for c in CASES) >= 1  # a case whose input is not writer-normal
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda p: p.name)
-def test_golden(case: Path):
-    """read(native) == canonical; write(canonical) == native bytes (or written.xml where the native file
-    holds input the writer never produces); the warnings are exactly those listed in warnings.txt."""
-    sink = ProblemSink()
-    postbox = (case / "postbox.xml").exists()
-    native = case / ("postbox.xml" if postbox else "export.xml")
-    if postbox:
-        got = FORMAT.read_postbox(native.read_bytes(), source=native.name, sink=sink)
-        expected = load_postbox(case / "canonical.json")
-        written = FORMAT.write_postbox(expected)
-    else:
-        got = FORMAT.read(native.read_bytes(), source=native.name, sink=sink)
-        expected = load_dossier(case / "canonical.json")
-        written = FORMAT.write(expected)
-    assert got == expected
-    check_or_write(case / "written.xml" if (case / "written.xml").exists() else native, written)
-    check_or_write(case / "warnings.txt", "".join(p.render_line() + "\n" for p in sink.problems))
+# The golden read and write of every case: tests/test_golden.py (one test over every format's cases).
 
 
 def test_unused_input_is_traced_element_by_element():

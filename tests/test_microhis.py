@@ -19,7 +19,7 @@ from adapters.microhis import FORMAT, MAX_LINE, NESTED, SPECS
 from mappings import model as m
 from mappings.problems import InputError, ProblemSink, Severity
 from tests.factories import small_dossier
-from tests.golden_util import GOLDEN, cases, check_or_write, load_dossier, load_postbox
+from tests.golden_util import GOLDEN, cases
 from tests.strategies import dossiers, postbox_items
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -67,30 +67,7 @@ def test_every_model_field_has_a_place_in_a_record():
 # --------------------------------------------------------------------------- golden cases
 
 
-@pytest.mark.parametrize("case", cases("microhis"), ids=lambda p: p.name)
-def test_golden(case: Path):
-    sink = ProblemSink()
-    if (case / "postbox.txt").exists():
-        native = case / "postbox.txt"
-        got = FORMAT.read_postbox(native.read_bytes(), source=native.name, sink=sink)
-        expected = load_postbox(case / "canonical.json")
-        written = FORMAT.write_postbox(expected)
-    elif (case / "canonical.jsonl").exists():
-        native = case / "export.txt"
-        got = list(FORMAT.iter_read(io.BytesIO(native.read_bytes()), source=native.name, sink=sink))
-        expected = [m.from_json(line) for line in (case / "canonical.jsonl").read_bytes().splitlines()]
-        buf = io.BytesIO()
-        FORMAT.write_many(expected, buf)
-        written = buf.getvalue()
-    else:
-        native = case / "export.txt"
-        got = FORMAT.read(native.read_bytes(), source=native.name, sink=sink)
-        expected = load_dossier(case / "canonical.json")
-        written = FORMAT.write(expected)
-    assert got == expected
-    check_or_write(case / "written.txt" if (case / "written.txt").exists() else native, written)
-    check_or_write(case / "warnings.txt", "".join(p.render_line() + "\n" for p in sink.problems))
-    assert not sink.has_errors
+# The golden read and write of every case: tests/test_golden.py (one test over every format's cases).
 
 
 def test_golden_cases_cover_the_acceptance_list():

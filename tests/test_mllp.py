@@ -157,7 +157,7 @@ def test_content_errors_are_ae_with_err_naming_segment_and_field(store):
 def test_unsupported_type_event_version_and_syntax_errors_are_ar():
     cases = {
         b"ADT^A04^ADT_A01": (b"QRY^A19", "HL7-012"),
-        b"|2.5|": (b"|2.1|", "HL7-013"),
+        b"|2.5|": (b"|3.0|", "HL7-013"),
         b"ADT^A04": (b"ADT^A99", "HL7-014"),
         b"Berg^Jan": (b"Berg\\F^Jan", "HL7-006"),
         b"UNICODE UTF-8": (b"UNICODE UTF-16", "HL7-004"),
@@ -279,28 +279,30 @@ def test_hostile_frames_get_ar_or_a_closed_connection(store):
     assert sorted(r.control_id for r in store.rows()) == ["H3", "H4", "H5"]
 
 
-def test_connection_limit_and_idle_timeout(store):
+def test_connection_limit_closes_the_oldest_idle_connection_and_idle_timeout(store):
     async def run():
         async with listening(store, max_connections=2, idle_timeout=0.5) as (server, host, port):
             t0 = asyncio.get_running_loop().time()
             a = await MllpClient.connect(host, port)
+            await asyncio.sleep(0.05)
             b = await MllpClient.connect(host, port)
             deadline = asyncio.get_running_loop().time() + 5
             while server.active < 2 and asyncio.get_running_loop().time() < deadline:
                 await asyncio.sleep(0.005)  # the listener registers both connections
             assert server.active == 2
             third = await MllpClient.connect(host, port, timeout=5)
-            with pytest.raises(ConnectionError):
-                await third.read_ack()
-            await third.close()
-            with pytest.raises(ConnectionError):  # idle: closed by the listener
+            with pytest.raises(ConnectionError):  # the oldest idle one made room for the third
                 await a.read_ack()
+            assert msa(await third.send(ADT)) == ("AA", "A04-0001")
+            with pytest.raises(ConnectionError):  # idle: closed by the listener
+                await b.read_ack()
             waited = asyncio.get_running_loop().time() - t0
-            await a.close()
-            await b.close()
-            return waited
+            for c in (a, b, third):
+                await c.close()
+            return waited, server.evicted
 
-    assert 0.45 < asyncio.run(run()) < 5
+    waited, evicted = asyncio.run(run())
+    assert 0.45 < waited < 5 and evicted == 1
 
 
 # --------------------------------------------------------------------------- TLS with client certificates

@@ -92,7 +92,7 @@ def test_migration_0002_follows_0001_and_builds_the_table(engine):
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
-    from gateway.schema import metadata
+    from gateway.tables import metadata
 
     assert current_revision(engine) is not None and current_revision(engine) >= "0002"
     with engine.connect() as conn:

@@ -62,7 +62,8 @@ def test_schemathesis_all_phases(tmp_path: Path):
             "0",
         ],
         tmp_path,
-        {"HISGW_SIGNING_KEY_FILE": str(svc.settings.signing_key_file)},
+        # the hook fetches its tokens from the address schemathesis fuzzes the token endpoint from
+        {"HISGW_SIGNING_KEY_FILE": str(svc.settings.signing_key_file), "HISGW_TOKEN_BURST": "100000"},
     ).wait_ready()
     try:
         k = svc.keys[CLIENT]

@@ -14,8 +14,9 @@ from sqlalchemy.exc import IntegrityError
 
 from gateway.db import current_revision, make_engine, migrate
 from gateway.fhir.index import date_range, fold, index_rows
-from gateway.schema import conditional_key, metadata, resource, resource_history
+from gateway.schema import conditional_key, resource, resource_history
 from gateway.store import Store
+from gateway.tables import metadata
 
 ORGS = ("agb:01000001",)
 BSN = "http://fhir.nl/fhir/NamingSystem/bsn"

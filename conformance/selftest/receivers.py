@@ -115,12 +115,13 @@ class FilesTwiceInbox:
                 pass
 
             def do_POST(self) -> None:  # noqa: N802 - http.server's name
-                from adapters.omnihis import POSTBOX
+                from gateway.outbox.simulators import http_form
 
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 key = self.headers.get("Idempotency-Key")
+                fmt = http_form(self.path)  # /inbox: the OmniHIS postbox JSON
                 try:
-                    item = POSTBOX.read_postbox(body) if key and self.path == "/inbox" else None
+                    item = fmt.postbox_codec().read_postbox(body) if key and fmt else None
                 except Exception:  # noqa: BLE001 - unreadable: refused
                     item = None
                 if item is None:

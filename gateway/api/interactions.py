@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 import orjson
 from sqlalchemy import ColumnElement, Connection, func, or_, select
 
-from gateway.audit import Agent
+from gateway.audit import Agent, visible_events
 from gateway.auth.tokens import Principal
 from gateway.fhir.index import date_range
 from gateway.fhir.outcome import PROBLEM_SYSTEM, FhirError, problems_error
@@ -26,7 +26,7 @@ from gateway.fhir.search import SYSTEM_ALIASES, date_clause, parse_search, split
 from gateway.fhir.validation import check_shape, has_errors, validate
 from gateway.schema import audit_log, audit_patient
 from gateway.settings import Settings
-from gateway.store import Store, Stored, now_instant
+from gateway.store import Store, Stored, now_instant, patients_of_bodies
 
 LETTER = {
     "read": "r",
@@ -491,7 +491,11 @@ def history(conn: Connection, ctx: Ctx, rtype: str, rid: str | None, items: list
     path = f"{rtype}/{rid}/_history" if rid else f"{rtype}/_history"
     body = _bundle("history", total, _links(ctx, path, items, count, offset, total, len(rows)), entries)
     ids = sorted({row.res_id for row in rows})
-    patients = [f"Patient/{i}" for i in ids] if rtype == "Patient" else []
+    patients = (
+        [f"Patient/{i}" for i in ids]
+        if rtype == "Patient"
+        else patients_of_bodies((row.body for row in rows), ctx.base)
+    )
     return Result(
         200,
         body,
@@ -516,7 +520,7 @@ def _bounded(value: str, name: str, lo: int, hi: int) -> int:
 def _read_audit(conn: Connection, ctx: Ctx, rid: str) -> Result:
     a = audit_log
     row = conn.execute(
-        select(a.c.body, a.c.recorded).where(a.c.event_id == rid, a.c.org.in_(ctx.orgs))
+        select(a.c.body, a.c.recorded).where(a.c.event_id == rid, visible_events(ctx.orgs))
     ).first()
     if row is None:
         raise FhirError(404, "not-found", "API-011", f"AuditEvent/{rid} is not known", f"AuditEvent/{rid}")
@@ -534,7 +538,7 @@ def _read_audit(conn: Connection, ctx: Ctx, rid: str) -> Result:
 def _search_audit(conn: Connection, ctx: Ctx, items: list[tuple[str, str]], strict: bool) -> Result:
     """AuditEvent search: date, patient, action, outcome, _id, _count, _offset (own organisation's events)."""
     a, ap = audit_log, audit_patient
-    conds: list[ColumnElement[bool]] = [a.c.org.in_(ctx.orgs)]
+    conds: list[ColumnElement[bool]] = [visible_events(ctx.orgs)]
     count, offset = ctx.settings.page_size, 0
     ignored: list[str] = []
     used: list[tuple[str, str]] = []

@@ -54,6 +54,17 @@ def _operation(rd: RouteDef, rtype: str | None, settings: Settings) -> Operation
             op["responses"]["401"] = {"description": ERRORS[401], **content(ref("OperationOutcome"))}
     else:
         op["security"] = []
+    if "429" not in op["responses"]:  # rate limits: gateway/httpguard.py, docs/security.md
+        body = (
+            content({"type": "object"}, "application/json")
+            if rd.path == "/auth/token"
+            else content(ref("OperationOutcome"))
+        )
+        op["responses"]["429"] = {
+            "description": "too many requests: retry after the Retry-After seconds",
+            "headers": {"Retry-After": {"schema": {"type": "integer", "minimum": 1}}},
+            **body,
+        }
     if params:
         op["parameters"] = params
     if op.get("requestBody") is None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from urllib.parse import parse_qsl
 
 import orjson
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from gateway.api.interactions import Result
@@ -65,11 +65,20 @@ async def body(request: Request, limit: int, *, form: bool = False) -> bytes:
     if length is not None and (not length.isdigit() or int(length) > limit):
         raise FhirError(413, "too-costly", "API-002", f"the body is over {limit} bytes", "body")
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise FhirError(413, "too-costly", "API-002", f"the body is over {limit} bytes", "body")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise FhirError(413, "too-costly", "API-002", f"the body is over {limit} bytes", "body")
+            chunks.append(chunk)
+    except ClientDisconnect:  # the client left mid-body: its error, not an incident (issue 14)
+        raise FhirError(
+            400,
+            "incomplete",
+            "API-008",
+            "the client closed the connection before its body was complete",
+            "body",
+        ) from None
     return b"".join(chunks)
 
 

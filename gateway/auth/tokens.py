@@ -83,6 +83,7 @@ class TokenService:
         self.assertion_max_lifetime = assertion_max_lifetime
         self.skew = skew
         self._cache: dict[str, Principal] = {}
+        self._generation = registry.generation
 
     # -- token endpoint ---------------------------------------------------------------------------------
 
@@ -140,7 +141,7 @@ class TokenService:
         client = self.registry.get(client_id) if isinstance(client_id, str) else None
         if client is None:
             raise bad("unknown client (iss)")
-        key = client.keys.get(header.get("kid") or "")
+        key = client.key(header.get("kid") or "")
         if key is None:
             raise bad("kid does not name a registered key of this client")
         if key.algorithm_name != alg:
@@ -188,6 +189,9 @@ class TokenService:
             raise AuthError("a bearer access token is required")
         token = authorization[7:].strip()
         now = time.time() if now is None else now
+        self.registry.poll()
+        if self.registry.generation != self._generation:  # the clients file changed: check tokens anew
+            self._cache, self._generation = {}, self.registry.generation
         principal = self._cache.get(token)
         if principal is None:
             principal = self._decode(token)
@@ -219,8 +223,11 @@ class TokenService:
             raise AuthError("the client is not registered")
         try:
             perms = permissions(claims["scope"])
+            still = grant(claims["scope"], client.allowed)
         except (ScopeError, AttributeError):
             raise AuthError("the access token carries unsupported scopes") from None
+        if set(still.split()) != set(claims["scope"].split()):
+            raise AuthError("the client's registration no longer allows this token's scopes")
         org = client.config.organization
         return Principal(
             client.id,

@@ -1,7 +1,7 @@
 """Attaching medical data to a consult: a HIS export in, the professional summary out (DOMAIN.md §2, §5).
 
 One call takes the HIS export in any installed dialect (``medicom``, ``microhis``, ``omnihis``, ...,
-``ps-hl7v3`` for the HL7v3 professional summary itself; :func:`adapters.base.get_format`), reads it in
+``ps-hl7v3`` for the HL7v3 professional summary itself; :mod:`formats`), reads it in
 memory, builds the professional summary by the NHG rules (:func:`mappings.summary.build_summary`),
 narrowed to the episodes the GP chose, and attaches it to the consult as a FHIR document Bundle
 (:func:`mappings.fhir.document.summary_document`) inside a DocumentReference. The export itself is never
@@ -41,22 +41,22 @@ def _export_error(message: str, problems=()) -> FhirError:
 
 def read_export(params: Params) -> m.Dossier:
     """The dossier of the ``export`` parameter, read in memory (never stored)."""
-    from adapters.base import format_names, get_format
+    import formats
 
     data = params.binary("export")
     fmt = params.get("format", required=True)
-    if fmt not in format_names() or getattr(get_format(fmt), "message_pairs", None) is not None:
+    accepted = {f.name: f for f in formats.dossier_formats()}
+    if fmt not in accepted:
         raise FhirError(
             400,
             "invalid",
             "CON-002",
-            f"format {fmt!r} is not a dossier format; choose one of: "
-            + ", ".join(n for n in format_names() if n not in ("hl7v2", "fhir")),
+            f"format {fmt!r} is not a dossier format; choose one of: " + ", ".join(accepted),
             "Parameters.format",
         )
     sink = ProblemSink()
     try:
-        dossier = get_format(fmt).read(data or b"", source="export", sink=sink)
+        dossier = accepted[fmt].codec().read(data or b"", source="export", sink=sink)
     except InputError as exc:
         raise _export_error(f"the {fmt} export is not valid", [*sink.problems, *exc.problems]) from None
     errors = [p for p in sink.problems if p.severity is Severity.ERROR]
@@ -103,7 +103,7 @@ def patient_from_params(
     _check_practice(ctx, dossier)
     if not dossier.patient.bsn:
         raise _export_error("the export's patient has no BSN: a consult needs the patient identified")
-    from gateway.demo import patient_fhir
+    from gateway.fhir.patient import patient_fhir
 
     res = patient_fhir(dossier.patient, "Organization/x")
     org = ctx.principal.organization
@@ -145,7 +145,7 @@ def attach_summary(
         )
     except InputError as exc:
         raise _export_error("the chosen episodes are not in the export", exc.problems) from None
-    bundle = summary_document(summary, as_of=as_of)
+    bundle = summary_document(summary, as_of=as_of, source=dossier)
     doc = fr.summary_reference(patient=patient_id, bundle=bundle, author=author, now=now, episodes=episodes)
     result = ix.create(conn, ctx, "DocumentReference", doc)
     assert result.resource is not None

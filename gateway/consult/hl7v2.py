@@ -108,7 +108,7 @@ def params_from_ref(conn: Connection, ctx: ix.Ctx, params: Params) -> tuple[Para
             "PID-3 holds no BSN: a consult needs the patient identified",
             "PID-3",
         )
-    from gateway.demo import patient_fhir
+    from gateway.fhir.patient import patient_fhir
 
     patient = patient_fhir(c.patient, "Organization/x")
     org = ctx.principal.organization

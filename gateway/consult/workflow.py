@@ -41,6 +41,7 @@ from gateway.consult.states import (
 )
 from gateway.fhir.outcome import FhirError
 from gateway.schema import resource
+from mappings import model as m
 
 URA_SYSTEM = "http://fhir.nl/fhir/NamingSystem/ura"
 AGB_SYSTEM = "http://fhir.nl/fhir/NamingSystem/agb-z"
@@ -184,7 +185,64 @@ def acting_specialist(
 
 
 def send(conn: Connection, ctx: ix.Ctx, env: Env, params: Params) -> ix.Result:
-    """``POST /Task/$send-consult``: a practice asks a specialism or a named specialist a question."""
+    """``POST /Task/$send-consult``: a practice asks a specialism or a named specialist a question.
+
+    Everything is checked before anything is written; then the request, the Task and the question are
+    stored and the consult row records what the workflow decides on."""
+    _check_sender(ctx, params)
+    params, ref_binary = _from_ref_message(conn, ctx, params)
+    question = params.get("question", required=True)
+    uzovi = _insurer(params)
+    now = env.clock.now()
+    to = _destination(conn, ctx, params)
+    patient_id, dossier = _patient(conn, ctx, env, params)
+    attachments = _attachments(conn, ctx, env, params, to.specialism_name)
+    requester = org_reference(ctx)
+    sr = fr.service_request(
+        patient=patient_id, requester=requester, performer=dict(to.owner), question=question, now=now
+    )
+    sr_id = _create(conn, ctx, sr)
+    entities = [f"ServiceRequest/{sr_id}"]
+    entities += _attach_and_share(
+        conn, ctx, env, params, dossier, patient_id, requester, attachments, to, now
+    )
+    state = "picked-up" if to.specialist_id else "sent"
+    due = due_time(
+        now, env.config.term(to.specialism_name), tz=env.config.timezone, holidays=env.config.holidays
+    )
+    task = fr.task(
+        patient=patient_id,
+        service_request=sr_id,
+        requester=requester,
+        owner=to.owner,
+        state=state,
+        now=now,
+        due=due,
+        inputs=attachments,
+    )
+    task_id = str(uuid.uuid4())
+    entities += _store_task(conn, ctx, task, task_id, ref_binary, to.hospital)
+    comm = fr.communication(
+        kind="question",
+        patient=patient_id,
+        task_id=task_id,
+        service_request=sr_id,
+        sender=requester,
+        recipient=dict(to.owner),
+        text=question,
+        now=now,
+    )
+    comm_id = _create(conn, ctx, comm)
+    entities += [f"Task/{task_id}", f"Communication/{comm_id}"]
+    _record_consult(conn, ctx, params, task_id, state, to, patient_id, sr_id, uzovi, dossier, now, due)
+    stored = _read(conn, ctx, "Task", task_id)
+    result = _operation_result(201, stored, entities, patient_id, "C")
+    result.headers = {"Location": f"{ctx.base}/Task/{task_id}"}
+    return result
+
+
+def _check_sender(ctx: ix.Ctx, params: Params) -> None:
+    """Only a GP practice sends, and never an urgent question (DOMAIN.md §2: phone instead)."""
     if party(ctx) != "practice":
         raise FhirError(403, "forbidden", "CON-011", "only a GP practice sends a consult", "Task")
     if params.flag("urgent"):
@@ -196,17 +254,43 @@ def send(conn: Connection, ctx: ix.Ctx, env: Env, params: Params) -> ix.Result:
             "within 48 hours, not within hours)",
             "Parameters.urgent",
         )
-    ref_binary = None
-    if params.get("message") is not None:  # an HL7 v2 REF^I12 (gateway/consult/hl7v2.py)
-        from gateway.consult.hl7v2 import params_from_ref
 
-        params, ref_binary = params_from_ref(conn, ctx, params)
-    question = params.get("question", required=True)
+
+def _from_ref_message(conn: Connection, ctx: ix.Ctx, params: Params) -> tuple[Params, str | None]:
+    """The parameters an HL7 v2 REF^I12 (``message``) carries, and the Binary keeping the message
+    (``gateway/consult/hl7v2.py``); the parameters as given without one."""
+    if params.get("message") is None:
+        return params, None
+    from gateway.consult.hl7v2 import params_from_ref
+
+    return params_from_ref(conn, ctx, params)
+
+
+def _insurer(params: Params) -> str | None:
+    """The ``insurer`` parameter: a UZOVI number (4 digits), if given."""
     uzovi = params.get("insurer")
     if uzovi is not None and not (len(uzovi) == 4 and uzovi.isdigit()):
         raise FhirError(
             400, "invalid", "CON-002", "insurer is a UZOVI number (4 digits)", "Parameters.insurer"
         )
+    return uzovi
+
+
+@dataclass(frozen=True)
+class Destination:
+    """Where a consult goes: the specialism (always), the named specialist (if one was asked), the
+    hospital's tenant key, and the Task owner reference."""
+
+    specialism_id: str
+    specialism_name: str | None
+    specialist_id: str | None
+    hospital: str
+    owner: dict
+
+
+def _destination(conn: Connection, ctx: ix.Ctx, params: Params) -> Destination:
+    """Exactly one of ``specialism`` (HealthcareService) and ``specialist`` (PractitionerRole), active in
+    the consult directory; a specialist's consult goes to the first specialism of their role."""
     spec_ref = params.reference("specialism", "HealthcareService")
     named_ref = params.reference("specialist", "PractitionerRole")
     if (spec_ref is None) == (named_ref is None):
@@ -218,8 +302,6 @@ def send(conn: Connection, ctx: ix.Ctx, env: Env, params: Params) -> ix.Result:
             "(PractitionerRole)",
             "Parameters.specialism",
         )
-    now = env.clock.now()
-    # -- where it goes
     specialist_id = None
     if named_ref is not None:
         specialist_id = named_ref[1]
@@ -259,49 +341,68 @@ def send(conn: Connection, ctx: ix.Ctx, env: Env, params: Params) -> ix.Result:
         )
     specialism_name = service.get("name")
     owner.setdefault("display", specialism_name)
-    # -- the patient and the medical data
-    from gateway.consult.attach import attach_summary, patient_from_params
+    return Destination(specialism_id, specialism_name, specialist_id, hospital, owner)
 
-    patient_id, patient_res, dossier = patient_from_params(conn, ctx, env, params)
+
+def _patient(conn: Connection, ctx: ix.Ctx, env: Env, params: Params) -> tuple[str, m.Dossier | None]:
+    """The consult's patient (a stored Patient, or the export's) and the export's dossier, if one."""
+    from gateway.consult.attach import patient_from_params
+
+    patient_id, _patient_resource, dossier = patient_from_params(conn, ctx, env, params)
+    return patient_id, dossier
+
+
+def _attachments(
+    conn: Connection, ctx: ix.Ctx, env: Env, params: Params, specialism: str | None
+) -> list[str]:
+    """The ``attachment`` DocumentReferences: the practice's own, and present when the specialism
+    requires one (``config.toml``)."""
     attachments = [a[1] for a in (params.reference_all("attachment", "DocumentReference"))]
     for a in attachments:
         _read(conn, ctx, "DocumentReference", a)  # the practice's own document (404 otherwise)
-    required = env.config.required_attachment(specialism_name)
+    required = env.config.required_attachment(specialism)
     if required and not attachments:
         raise FhirError(
             422,
             "business-rule",
             "CON-021",
-            f"{specialism_name} needs the {required} as an attachment (parameter 'attachment')",
+            f"{specialism} needs the {required} as an attachment (parameter 'attachment')",
             "Parameters.attachment",
         )
-    requester = org_reference(ctx)
-    sr = fr.service_request(
-        patient=patient_id, requester=requester, performer=dict(owner), question=question, now=now
-    )
-    sr_id = _create(conn, ctx, sr)
-    entities = [f"ServiceRequest/{sr_id}"]
+    return attachments
+
+
+def _attach_and_share(
+    conn: Connection,
+    ctx: ix.Ctx,
+    env: Env,
+    params: Params,
+    dossier: m.Dossier | None,
+    patient_id: str,
+    requester: dict,
+    attachments: list[str],
+    to: Destination,
+    now: dt.datetime,
+) -> list[str]:
+    """The professional summary of the export (first in ``attachments``), and every attachment shared
+    with the hospital the practice consults; the audit entities written."""
+    entities = []
     if dossier is not None:
+        from gateway.consult.attach import attach_summary
+
         doc_id = attach_summary(conn, ctx, env, params, dossier, patient_id, requester, now)
         attachments.insert(0, doc_id)
         entities.append(f"DocumentReference/{doc_id}")
-    for doc in attachments:  # the practice shares its attachments with the hospital it consults
-        share(conn, "DocumentReference", doc, hospital)
-    state = "picked-up" if specialist_id else "sent"
-    due = due_time(
-        now, env.config.term(specialism_name), tz=env.config.timezone, holidays=env.config.holidays
-    )
-    task_id = str(uuid.uuid4())
-    task = fr.task(
-        patient=patient_id,
-        service_request=sr_id,
-        requester=requester,
-        owner=owner,
-        state=state,
-        now=now,
-        due=due,
-        inputs=attachments,
-    )
+    for doc in attachments:
+        share(conn, "DocumentReference", doc, to.hospital)
+    return entities
+
+
+def _store_task(
+    conn: Connection, ctx: ix.Ctx, task: dict, task_id: str, ref_binary: str | None, hospital: str
+) -> list[str]:
+    """Store the Task; a REF^I12's Binary becomes one of its inputs, shared with the hospital."""
+    entities = []
     if ref_binary is not None:
         from gateway.consult.hl7v2 import REF_INPUT
 
@@ -311,21 +412,27 @@ def send(conn: Connection, ctx: ix.Ctx, env: Env, params: Params) -> ix.Result:
         share(conn, "Binary", ref_binary, hospital)
         entities.append(f"Binary/{ref_binary}")
     _create(conn, ctx, task, rid=task_id)
-    comm = fr.communication(
-        kind="question",
-        patient=patient_id,
-        task_id=task_id,
-        service_request=sr_id,
-        sender=requester,
-        recipient=dict(owner),
-        text=question,
-        now=now,
-    )
-    comm_id = _create(conn, ctx, comm)
-    entities += [f"Task/{task_id}", f"Communication/{comm_id}"]
+    return entities
+
+
+def _record_consult(
+    conn: Connection,
+    ctx: ix.Ctx,
+    params: Params,
+    task_id: str,
+    state: str,
+    to: Destination,
+    patient_id: str,
+    sr_id: str,
+    uzovi: str | None,
+    dossier: m.Dossier | None,
+    now: dt.datetime,
+    due: dt.datetime,
+) -> None:
+    """The consult row: parties, state, times, the insurer (given, else the export's) and the HIS episode
+    the question is about when the GP chose exactly one (the answer's filing proposal)."""
     if uzovi is None and dossier is not None and dossier.patient.insurance is not None:
         uzovi = dossier.patient.insurance.uzovi
-    org = ctx.principal.organization
     chosen = params.all("episode")
     episode = dossier.episode(chosen[0]) if dossier is not None and len(chosen) == 1 else None
     conn.execute(
@@ -334,12 +441,12 @@ def send(conn: Connection, ctx: ix.Ctx, env: Env, params: Params) -> ix.Result:
             version=1,
             state=state,
             practice=ctx.orgs[0],
-            practice_agb=org.agb,
-            hospital=hospital,
-            specialism=specialism_id,
-            specialism_name=(specialism_name or "")[:200] or None,
-            specialist=specialist_id,
-            named=specialist_id is not None,
+            practice_agb=ctx.principal.organization.agb,
+            hospital=to.hospital,
+            specialism=to.specialism_id,
+            specialism_name=(to.specialism_name or "")[:200] or None,
+            specialist=to.specialist_id,
+            named=to.specialist_id is not None,
             patient=patient_id,
             service_request=sr_id,
             uzovi=uzovi,
@@ -350,10 +457,6 @@ def send(conn: Connection, ctx: ix.Ctx, env: Env, params: Params) -> ix.Result:
             due_at=column(due),
         )
     )
-    stored = _read(conn, ctx, "Task", task_id)
-    result = _operation_result(201, stored, entities, patient_id, "C")
-    result.headers = {"Location": f"{ctx.base}/Task/{task_id}"}
-    return result
 
 
 # -- transitions ------------------------------------------------------------------------------------------
@@ -395,67 +498,18 @@ def transition(
     """Apply one action to one consult: check party, state, specialist and rules, then write."""
     act = ACTIONS[action]
     row = load(conn, ctx, task_id, lock=True)
-    caller = party(ctx)
-    if (
-        caller != act.party
-        or (caller == "practice" and row.practice not in ctx.orgs)
-        or (caller == "hospital" and row.hospital not in ctx.orgs)
-    ):
-        raise FhirError(
-            403,
-            "forbidden",
-            "CON-011",
-            f"{action} is done by the {'GP practice' if act.party == 'practice' else 'specialist'}, "
-            "not by the caller",
-            "Task",
-        )
+    _check_party(ctx, row, action)
     nxt = next_state(row.state, action)
     if nxt is None:
         raise refusal(row.state, action)
-    specialist = None
-    if act.party == "hospital":
-        specialist = acting_specialist(conn, ctx, params)
-        if action == "pickup" and row.specialism not in specialist.specialisms:
-            raise FhirError(
-                403,
-                "forbidden",
-                "CON-014",
-                f"PractitionerRole/{specialist.role_id} is not a member of the specialism this consult was "
-                "sent to (rule consult.pickup)",
-                "Parameters.specialist",
-            )
-        if action != "pickup" and row.specialist != specialist.role_id:
-            raise FhirError(
-                403,
-                "forbidden",
-                "CON-014",
-                f"only the specialist who picked the consult up acts on it (rule {act.rule})",
-                "Parameters.specialist",
-            )
+    specialist = _check_specialist(conn, ctx, params, row, action) if act.party == "hospital" else None
     text = params.get("text")
     if action in ("answer", "follow-up") and not text:
         raise FhirError(
             400, "required", "CON-002", f"{action}: parameter 'text' is required", "Parameters.text"
         )
     if action == "close-with-declaration":
-        for name, rule in DECLARATION_RULES:
-            if params.get(name, bool) is not True:
-                raise FhirError(
-                    422,
-                    "business-rule",
-                    "CON-015",
-                    f"not closed: {rule} (parameter {name!r} must be true); close administratively instead",
-                    f"Parameters.{name}",
-                )
-        if row.uzovi is None:
-            raise FhirError(
-                422,
-                "business-rule",
-                "CON-016",
-                "not closed: the patient's insurer (UZOVI) is not known, so nothing can be declared; "
-                "close administratively or send the insurer with the consult",
-                "Task",
-            )
+        _check_declarable(params, row)
     now = env.clock.now()
     entities = [f"Task/{task_id}"]
     values: dict = {"state": nxt, "version": row.version + 1}
@@ -475,52 +529,140 @@ def transition(
         task.pop("restriction", None)
         entities += _answer(conn, ctx, env, row, task, specialist, text, now)
     elif action == "follow-up":
-        due = due_time(
-            now, env.config.term(row.specialism_name), tz=env.config.timezone, holidays=env.config.holidays
-        )
-        values["due_at"] = column(due)
-        task["restriction"] = {"period": {"end": fhir_instant(due)}}
-        comm = fr.communication(
-            kind="follow-up",
-            patient=row.patient,
-            task_id=task_id,
-            service_request=row.service_request,
-            sender=org_reference(ctx),
-            recipient=fr.ref("PractitionerRole", row.specialist) if row.specialist else task["owner"],
-            text=text,
-            now=now,
-        )
-        entities.append(f"Communication/{_create(conn, ctx, comm)}")
+        entities += _follow_up(conn, ctx, env, row, task, values, text, now)
     elif nxt in FINAL_STATES:
-        values["closed_at"] = column(now)
-        values["due_at"] = None
-        task.pop("restriction", None)
-        period = dict(task.get("executionPeriod") or {})
-        period["end"] = fhir_instant(now)
-        task["executionPeriod"] = period
-        reason = params.get("reason")
-        if reason:
-            task["statusReason"] = {"text": reason}
-        if action == "close-with-declaration":
-            entities += _charge_items(conn, ctx, env, row, task_id, now)
-    ix.update(conn, ctx, "Task", task_id, task, None, workflow=True)
+        entities += _close(conn, ctx, env, row, task, values, action, params, now)
+    entities += _write(conn, ctx, row, task, nxt, values)
+    return _operation_result(200, _read(conn, ctx, "Task", task_id), entities, row.patient, "U")
+
+
+def _check_party(ctx: ix.Ctx, row, action: str) -> None:
+    """The action is the caller's to take: its party (practice or hospital), and a party of this consult."""
+    act = ACTIONS[action]
+    caller = party(ctx)
+    if (
+        caller != act.party
+        or (caller == "practice" and row.practice not in ctx.orgs)
+        or (caller == "hospital" and row.hospital not in ctx.orgs)
+    ):
+        raise FhirError(
+            403,
+            "forbidden",
+            "CON-011",
+            f"{action} is done by the {'GP practice' if act.party == 'practice' else 'specialist'}, "
+            "not by the caller",
+            "Task",
+        )
+
+
+def _check_specialist(conn: Connection, ctx: ix.Ctx, params: Params, row, action: str) -> Specialist:
+    """The acting specialist: of the consult's specialism to pick it up (rule consult.pickup), the one
+    who picked it up for anything after."""
+    specialist = acting_specialist(conn, ctx, params)
+    if action == "pickup" and row.specialism not in specialist.specialisms:
+        raise FhirError(
+            403,
+            "forbidden",
+            "CON-014",
+            f"PractitionerRole/{specialist.role_id} is not a member of the specialism this consult was "
+            "sent to (rule consult.pickup)",
+            "Parameters.specialist",
+        )
+    if action != "pickup" and row.specialist != specialist.role_id:
+        raise FhirError(
+            403,
+            "forbidden",
+            "CON-014",
+            f"only the specialist who picked the consult up acts on it (rule {ACTIONS[action].rule})",
+            "Parameters.specialist",
+        )
+    return specialist
+
+
+def _check_declarable(params: Params, row) -> None:
+    """Closing with a declaration: every declaration rule confirmed, and the patient's insurer known."""
+    for name, rule in DECLARATION_RULES:
+        if params.get(name, bool) is not True:
+            raise FhirError(
+                422,
+                "business-rule",
+                "CON-015",
+                f"not closed: {rule} (parameter {name!r} must be true); close administratively instead",
+                f"Parameters.{name}",
+            )
+    if row.uzovi is None:
+        raise FhirError(
+            422,
+            "business-rule",
+            "CON-016",
+            "not closed: the patient's insurer (UZOVI) is not known, so nothing can be declared; "
+            "close administratively or send the insurer with the consult",
+            "Task",
+        )
+
+
+def _follow_up(
+    conn: Connection, ctx: ix.Ctx, env: Env, row, task: dict, values: dict, text, now
+) -> list[str]:
+    """A follow-up question: due again by the specialism's term, sent to the specialist (or the owner)."""
+    due = due_time(
+        now, env.config.term(row.specialism_name), tz=env.config.timezone, holidays=env.config.holidays
+    )
+    values["due_at"] = column(due)
+    task["restriction"] = {"period": {"end": fhir_instant(due)}}
+    comm = fr.communication(
+        kind="follow-up",
+        patient=row.patient,
+        task_id=row.id,
+        service_request=row.service_request,
+        sender=org_reference(ctx),
+        recipient=fr.ref("PractitionerRole", row.specialist) if row.specialist else task["owner"],
+        text=text,
+        now=now,
+    )
+    return [f"Communication/{_create(conn, ctx, comm)}"]
+
+
+def _close(
+    conn: Connection, ctx: ix.Ctx, env: Env, row, task: dict, values: dict, action: str, params: Params, now
+) -> list[str]:
+    """A final state (closed, cancelled): the period ends, the reason kept; a declaration's ChargeItems."""
+    values["closed_at"] = column(now)
+    values["due_at"] = None
+    task.pop("restriction", None)
+    period = dict(task.get("executionPeriod") or {})
+    period["end"] = fhir_instant(now)
+    task["executionPeriod"] = period
+    reason = params.get("reason")
+    if reason:
+        task["statusReason"] = {"text": reason}
+    if action == "close-with-declaration":
+        return _charge_items(conn, ctx, env, row, row.id, now)
+    return []
+
+
+def _write(conn: Connection, ctx: ix.Ctx, row, task: dict, nxt: str, values: dict) -> list[str]:
+    """The Task, the ServiceRequest when final, and the consult row -- only if no one changed it since it
+    was read (``version``): two conflicting transitions cannot both win."""
+    entities = []
+    ix.update(conn, ctx, "Task", row.id, task, None, workflow=True)
     if nxt in FINAL_STATES:
         sr = _read(conn, ctx, "ServiceRequest", row.service_request)
         sr["status"] = SERVICE_REQUEST_STATUS[nxt]
         ix.update(conn, ctx, "ServiceRequest", row.service_request, sr, None, workflow=True)
         entities.append(f"ServiceRequest/{row.service_request}")
     done = conn.execute(
-        update(consult).where(consult.c.id == task_id, consult.c.version == row.version).values(**values)
+        update(consult).where(consult.c.id == row.id, consult.c.version == row.version).values(**values)
     )
     if done.rowcount != 1:
         raise FhirError(
             409,
             "conflict",
             "API-031",
-            f"Task/{task_id} was changed at the same time; try again",
-            f"Task/{task_id}",
+            f"Task/{row.id} was changed at the same time; try again",
+            f"Task/{row.id}",
         )
-    return _operation_result(200, _read(conn, ctx, "Task", task_id), entities, row.patient, "U")
+    return entities
 
 
 def _answer(conn, ctx, env: Env, row, task: dict, specialist: Specialist, text: str, now) -> list[str]:

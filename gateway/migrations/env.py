@@ -9,7 +9,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import text
 
-from gateway.schema import metadata
+from gateway.tables import metadata
 
 MIGRATION_LOCK = 7513_0005  # any constant; shared by every gateway process
 

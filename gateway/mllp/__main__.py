@@ -41,7 +41,11 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--db", default="sqlite:///hisgw-mllp.db", help="SQLAlchemy URL of the message store")
     p.add_argument("--max-frame", type=int, default=MAX_MESSAGE_BYTES)
     p.add_argument("--idle-timeout", type=float, default=60.0)
-    p.add_argument("--max-connections", type=int, default=50)
+    p.add_argument("--max-connections", type=int, default=200)
+    p.add_argument("--max-per-peer", type=int, default=50, help="connections from one address at once")
+    p.add_argument(
+        "--first-frame-timeout", type=float, default=10.0, help="seconds a new connection has for a frame"
+    )
     p.add_argument(
         "--default-charset",
         default="",
@@ -62,6 +66,8 @@ async def _run(args: argparse.Namespace) -> None:
         max_frame=args.max_frame,
         idle_timeout=args.idle_timeout,
         max_connections=args.max_connections,
+        max_per_peer=args.max_per_peer,
+        first_frame_timeout=args.first_frame_timeout,
         ssl=ctx,
         default_charset=args.default_charset,
         after_store_delay=float(os.environ.get("HISGW_MLLP_TEST_DELAY_AFTER_STORE", "0") or 0),

@@ -15,17 +15,22 @@ content errors (BSN, dates)   AE              CA (app ack AE)        yes
 mapped (warnings as ERR W)    AA              CA (app ack AA)        yes
 ============================  ==============  =====================  ======
 
+A message whose MSH-3/4/10 was stored before with other content (MSH-7 aside) is a *conflicting
+duplicate*: answered AR (CR in enhanced mode) with ``MLLP-005`` naming MSH-10, audited, not stored
+(:func:`conflicting`); a true resend gets the acknowledgement stored first, byte for byte.
+
 A message that could not be stored (database down) is answered ``AE``/``CE`` with ``MLLP-003`` and is
 not acknowledged as received: the sender keeps it and resends.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 
 from gateway.mllp.store import KEY_LENGTH, InboundRecord
-from mappings.hl7v2 import ack, messages
+from mappings.hl7v2 import ack, fast, messages
 from mappings.hl7v2.er7 import Hl7ParseError, Segment, parse_bytes
 from mappings.problems import InputError, Problem, ProblemSink, Severity
 
@@ -121,7 +126,7 @@ def decide(
         if parse_error is not None:
             raise parse_error
         assert msg is not None
-        result = messages.read(msg, sink, accepted=messages.INBOUND)
+        result = fast.accept(msg, sink, accepted=messages.INBOUND)  # the one mapping (docs/hl7v2.md §6a)
         outcome = "accept"
     except InputError as exc:
         sink.problems.extend(p for p in exc.problems if p not in sink.problems)
@@ -165,3 +170,18 @@ def store_failed(data: bytes, reason: str, now: dt.datetime | None = None) -> by
     problem = _problem("MLLP-003", "message", f"the message could not be stored ({reason}); resend it")
     code = "CE" if ack.is_enhanced(msh) else "AE"
     return ack.ack_bytes(ack.build_ack(msh, code, (problem,), now=now))
+
+
+def conflicting(record: InboundRecord, now: dt.datetime | None = None) -> InboundRecord:
+    """The refusal of a conflicting duplicate (``gateway.mllp.store.ConflictHook``): AR/CR with an ERR
+    ``MLLP-005`` at MSH-10; the sender must give a new message a new control id."""
+    now = now or dt.datetime.now()
+    msh = ack.header_segment(record.raw)
+    problem = _problem(
+        "MLLP-005",
+        "MSH-10",
+        f"MSH-10 {record.key[2]!r} of this sender was already used for a message with other content;"
+        " a new message needs a new control id",
+    )
+    code, sent, _ = _acks(msh, "reject", (problem,), now)
+    return dataclasses.replace(record, ack_code=code, ack=sent, app_ack=None, conflict=True)

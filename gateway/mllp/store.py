@@ -74,6 +74,8 @@ class InboundRecord:
     peer: str = ""
     bsns: tuple[str, ...] = ()
     """The patients the message names (BSN), for the receipt's audit record; not stored in this table."""
+    conflict: bool = False
+    """A conflicting duplicate (its key was stored with other content): refused, not stored."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +87,8 @@ class StoreResult:
     duplicate: bool
     app_ack: bytes | None = None
     """Enhanced mode: the application acknowledgement (the one stored first, for a resend)."""
+    conflict: bool = False
+    """The key was stored before with other content: ``ack`` is the refusal (AR/CR, ``MLLP-005``)."""
 
 
 def _sqlite_pragmas(engine: Engine) -> None:
@@ -105,6 +109,24 @@ def _sqlite_pragmas(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def same_content(stored: bytes, received: bytes) -> bool:
+    """Whether a message with a stored key is a resend: the same bytes, except MSH-7 (the time of the
+    message, which some senders stamp again on a retry) and trailing segment terminators."""
+    return _masked(stored) == _masked(received)
+
+
+def _masked(raw: bytes) -> bytes:
+    raw = raw.rstrip(b"\r\n")
+    end = raw.find(b"\r")
+    head, rest = (raw, b"") if end < 0 else (raw[:end], raw[end:])
+    if head[:3] != b"MSH" or len(head) < 4:
+        return raw
+    fields = head.split(head[3:4])
+    if len(fields) > 6:
+        fields[6] = b""  # MSH-7 (MSH-1 is the separator itself, so field 6 of the split is MSH-7)
+    return head[3:4].join(fields) + rest
+
+
 def _row(r: InboundRecord, received: dt.datetime) -> dict:
     return {
         "sending_application": r.key[0],
@@ -120,6 +142,11 @@ def _row(r: InboundRecord, received: dt.datetime) -> dict:
     }
 
 
+ConflictHook = Callable[[InboundRecord], InboundRecord]
+"""Turns a record whose key was stored with other content into its refusal (``ack_code``/``ack`` of the
+AR/CR, ``conflict`` set); :class:`gateway.mllp.server.MllpServer` sets
+:func:`gateway.mllp.handler.conflicting`."""
+
 ReceiptHook = Callable[[Connection, InboundRecord, bool], None]
 """Called in the storing transaction for every received record (the bool: a resend of a stored message);
 if it raises, the transaction fails and the sender gets AE/CE (``MLLP-003``) and resends."""
@@ -129,7 +156,10 @@ class MessageStore:
     """The inbound message table behind one SQLAlchemy URL (``sqlite:///path.db`` by default).
 
     ``on_receipt``: run in the same transaction for each record, new or resent (``hisgw serve`` writes
-    the NEN 7513 AuditEvent of the receipt there, so a message is never stored without its audit record)."""
+    the NEN 7513 AuditEvent of the receipt there, so a message is never stored without its audit record).
+    A resend is recognised by its content: the same key with other content (MSH-7 aside, which senders
+    may restamp) is a *conflicting duplicate*, answered by ``on_conflict``'s refusal and audited as such.
+    """
 
     def __init__(
         self,
@@ -137,9 +167,11 @@ class MessageStore:
         *,
         create: bool = True,
         on_receipt: ReceiptHook | None = None,
+        on_conflict: ConflictHook | None = None,
     ):
         self.url = url
         self.on_receipt = on_receipt
+        self.on_conflict = on_conflict
         self.engine = create_engine(url, future=True)
         if self.engine.dialect.name == "sqlite":
             _sqlite_pragmas(self.engine)
@@ -177,13 +209,17 @@ class MessageStore:
                     out.append(StoreResult(r.ack, r.ack_code, False, r.app_ack))
                 except IntegrityError:
                     got = conn.execute(
-                        select(inbound.c.ack, inbound.c.ack_code, inbound.c.app_ack).where(
+                        select(inbound.c.ack, inbound.c.ack_code, inbound.c.app_ack, inbound.c.raw).where(
                             inbound.c.sending_application == r.key[0],
                             inbound.c.sending_facility == r.key[1],
                             inbound.c.control_id == r.key[2],
                         )
                     ).one()
-                    out.append(StoreResult(got.ack, got.ack_code, True, got.app_ack))
+                    if self.on_conflict is not None and not same_content(bytes(got.raw), r.raw):
+                        r = self.on_conflict(r)
+                        out.append(StoreResult(r.ack, r.ack_code, True, None, conflict=True))
+                    else:
+                        out.append(StoreResult(got.ack, got.ack_code, True, got.app_ack))
                 if self.on_receipt is not None:
                     self.on_receipt(conn, r, out[-1].duplicate)
         return out

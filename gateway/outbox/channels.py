@@ -13,6 +13,10 @@ Every channel sends a batch of items (different patients of one practice) and an
 
 The message id is the outbox item id in every channel: MSH-10 (MLLP), the file name (drop directory),
 the ``Idempotency-Key`` header (HTTP inbox, FHIR).
+
+Which channels there are follows from the formats' postbox forms (:class:`formats.PostboxForm`): ``drop``
+writes the file of any format that has a drop form; every other channel carries one format over its
+transport (``mllp``: :class:`MllpChannel`; ``http``: :class:`HttpChannel`, POSTed to url + path).
 """
 
 from __future__ import annotations
@@ -20,17 +24,17 @@ from __future__ import annotations
 import datetime as dt
 import os
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from gateway.outbox.config import Route
+from gateway.outbox.config import DROP, Route
 from mappings.model import PostboxItem
 
 OutcomeKind = Literal["delivered", "transient", "ambiguous", "permanent"]
 
 SB, EB, CR = b"\x0b", b"\x1c", b"\x0d"
-DROP_EXTENSION = {"medicom": ".xml", "microhis": ".txt", "omnihis": ".json"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,11 +188,10 @@ class DropChannel(Channel):
     name = "drop"
 
     def __init__(self, route: Route):
-        from adapters.base import get_postbox_format
-
+        fmt = route.postbox_format()
         self.dir = Path(route.dir)  # type: ignore[arg-type]
-        self.fmt = get_postbox_format(route.dialect)  # type: ignore[arg-type]
-        self.ext = DROP_EXTENSION[route.dialect]  # type: ignore[index]
+        self.fmt = fmt.postbox_codec()
+        self.ext = fmt.extension
 
     def file_name(self, message_id: str) -> str:
         return message_id + self.ext
@@ -245,21 +248,28 @@ def classify_status(status: int) -> OutcomeKind:
     return "permanent"
 
 
-class _HttpChannel(Channel):
-    content_type = "application/json"
+class HttpChannel(Channel):
+    """A format's postbox form POSTed to the route's url plus the form's path, with its media type and an
+    ``Idempotency-Key``: OmniHIS-style postbox JSON to an inbox (``http``), a FHIR Communication to
+    ``<url>/Communication`` (``fhir``)."""
 
     def __init__(self, route: Route):
         import httpx
 
+        fmt = route.postbox_format()
+        self.name = route.channel
         self.httpx = httpx
         self.url = route.url.rstrip("/")  # type: ignore[union-attr]
+        self.path = fmt.postbox.path if fmt.postbox is not None else ""
+        self.content_type = fmt.media_type
+        self.codec = fmt.postbox_codec()
         self.client = httpx.Client(timeout=route.timeout, headers={"User-Agent": "his-gateway-outbox"})
 
     def target(self) -> str:
-        return self.url
+        return self.url + self.path
 
     def body(self, item: PostboxItem) -> bytes:
-        raise NotImplementedError
+        return self.codec.write_postbox(item)
 
     def close(self) -> None:
         self.client.close()
@@ -289,43 +299,92 @@ class _HttpChannel(Channel):
         return out
 
 
-class HttpInboxChannel(_HttpChannel):
-    """OmniHIS-style postbox JSON (``adapters/omnihis.py`` POSTBOX) POSTed to the inbox URL."""
-
-    name = "http"
-
-    def body(self, item: PostboxItem) -> bytes:
-        from adapters.omnihis import POSTBOX
-
-        return POSTBOX.write_postbox(item)
+HttpInboxChannel = HttpChannel
+"""The earlier name of :class:`HttpChannel` (then only the OmniHIS inbox)."""
 
 
-class FhirChannel(_HttpChannel):
-    """The item as a FHIR Communication (``mappings/fhir/communication.py``) POSTed to
-    ``<url>/Communication``.
-    """
+class NumberedDropChannel(Channel):
+    """Transport ``numbered-files``: each item as ``<number><extension>`` into ``route.dir``, the number
+    kept per message id in the directory's journal (``gateway/outbox/numbered_drop.py``,
+    ``docs/postbox-delivery.md`` §4.5)."""
 
-    name = "fhir"
-    content_type = "application/fhir+json"
+    def __init__(self, route: Route) -> None:
+        from gateway.outbox.numbered_drop import DEFAULT_SENDER
 
-    def target(self) -> str:
-        return self.url + "/Communication"
+        fmt = route.postbox_format()
+        self.name = route.channel
+        self.dir = Path(route.dir)  # type: ignore[arg-type]
+        self.sender = route.sender or DEFAULT_SENDER
+        self.codec = fmt.postbox_codec()
+        self.ext = fmt.extension
 
-    def body(self, item: PostboxItem) -> bytes:
-        import orjson
+    def close(self) -> None:
+        pass
 
-        from mappings.fhir.communication import postbox_to_fhir
+    def send(self, batch: list[tuple[str, PostboxItem]]) -> list[Outcome]:
+        from gateway.outbox.numbered_drop import file_name, number_for
 
-        return orjson.dumps(postbox_to_fhir(item))
+        out: list[Outcome] = []
+        written = False
+        for mid, item in batch:
+            if not self.dir.is_dir():  # a share not mounted: never created here
+                out.append(Outcome("transient", "drop directory absent"))
+                continue
+            try:
+                number = number_for(self.dir, mid)
+            except OSError as exc:
+                out.append(Outcome("transient", f"journal: {type(exc).__name__}"))
+                continue
+            try:
+                data = self.codec.write_numbered(item, number, self.sender)
+            except Exception as exc:  # noqa: BLE001 - the format cannot carry it (a character outside ISO 8859-1)
+                out.append(Outcome("permanent", f"writer: {type(exc).__name__}"))
+                continue
+            final = self.dir / file_name(number, self.ext)
+            if final.exists():
+                out.append(Outcome("delivered", "already there"))
+                continue
+            tmp = self.dir / f".{file_name(number, self.ext)}.{os.getpid()}.tmp"
+            try:
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+                try:
+                    os.write(fd, data)
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+                os.rename(tmp, final)
+                written = True
+                out.append(Outcome("delivered", "renamed"))
+            except OSError as exc:
+                try:
+                    os.unlink(tmp)
+                except OSError:
+                    pass
+                out.append(Outcome("transient", f"write: {type(exc).__name__}"))
+        if written:
+            try:
+                fd = os.open(self.dir, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+            except OSError:
+                pass
+        return out
 
 
-CHANNELS: dict[str, type[Channel]] = {
+TRANSPORTS: dict[str, Callable[[Route], Channel]] = {
     "mllp": MllpChannel,
-    "drop": DropChannel,
-    "http": HttpInboxChannel,
-    "fhir": FhirChannel,
+    "http": HttpChannel,
+    "numbered-files": NumberedDropChannel,  # a mail client's directory of numbered interchanges
 }
+"""The channel class of each transport a postbox form names (:attr:`formats.PostboxForm.transport`)."""
 
 
 def open_channel(route: Route) -> Channel:
-    return CHANNELS[route.channel](route)
+    """The channel that delivers over ``route``."""
+    if route.channel == DROP:
+        return DropChannel(route)
+    form = route.postbox_format().postbox
+    assert form is not None and form.transport is not None, route.channel  # the routing file checked it
+    return TRANSPORTS[form.transport](route)

@@ -13,7 +13,7 @@ A TOML file, validated as a whole before the worker starts (``OUT-001`` names th
     batch = 50                 # items one claim takes for one practice (different patients)
 
     [practice.01000001]        # the practice's AGB
-    channel = "mllp"           # mllp | drop | http | fhir
+    channel = "mllp"           # drop, or a channel a format's postbox form names: mllp | http | fhir
     host = "127.0.0.1"
     port = 2575
     message = "MDM^T02"        # MDM^T02 (ORU^R01 carries results, not letters: not offered)
@@ -22,7 +22,7 @@ A TOML file, validated as a whole before the worker starts (``OUT-001`` names th
     [practice.01000002]
     channel = "drop"
     dir = "/srv/medicom/postbus"
-    dialect = "medicom"        # medicom | microhis | omnihis
+    dialect = "medicom"        # a format whose postbox form is a drop file: medicom | microhis | omnihis
 
     [practice.01000003]
     channel = "http"           # OmniHIS-style JSON, POSTed to url with an Idempotency-Key header
@@ -32,8 +32,16 @@ A TOML file, validated as a whole before the worker starts (``OUT-001`` names th
     channel = "fhir"           # FHIR Communication POSTed to <url>/Communication, Idempotency-Key
     url = "http://127.0.0.1:8081/fhir"
 
+    [practice.01000005]
+    channel = "edifact"        # MEDVRI interchanges <number>.edi for the practice's mail client
+    dir = "/srv/zorgmail/uit"
+    sender = "HISGW"           # UNB-2, the gateway's mail address (default HISGW)
+
 A practice that is not in the file keeps its items queued (``OUT-002`` in ``hisgw outbox list``): nothing is
 lost, nothing is sent to a guess.
+
+The channels and dialects are those of the format registry (:mod:`formats`): ``drop`` takes any format
+whose postbox form is a drop file, and every other channel is the one a format's postbox form names.
 """
 
 from __future__ import annotations
@@ -42,12 +50,25 @@ import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+import formats
 from mappings.problems import GatewayError
 
 CONFIG_INVALID = "OUT-001"
 NO_ROUTE = "OUT-002"
+DROP = "drop"
+"""The channel that writes a format's postbox file into a directory (``dir``, ``dialect``)."""
+
+
+def channel_names() -> list[str]:
+    """Every channel a route may name: ``drop`` and the channels of the formats' postbox forms."""
+    return [DROP, *formats.channels()]
+
+
+def drop_dialects() -> list[str]:
+    """Every format a drop directory may be written in."""
+    return [f.name for f in formats.drop_formats()]
 
 
 class RoutingError(GatewayError, ValueError):
@@ -72,19 +93,47 @@ class Limits(BaseModel):
 class Route(Limits):
     """One practice's channel and limits."""
 
-    channel: Literal["mllp", "drop", "http", "fhir"]
+    channel: str
+    """``drop`` or a channel a format's postbox form names (:func:`channel_names`)."""
     host: str | None = None
     port: int | None = Field(default=None, ge=1, le=65535)
     message: Literal["MDM^T02"] = "MDM^T02"
     dir: Path | None = None
-    dialect: Literal["medicom", "microhis", "omnihis"] | None = None
+    dialect: str | None = None
+    """The format of the files of a drop directory (:func:`drop_dialects`)."""
     url: str | None = None
+    sender: str | None = Field(default=None, pattern=r"^[A-Za-z0-9]{1,35}$")
+    """Who the interchanges of a ``numbered-files`` channel come from (Edifact UNB-2: the gateway's mail
+    address; default ``HISGW``)."""
     auto_filing: bool = False
+
+    @field_validator("channel")
+    @classmethod
+    def _known_channel(cls, value: str) -> str:
+        if value not in channel_names():
+            raise ValueError(f"Input should be one of {', '.join(map(repr, channel_names()))}")
+        return value
+
+    @field_validator("dialect")
+    @classmethod
+    def _drop_dialect(cls, value: str | None) -> str | None:
+        if value is not None and value not in drop_dialects():
+            raise ValueError(f"Input should be one of {', '.join(map(repr, drop_dialects()))}")
+        return value
+
+    def postbox_format(self) -> formats.Format:
+        """The format this route delivers in: the drop dialect, or the format the channel carries."""
+        return formats.get(self.dialect) if self.channel == DROP else formats.channels()[self.channel]  # type: ignore[arg-type]
 
     @model_validator(mode="after")
     def _channel_fields(self) -> Route:
-        need = {"mllp": ("host", "port"), "drop": ("dir", "dialect"), "http": ("url",), "fhir": ("url",)}
-        missing = [k for k in need[self.channel] if getattr(self, k) is None]
+        if self.channel == DROP:
+            need: tuple[str, ...] = ("dir", "dialect")
+        else:
+            form = formats.channels()[self.channel].postbox
+            transport = form.transport if form is not None else None
+            need = {"mllp": ("host", "port"), "numbered-files": ("dir",)}.get(transport or "", ("url",))
+        missing = [k for k in need if getattr(self, k) is None]
         if missing:
             raise ValueError(f"channel {self.channel!r} needs {', '.join(missing)}")
         if self.url is not None and not self.url.startswith(("http://", "https://")):

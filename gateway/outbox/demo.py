@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-DIALECTS = ("medicom", "omnihis", "microhis")
+import formats
 
 
 def demo_routing(base: Path, practices: list[str]) -> Path:
@@ -19,6 +19,7 @@ def demo_routing(base: Path, practices: list[str]) -> Path:
         "backoff_max = 30.0",
         "idle_poll = 0.2",
     ]
+    dialects = [f.name for f in formats.drop_formats()]  # every drop form in turn
     for i, agb in enumerate(practices):
         folder = base / agb
         folder.mkdir(exist_ok=True)
@@ -26,7 +27,7 @@ def demo_routing(base: Path, practices: list[str]) -> Path:
             f"[practice.{agb}]",
             'channel = "drop"',
             f'dir = "{folder.resolve()}"',
-            f'dialect = "{DIALECTS[i % len(DIALECTS)]}"',
+            f'dialect = "{dialects[i % len(dialects)]}"',
             "auto_filing = true",
         ]
     path = base / "routing.toml"

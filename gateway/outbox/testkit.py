@@ -135,7 +135,7 @@ class SimProcess:
         self.kind, self.name = kind, name
         self.filed_log = workdir / f"{name}.filed"
         self.stats = workdir / f"{name}.stats.json"
-        self.port = port or (free_port() if kind != "drop" else None)
+        self.port = port or (free_port() if kind not in ("drop", "numbered") else None)
         self.dir = directory
         cmd = [
             sys.executable,
@@ -151,7 +151,7 @@ class SimProcess:
         if self.port:
             cmd += ["--port", str(self.port)]
         if directory is not None:
-            cmd += ["--dir", str(directory), "--dialect", dialect or "medicom"]
+            cmd += ["--dir", str(directory)] + (["--dialect", dialect] if dialect else [])
         self.err = (workdir / f"{name}.err").open("wb")
         self.proc = subprocess.Popen(cmd, env=child_env(), stdout=subprocess.PIPE, stderr=self.err, cwd=ROOT)
         line = self.proc.stdout.readline()  # type: ignore[union-attr]

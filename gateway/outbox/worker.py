@@ -34,6 +34,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, Engine, text
 from tenacity import RetryCallState, wait_exponential_jitter
@@ -43,6 +44,9 @@ from gateway.outbox.channels import Channel, Outcome, open_channel
 from gateway.outbox.config import NO_ROUTE, Route, Routing
 from gateway.outbox.schema import outbox_item
 from mappings.model import PostboxItem, postbox_from_json, to_json
+
+if TYPE_CHECKING:
+    from gateway.outbox.filing import PatientFacts
 
 log = logging.getLogger("hisgw.outbox")
 
@@ -102,7 +106,7 @@ class Claimed:
     created_ms: int
 
 
-FactsLookup = Callable[[Connection, PostboxItem], object]
+FactsLookup = Callable[[Connection, PostboxItem], "PatientFacts | None"]
 
 
 class Lane:

@@ -14,17 +14,18 @@ Numbers are decoded as exact decimals (msgspec ``float_hook=Decimal``): a measur
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Iterator
 from decimal import Decimal
 from typing import Any, BinaryIO
 
 import msgspec
 
-from adapters.base import DossierFormat, sink_or_new
+from mappings.codec import DossierFormat, PostboxFormat, sink_or_new
 from mappings.fhir import bundle
 from mappings.fhir.common import dumps
 from mappings.fhir.validator import MAX_SEPARATORS, validate
-from mappings.model import Dossier
+from mappings.model import Dossier, PostboxItem
 from mappings.problems import InputError, ProblemSink
 
 MAX_BUNDLE_BYTES = 64 * 1024 * 1024
@@ -81,8 +82,6 @@ class FhirFormat(DossierFormat):
     """Dossiers as FHIR R4 collection Bundles (JSON; NDJSON when many)."""
 
     name = "fhir"
-    streaming = True
-    media_type = "application/fhir+json"
 
     def read(self, data: bytes, *, source: str = "<input>", sink: ProblemSink | None = None) -> Dossier:
         return read_bundle(data, source=source, sink=sink)
@@ -123,6 +122,45 @@ class FhirFormat(DossierFormat):
             n += 1
         return n
 
+    def write_summaries(
+        self, summaries: Iterable[Dossier | tuple[Dossier, Dossier]], out: BinaryIO, *, as_of: dt.date
+    ) -> int:
+        """Professional summaries as FHIR document Bundles (``hisgw summary --to fhir``), not collections:
+        :func:`mappings.fhir.document.write_summary_documents` (an item may be a pair: the summary and the
+        dossier it was selected from)."""
+        from mappings.fhir.document import write_summary_documents
+
+        return write_summary_documents(summaries, out, as_of=as_of)
+
+
+class FhirPostbox(PostboxFormat):
+    """The postbox form of ``fhir``: a postbox item as one FHIR Communication
+    (:func:`mappings.fhir.communication.postbox_to_fhir`), POSTed to ``<url>/Communication``."""
+
+    name = FhirFormat.name
+
+    def write_postbox(self, item: PostboxItem) -> bytes:
+        from mappings.fhir.communication import postbox_to_fhir
+
+        return dumps(postbox_to_fhir(item))
+
+    def read_postbox(
+        self, data: bytes, *, source: str = "<input>", sink: ProblemSink | None = None
+    ) -> PostboxItem:
+        from mappings.fhir.communication import postbox_from_fhir
+
+        sink = sink_or_new(sink)
+        start = len(sink.problems)
+        doc = decode(data, source, sink)
+        item = None
+        if isinstance(doc, dict) and doc.get("resourceType") == "Communication":
+            item = postbox_from_fhir(doc, sink, source=source)
+        elif doc is not None:
+            sink.error("FHIR-002", source, "the document is not a Communication (a postbox item)")
+        if item is None or sink.has_errors:
+            raise InputError(sink.problems[start:])
+        return item
+
 
 def _whole(line: bytes) -> object | None:
     """The line decoded when it is a complete JSON object (NDJSON), ``None`` when it is the start of a
@@ -139,3 +177,4 @@ def _whole(line: bytes) -> object | None:
 
 
 FORMAT = FhirFormat()
+POSTBOX = FhirPostbox()

@@ -11,12 +11,15 @@ structure is wanted: tests, the conformance suites and the benchmarks.
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 FHIR_VERSION = "4.0.1"
 
 
-def model_class(resource_type: str) -> type:
+def model_class(resource_type: str) -> type[BaseModel]:
     """The fhir.resources R4B model class for a resource type (``"Patient"`` -> ``R4B.patient.Patient``)."""
     module = importlib.import_module(f"fhir.resources.R4B.{resource_type.lower()}")
     return getattr(module, resource_type)

@@ -399,6 +399,7 @@ def _add_table(
     for element, spec in elements.items():
         many = spec.get("max", "1") not in ("0", "1")
         types = spec["t"]
+        keys: list[tuple[str, str, Any, str | None]]  # (JSON key, FHIRPath, type(s), choice group)
         if element.endswith("[x]"):
             stem = element[:-3]
             # a profiled type keeps the base type's name: doseQuantity is a SimpleQuantity
@@ -604,7 +605,7 @@ class _Walker:
                     f"({', '.join(sorted(self.schema.resources))})",
                 )
             return
-        path = path or rtype
+        path = path or str(rtype)  # a str: only a str names a table
         outer, outer_url = self.scope, self.full_url
         if not contained:
             self.scope = _Scope(path)

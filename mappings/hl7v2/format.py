@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any, BinaryIO
 
-from adapters.base import sink_or_new
+from mappings.codec import sink_or_new
 from mappings.hl7v2 import canonical as c
 from mappings.hl7v2 import messages
 from mappings.hl7v2.er7 import MAX_FILE_BYTES, Hl7ParseError, parse_bytes, split_messages
@@ -29,6 +29,8 @@ def _relocate(sink: ProblemSink, problems: Iterable[Problem], prefix: str) -> No
     for p in problems:
         if p.severity is Severity.ERROR:
             sink.error(p.code, f"{prefix} {p.location}", p.message)
+        elif p.severity is Severity.INFORMATION:
+            sink.info(p.code, f"{prefix} {p.location}", p.message)
         else:
             sink.warning(p.code, f"{prefix} {p.location}", p.message)
 
@@ -39,16 +41,15 @@ class Hl7v2Format:
     and names the conversions it makes in :attr:`message_pairs`."""
 
     name = "hl7v2"
-    streaming = True
-    media_type = "x-application/hl7-v2+er7"
 
     @property
     def message_pairs(self) -> dict[tuple[str, str], tuple[Any, Any]]:
         """(from, to) -> (reader, writer) for every conversion of messages the command line makes."""
+        fhir = FHIR_MESSAGES.name
         return {
-            ("hl7v2", "hl7v2"): (self, self),
-            ("hl7v2", "fhir"): (self, FHIR_MESSAGES),
-            ("fhir", "hl7v2"): (FHIR_MESSAGES, self),
+            (self.name, self.name): (self, self),
+            (self.name, fhir): (TO_FHIR, FHIR_MESSAGES),
+            (fhir, self.name): (FHIR_MESSAGES, self),
         }
 
     def read(self, data: bytes, *, source: str = "<input>", sink: ProblemSink | None = None) -> Any:
@@ -61,8 +62,11 @@ class Hl7v2Format:
 
     def iter_read(
         self, stream: BinaryIO, *, source: str = "<input>", sink: ProblemSink | None = None
-    ) -> Iterator[c.Hl7Canonical]:
+    ) -> Iterator[Any]:
         """Every message of the file as its canonical struct, in order (see the module docstring)."""
+        return self._iter(stream, source, sink, lambda data, one: messages.read(parse_bytes(data), one))
+
+    def _iter(self, stream: BinaryIO, source: str, sink: ProblemSink | None, read: Any) -> Iterator[Any]:
         sink = sink_or_new(sink)
         data = stream.read(MAX_FILE_BYTES + 1)
         try:
@@ -77,7 +81,7 @@ class Hl7v2Format:
             prefix = f"{source} message {part.number} (line {part.line})"
             one = ProblemSink(strict=sink.strict)
             try:
-                obj = messages.read(parse_bytes(part.data), one)
+                obj = read(part.data, one)
             except InputError as exc:
                 _relocate(sink, [*one.problems, *(p for p in exc.problems if p not in one.problems)], prefix)
                 continue
@@ -94,17 +98,35 @@ class Hl7v2Format:
         return n
 
 
+class Hl7v2ToFhir(Hl7v2Format):
+    """``--from hl7v2 --to fhir``: each message straight to its Bundle's JSON bytes by
+    :func:`mappings.hl7v2.fast.oru_bytes`, the one mapping the MLLP listener and ``bench/`` use too (the lean
+    ORU^R01 path, every other message by the general route: the same bytes either way)."""
+
+    def iter_read(
+        self, stream: BinaryIO, *, source: str = "<input>", sink: ProblemSink | None = None
+    ) -> Iterator[Any]:
+        from mappings.hl7v2.fast import oru_bytes
+
+        return self._iter(stream, source, sink, oru_bytes)
+
+
 class FhirMessages:
     """HL7 v2 messages as FHIR R4 message Bundles, one per NDJSON line (or one pretty-printed Bundle)."""
 
-    name = "fhir"
+    @property
+    def name(self) -> str:
+        """The name of the ``fhir`` format, whose Bundles these are."""
+        from mappings.fhir.format import FORMAT as FHIR
+
+        return FHIR.name
 
     def write_many(self, items: Iterable[c.Hl7Canonical], out: BinaryIO) -> int:
         from mappings.hl7v2.fast import bundle_bytes
 
         n = 0
-        for obj in items:
-            out.write(bundle_bytes(obj) + b"\n")
+        for obj in items:  # Bundle bytes made already (Hl7v2ToFhir), or a canonical message
+            out.write((obj if isinstance(obj, bytes) else bundle_bytes(obj)) + b"\n")
             n += 1
         return n
 
@@ -155,4 +177,5 @@ class FhirMessages:
 
 
 FHIR_MESSAGES = FhirMessages()
+TO_FHIR = Hl7v2ToFhir()
 FORMAT = Hl7v2Format()
