@@ -18,6 +18,7 @@ Exception tree: every exception the project raises on purpose (never for bugs), 
     ├── FramingError                gateway/mllp/framing.py: not an MLLP peer (MLLP-002)
     ├── OnwardSharing               gateway/tenancy.py: only a patient's owner shares it onward (AUTH-006)
     ├── RoutingError                gateway/outbox/config.py: unusable routing file (also a ValueError)
+    ├── LineBreakInData             mappings/edifact/syntax.py: a line break where Edifact holds one line
     ├── _Failed                     gateway/cli.py: the input had errors; the command exits 1
     ├── RunnerError                 conformance/model.py: a test in error (.code CONF-002 .. CONF-004)
     │   ├── UsageError              conformance/suite.py: the run asked wrongly (CONF-001, exit 2)

@@ -34,7 +34,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from mappings.problems import InputError, ProblemSink
+from mappings.problems import GatewayError, InputError, ProblemSink
 
 MAX_INTERCHANGE_BYTES = 64 * 1024 * 1024
 """Largest interchange read (a file of many messages); beyond it ``EDI-009``."""
@@ -457,7 +457,7 @@ def _check_level(
 # --------------------------------------------------------------------------- writing
 
 
-class LineBreakInData(ValueError):
+class LineBreakInData(GatewayError, ValueError):
     """A value with a line break where the message holds one line (only TXT/OPB hold lines, one each)."""
 
 
