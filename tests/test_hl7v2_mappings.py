@@ -13,7 +13,15 @@ from hypothesis import strategies as st
 
 from mappings import model as m
 from mappings.hl7v2 import ack, datatypes, mdm, messages, oru, parse, parse_bytes, ref
-from mappings.hl7v2.canonical import AdtMessage, ConsultParty, ConsultRequest, Hd, MessageHeader, RefMessage
+from mappings.hl7v2.canonical import (
+    AdtMessage,
+    ConsultParty,
+    ConsultRequest,
+    Hd,
+    MessageHeader,
+    PatientDetails,
+    RefMessage,
+)
 from mappings.problems import InputError, Problem, ProblemSink, Severity
 from tests.strategies import _measurement, patients, postbox_items, text
 
@@ -402,3 +410,25 @@ def test_ack_for_v23_uses_err_1():
     msg = ack.build_ack(parse(ADT.replace("|2.5|", "|2.3|")).msh, "AE", [problem], control_id="A1", now=NOW)
     err = msg.segment("ERR")
     assert (err.get(1, 1), err.get(1, 3), err.get(1, 4, 1)) == ("PID", "7", "101")
+
+
+def test_name_suffix_second_address_line_and_state_go_to_fhir_and_back():
+    """XPN.4 suffix, XAD.2 other designation and XAD.4 state (v2.5 §2.A.88, §2.A.85): HumanName.suffix, a
+    second Address.line and Address.state, and back into the same components."""
+    from mappings.hl7v2 import fhir
+
+    data = ADT.replace("^^Dr.^^L|", "^Jr.^Dr.^^L|").replace("^^Groningen^^", "^Apartment 3^Groningen^GR^")
+    a = messages.read(parse(data))
+    assert a.patient_details == PatientDetails(
+        name_suffix="Jr.", address_other_designation="Apartment 3", address_state="GR"
+    )
+    bundle = fhir.to_fhir(a)
+    pat = next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient")
+    assert pat["name"][0]["suffix"] == ["Jr."]
+    assert (
+        pat["address"][0]["line"] == ["Dorpsstraat 12a", "Apartment 3"] and pat["address"][0]["state"] == "GR"
+    )
+    back = fhir.from_fhir(bundle)
+    assert back == a
+    pid = messages.write(back).to_bytes().split(b"\r")[2].decode()
+    assert "^Jr.^Dr.^" in pid and "^Apartment 3^Groningen^GR^9712 AB^" in pid

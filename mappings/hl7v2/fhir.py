@@ -197,8 +197,12 @@ class _Writer:
             self.add(res)
         return {"reference": "urn:uuid:" + res["id"]}
 
-    def patient(self, p: m.Patient, identifiers: tuple[c.Identifier, ...]) -> dict:
+    def patient(
+        self, p: m.Patient, identifiers: tuple[c.Identifier, ...], details: c.PatientDetails | None = None
+    ) -> dict:
         res = patient.to_fhir(p, self.ctx)
+        if details is not None:
+            _put_details(res, details)
         if identifiers:
             res["identifier"] = res.get("identifier", []) + [_identifier(i) for i in identifiers]
         ref = self.add(res)
@@ -370,7 +374,7 @@ def _identifier(i: c.Identifier) -> dict:
 
 def _adt(x: c.AdtMessage) -> dict:
     w = _Writer(x.header)
-    focus = [w.patient(x.patient, x.identifiers)]
+    focus = [w.patient(x.patient, x.identifiers, x.patient_details)]
     if x.merged is not None:  # MRG: the prior record kept, linked both ways (nothing deleted)
         survivor = next(e["resource"] for e in w.entries if e["fullUrl"] == focus[0]["reference"])
         prior: dict = {"resourceType": "Patient", "id": w.ctx.id("Patient", "mrg")}
@@ -454,7 +458,7 @@ def _oru(x: c.OruMessage) -> dict:
 def oru_bundle(w: _Writer, x: c.OruMessage, lean: list[tuple[Any, Any] | None] | None = None) -> dict:
     """The Bundle of an ORU^R01; ``lean`` per order when its Observations are written already (the lean
     path, see :func:`_order`)."""
-    w.patient(x.patient, x.identifiers)
+    w.patient(x.patient, x.identifiers, x.patient_details)
     if x.visit is not None:
         w.visit(x.visit)
     focus = [_order(w, i, o, lean[i - 1] if lean else None) for i, o in enumerate(x.orders, 1)]
@@ -602,6 +606,19 @@ _TO_FHIR: dict[type, Callable[[Any], dict]] = {
 }
 
 
+def _put_details(res: dict, d: c.PatientDetails) -> None:
+    """PID-5 XPN.4 as ``HumanName.suffix``, PID-11 XAD.2 as the address's next ``line`` and XAD.4 as
+    ``Address.state`` (V2-to-FHIR IG, XPN[HumanName] and XAD[Address])."""
+    if d.name_suffix and res.get("name"):
+        res["name"][0]["suffix"] = [d.name_suffix]
+    a = res["address"][0] if res.get("address") else None
+    if a is not None and d.address_other_designation and "line" in a:
+        a["line"] = [*a["line"], d.address_other_designation]
+        a["_line"] = [*a.get("_line", [None]), None]
+    if a is not None and d.address_state:
+        a["state"] = d.address_state
+
+
 def to_fhir(obj: c.Hl7Canonical) -> dict:
     """The FHIR R4 message Bundle of a canonical HL7 v2 message (deterministic)."""
     return _TO_FHIR[type(obj)](obj)
@@ -654,6 +671,22 @@ class _Reader:
                 continue  # another insurer (IN1 without a UZOVI code): the message reads it
             insurance = patient.coverage_from_fhir(self.ctx.resource(k), self.ctx, self.ctx.at(k))
         return patient.from_fhir(own, self.ctx, self.ctx.at(i), insurance), ids
+
+    def patient_details(self) -> c.PatientDetails | None:
+        """What :func:`_put_details` wrote: the first name's suffix, the address's second line and state."""
+        found = self.of("Patient")
+        if not found:
+            return None
+        res = self.ctx.resource(found[0])
+        name = as_dict((as_list(res.get("name")) or [{}])[0])
+        addr = as_dict((as_list(res.get("address")) or [{}])[0])
+        lines = as_list(addr.get("line"))
+        d = c.PatientDetails(
+            name_suffix=as_str((as_list(name.get("suffix")) or [None])[0]),
+            address_other_designation=as_str(lines[1]) if len(lines) > 1 else None,
+            address_state=as_str(addr.get("state")),
+        )
+        return d if d != c.PatientDetails() else None
 
     def visit(self) -> c.Visit | None:
         found = self.of("Encounter")
@@ -907,6 +940,7 @@ def _read_adt(r: _Reader, h: c.MessageHeader, parts: dict) -> c.AdtMessage | Non
         visit=visit,
         merged=merged,
         other_insurance=other,
+        patient_details=r.patient_details(),
     )
 
 
@@ -923,6 +957,7 @@ def _read_oru(r: _Reader, h: c.MessageHeader, parts: dict) -> c.OruMessage | Non
         identifiers=ids,
         visit=visit,
         patient_notes=tuple(parts.get("PID-NTE", [])),
+        patient_details=r.patient_details(),
     )
 
 
@@ -1263,7 +1298,7 @@ def _service_request(w: _Writer, i: int, o: c.Order, encounter: dict | None) -> 
 
 def _orders(x: c.OrderMessage) -> dict:
     w = _Writer(x.header)
-    w.patient(x.patient, x.identifiers)
+    w.patient(x.patient, x.identifiers, x.patient_details)
     encounter = w.visit(x.visit) if x.visit is not None else None
     focus = [_service_request(w, i, o, encounter) for i, o in enumerate(x.orders, 1)]
     return w.bundle(x.header, [("NTE", x.notes)], focus)
@@ -1388,6 +1423,7 @@ def _read_orders(r: _Reader, h: c.MessageHeader, parts: dict) -> c.OrderMessage 
         identifiers=ids,
         visit=visit,
         notes=_one(parts, "NTE"),
+        patient_details=r.patient_details(),
     )
 
 
