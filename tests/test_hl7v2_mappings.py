@@ -432,3 +432,11 @@ def test_name_suffix_second_address_line_and_state_go_to_fhir_and_back():
     assert back == a
     pid = messages.write(back).to_bytes().split(b"\r")[2].decode()
     assert "^Jr.^Dr.^" in pid and "^Apartment 3^Groningen^GR^9712 AB^" in pid
+
+
+def test_a_telephone_number_sent_in_parts_is_kept_as_one_value():
+    """XTN.5-8 (country, area code, local number, extension; v2.5 §2.A.89) without XTN.1: one number."""
+    a = messages.read(parse(ADT.replace("050-1234567^PRN^PH~", "^PRN^PH^^31^50^1234567^12~")))
+    assert a.patient.telecom[0] == m.Telecom(system="phone", value="+31 50 1234567 ext. 12", use="home")
+    b = messages.read(parse(ADT.replace("050-1234567^PRN^PH~", "^PRN^PH^^^203^2290210~")))
+    assert b.patient.telecom[0].value == "203 2290210"
