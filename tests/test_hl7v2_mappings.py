@@ -440,3 +440,23 @@ def test_a_telephone_number_sent_in_parts_is_kept_as_one_value():
     assert a.patient.telecom[0] == m.Telecom(system="phone", value="+31 50 1234567 ext. 12", use="home")
     b = messages.read(parse(ADT.replace("050-1234567^PRN^PH~", "^PRN^PH^^^203^2290210~")))
     assert b.patient.telecom[0].value == "203 2290210"
+
+
+def test_identifier_effective_and_expiration_dates_go_to_fhir_period_and_back():
+    """CX.7 and CX.8 (v2.5 §2.A.14) as Identifier.period (V2-to-FHIR IG CX[Identifier])."""
+    from mappings.hl7v2 import fhir
+
+    a = messages.read(parse(ADT.replace("7654321^^^ZIS^PI|", "7654321^^^ZIS^PI^^20070103^20991231|")))
+    assert (a.identifiers[0].valid_from, a.identifiers[0].valid_until) == (
+        dt.date(2007, 1, 3),
+        dt.date(2099, 12, 31),
+    )
+    bundle = fhir.to_fhir(a)
+    pat = next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient")
+    assert {"start": "2007-01-03", "end": "2099-12-31"} in [x.get("period") for x in pat["identifier"]]
+    back = fhir.from_fhir(bundle)
+    assert back == a
+    assert "7654321^^^ZIS^PI^^20070103^20991231" in messages.write(back).to_bytes().decode()
+    with pytest.raises(InputError) as exc:
+        messages.read(parse(ADT.replace("7654321^^^ZIS^PI|", "7654321^^^ZIS^PI^^2007013x|")))
+    assert exc.value.problems[0].location.endswith("PID-3[2].7")

@@ -56,11 +56,14 @@ class MessageHeader(_Base, frozen=True):
 
 
 class Identifier(_Base, frozen=True):
-    """A patient identifier other than the BSN (CX): value, assigning authority, identifier type."""
+    """A patient identifier other than the BSN (CX): value, assigning authority, identifier type, and the
+    dates it is valid from and until (CX.7 effective date, CX.8 expiration date; v2.5 §2.A.14)."""
 
     value: str
     authority: str | None = None
     type: str | None = None
+    valid_from: dt.date | None = None
+    valid_until: dt.date | None = None
 
 
 class Location(_Base, frozen=True):

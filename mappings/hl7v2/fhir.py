@@ -55,7 +55,9 @@ from mappings.fhir.common import (
     as_dict,
     as_list,
     as_str,
+    fdate,
     fdatetime,
+    pdate,
     pdatetime,
 )
 from mappings.fhir.datatypes import address, canonical_address, contact_point, telecoms
@@ -366,6 +368,9 @@ def _identifier(i: c.Identifier) -> dict:
         out["type"] = _type(i.type)
     if i.authority is not None:
         out["assigner"] = {"display": i.authority}
+    period = {k: fdate(d) for k, d in (("start", i.valid_from), ("end", i.valid_until)) if d is not None}
+    if period:
+        out["period"] = period  # CX.7, CX.8
     return out
 
 
@@ -661,7 +666,11 @@ class _Reader:
         if i is None:
             return None, ()
         res = self.ctx.resource(i)
-        ids = tuple(_read_identifier(x) for x in as_list(res.get("identifier")) if "system" not in as_dict(x))
+        ids = tuple(
+            _read_identifier(x, self.ctx, f"{self.ctx.at(i)}.identifier[{k}]")
+            for k, x in enumerate(as_list(res.get("identifier")))
+            if "system" not in as_dict(x)
+        )
         own = {**res, "identifier": [x for x in as_list(res.get("identifier")) if "system" in as_dict(x)]}
         insurance = None
         for k in self.of("Coverage"):
@@ -870,12 +879,15 @@ def _unquote_system(system: str) -> str:
     return unquote(system[len(CODING_SYSTEM) :]) if system.startswith(CODING_SYSTEM) else system
 
 
-def _read_identifier(x: Any) -> c.Identifier:
+def _read_identifier(x: Any, ctx: ReadContext, where: str) -> c.Identifier:
     x = as_dict(x)
+    period = as_dict(x.get("period"))
     return c.Identifier(
         value=as_str(x.get("value")) or "",
         authority=as_str(as_dict(x.get("assigner")).get("display")),
         type=_code_of(x.get("type")),
+        valid_from=pdate(period.get("start"), f"{where}.period.start", ctx),
+        valid_until=pdate(period.get("end"), f"{where}.period.end", ctx),
     )
 
 
@@ -913,7 +925,10 @@ def _read_adt(r: _Reader, h: c.MessageHeader, parts: dict) -> c.AdtMessage | Non
         if any(as_dict(x).get("type") == "replaced-by" for x in as_list(prior.get("link"))):
             mrg = _read_ext(prior, EXT_MERGE)
             merged = c.PriorPatient(
-                identifiers=tuple(_read_identifier(x) for x in as_list(prior.get("identifier"))),
+                identifiers=tuple(
+                    _read_identifier(x, r.ctx, f"{r.ctx.at(i)}.identifier[{k}]")
+                    for k, x in enumerate(as_list(prior.get("identifier")))
+                ),
                 account_number=_one(mrg, "MRG-3"),
                 visit_number=_one(mrg, "MRG-5"),
             )
@@ -971,7 +986,11 @@ def _read_mdm(r: _Reader, h: c.MessageHeader, parts: dict) -> c.MdmMessage | Non
     for cont in as_list(res.get("contained")):
         if as_dict(cont).get("resourceType") == "Patient":
             idents = as_list(cont.get("identifier"))
-            ids = tuple(_read_identifier(x) for x in idents if "system" not in as_dict(x))
+            ids = tuple(
+                _read_identifier(x, r.ctx, f"Patient.identifier[{k}]")
+                for k, x in enumerate(idents)
+                if "system" not in as_dict(x)
+            )
             cont = {**cont, "identifier": [x for x in idents if "system" in as_dict(x)]}
             if not cont["identifier"]:
                 del cont["identifier"]

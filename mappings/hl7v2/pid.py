@@ -57,7 +57,13 @@ def read_parts(seg: Segment, sink: ProblemSink) -> dict[str, Any]:
                 bsn = value
         else:
             identifiers.append(
-                Identifier(value=value, authority=t.opt(t.comp(comps, 4)), type=t.opt(t.comp(comps, 5)))
+                Identifier(
+                    value=value,
+                    authority=t.opt(t.comp(comps, 4)),
+                    type=t.opt(t.comp(comps, 5)),
+                    valid_from=t.parse_date(t.comp(comps, 7), seg.loc(3, i, 7), sink),
+                    valid_until=t.parse_date(t.comp(comps, 8), seg.loc(3, i, 8), sink),
+                )
             )
     for n, kind in OTHER_IDS:
         for comps in seg.all_components(n) if seg.raw(n) else ():
@@ -150,7 +156,10 @@ def to_segment(
     """PID for a patient, or for the patient of a postbox item (name, BSN, birth date only); ``details``
     the name suffix and address components the canonical patient has no place for."""
     ids: list = [t.bsn_cx(p.bsn)] if p.bsn else []
-    ids += [(i.value, None, None, i.authority, i.type) for i in identifiers]
+    ids += [
+        (i.value, None, None, i.authority, i.type, None, t.fmt_date(i.valid_from), t.fmt_date(i.valid_until))
+        for i in identifiers
+    ]
     if sender_reference:
         ids.append((sender_reference, None, None, None, "PI"))
     full = p if isinstance(p, m.Patient) else None
