@@ -13,7 +13,15 @@ from hypothesis import strategies as st
 
 from mappings import model as m
 from mappings.hl7v2 import ack, datatypes, mdm, messages, oru, parse, parse_bytes, ref
-from mappings.hl7v2.canonical import AdtMessage, ConsultParty, ConsultRequest, Hd, MessageHeader, RefMessage
+from mappings.hl7v2.canonical import (
+    AdtMessage,
+    ConsultParty,
+    ConsultRequest,
+    Hd,
+    MessageHeader,
+    PatientDetails,
+    RefMessage,
+)
 from mappings.problems import InputError, Problem, ProblemSink, Severity
 from tests.strategies import _measurement, patients, postbox_items, text
 
@@ -402,3 +410,53 @@ def test_ack_for_v23_uses_err_1():
     msg = ack.build_ack(parse(ADT.replace("|2.5|", "|2.3|")).msh, "AE", [problem], control_id="A1", now=NOW)
     err = msg.segment("ERR")
     assert (err.get(1, 1), err.get(1, 3), err.get(1, 4, 1)) == ("PID", "7", "101")
+
+
+def test_name_suffix_second_address_line_and_state_go_to_fhir_and_back():
+    """XPN.4 suffix, XAD.2 other designation and XAD.4 state (v2.5 §2.A.88, §2.A.85): HumanName.suffix, a
+    second Address.line and Address.state, and back into the same components."""
+    from mappings.hl7v2 import fhir
+
+    data = ADT.replace("^^Dr.^^L|", "^Jr.^Dr.^^L|").replace("^^Groningen^^", "^Apartment 3^Groningen^GR^")
+    a = messages.read(parse(data))
+    assert a.patient_details == PatientDetails(
+        name_suffix="Jr.", address_other_designation="Apartment 3", address_state="GR"
+    )
+    bundle = fhir.to_fhir(a)
+    pat = next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient")
+    assert pat["name"][0]["suffix"] == ["Jr."]
+    assert (
+        pat["address"][0]["line"] == ["Dorpsstraat 12a", "Apartment 3"] and pat["address"][0]["state"] == "GR"
+    )
+    back = fhir.from_fhir(bundle)
+    assert back == a
+    pid = messages.write(back).to_bytes().split(b"\r")[2].decode()
+    assert "^Jr.^Dr.^" in pid and "^Apartment 3^Groningen^GR^9712 AB^" in pid
+
+
+def test_a_telephone_number_sent_in_parts_is_kept_as_one_value():
+    """XTN.5-8 (country, area code, local number, extension; v2.5 §2.A.89) without XTN.1: one number."""
+    a = messages.read(parse(ADT.replace("050-1234567^PRN^PH~", "^PRN^PH^^31^50^1234567^12~")))
+    assert a.patient.telecom[0] == m.Telecom(system="phone", value="+31 50 1234567 ext. 12", use="home")
+    b = messages.read(parse(ADT.replace("050-1234567^PRN^PH~", "^PRN^PH^^^203^2290210~")))
+    assert b.patient.telecom[0].value == "203 2290210"
+
+
+def test_identifier_effective_and_expiration_dates_go_to_fhir_period_and_back():
+    """CX.7 and CX.8 (v2.5 §2.A.14) as Identifier.period (V2-to-FHIR IG CX[Identifier])."""
+    from mappings.hl7v2 import fhir
+
+    a = messages.read(parse(ADT.replace("7654321^^^ZIS^PI|", "7654321^^^ZIS^PI^^20070103^20991231|")))
+    assert (a.identifiers[0].valid_from, a.identifiers[0].valid_until) == (
+        dt.date(2007, 1, 3),
+        dt.date(2099, 12, 31),
+    )
+    bundle = fhir.to_fhir(a)
+    pat = next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient")
+    assert {"start": "2007-01-03", "end": "2099-12-31"} in [x.get("period") for x in pat["identifier"]]
+    back = fhir.from_fhir(bundle)
+    assert back == a
+    assert "7654321^^^ZIS^PI^^20070103^20991231" in messages.write(back).to_bytes().decode()
+    with pytest.raises(InputError) as exc:
+        messages.read(parse(ADT.replace("7654321^^^ZIS^PI|", "7654321^^^ZIS^PI^^2007013x|")))
+    assert exc.value.problems[0].location.endswith("PID-3[2].7")

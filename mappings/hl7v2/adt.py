@@ -115,6 +115,7 @@ def read(msg: Message, sink: ProblemSink) -> AdtMessage | None:
         visit=visit,
         merged=merged,
         other_insurance=other,
+        patient_details=pid.details(seen["PID"]),
     )
 
 
@@ -122,7 +123,7 @@ def write(a: AdtMessage) -> Message:
     codec = msh.codec_for(a.header)
     segments = [
         evn.to_segment(a.header.trigger_event, a.event_time, a.header.version),
-        pid.to_segment(a.patient, a.identifiers),
+        pid.to_segment(a.patient, a.identifiers, details=a.patient_details),
     ]
     if a.merged is not None:
         segments.append(_mrg_segment(a.merged))

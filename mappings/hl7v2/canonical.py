@@ -56,11 +56,14 @@ class MessageHeader(_Base, frozen=True):
 
 
 class Identifier(_Base, frozen=True):
-    """A patient identifier other than the BSN (CX): value, assigning authority, identifier type."""
+    """A patient identifier other than the BSN (CX): value, assigning authority, identifier type, and the
+    dates it is valid from and until (CX.7 effective date, CX.8 expiration date; v2.5 §2.A.14)."""
 
     value: str
     authority: str | None = None
     type: str | None = None
+    valid_from: dt.date | None = None
+    valid_until: dt.date | None = None
 
 
 class Location(_Base, frozen=True):
@@ -203,6 +206,16 @@ class AckError(_Base, frozen=True):
     hl7_code: str = "207"  # ERR-3, HL7 table 0357
 
 
+class PatientDetails(_Base, frozen=True):
+    """PID components the canonical patient has no place for (v2.5 §3.4.2): XPN.4 the suffix of the name
+    (``Jr.``, ``III``), XAD.2 the other designation (a second address line) and XAD.4 the state or
+    province of the address (V2-to-FHIR IG: HumanName.suffix, Address.line, Address.state)."""
+
+    name_suffix: str | None = None
+    address_other_designation: str | None = None
+    address_state: str | None = None
+
+
 class AdtMessage(_Base, frozen=True, tag="ADT", tag_field="message"):
     """ADT^A01-A13, A28, A31, A40: a patient admitted, transferred, discharged, registered, updated or
     merged (the event is MSH-9.2)."""
@@ -214,6 +227,7 @@ class AdtMessage(_Base, frozen=True, tag="ADT", tag_field="message"):
     visit: Visit | None = None
     merged: PriorPatient | None = None  # MRG (A40)
     other_insurance: OtherInsurance | None = None  # IN1 of an insurer without a UZOVI code
+    patient_details: PatientDetails | None = None
 
 
 class OruMessage(_Base, frozen=True, tag="ORU", tag_field="message"):
@@ -225,6 +239,7 @@ class OruMessage(_Base, frozen=True, tag="ORU", tag_field="message"):
     identifiers: tuple[Identifier, ...] = ()
     visit: Visit | None = None
     patient_notes: tuple[str, ...] = ()  # NTE after the PID
+    patient_details: PatientDetails | None = None
 
     @property
     def measurements(self) -> tuple[m.LabResult, ...]:
@@ -295,6 +310,7 @@ class OrderMessage(_Base, frozen=True, tag="ORM", tag_field="message"):
     identifiers: tuple[Identifier, ...] = ()
     visit: Visit | None = None
     notes: str | None = None  # NTE before the patient (message notes)
+    patient_details: PatientDetails | None = None
 
 
 class Resource(_Base, frozen=True):

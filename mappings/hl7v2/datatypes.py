@@ -421,6 +421,16 @@ def write_xtn(t: m.Telecom) -> tuple:
     return (t.value, _TEL_USE.get(t.use) if t.use else None, equip)
 
 
+def _parts(comps: list[list[str]]) -> str:
+    """A number sent in parts (XTN.5 country code, XTN.6 area code, XTN.7 local number, XTN.8 extension;
+    v2.5 §2.A.89) written as one: ``+1 203 2290210 ext. 12``."""
+    country, area, local, ext = (comp(comps, i).strip() for i in (5, 6, 7, 8))
+    if not local:
+        return ""
+    number = " ".join(x for x in ("+" + country if country else "", area, local) if x)
+    return f"{number} ext. {ext}" if ext else number
+
+
 def read_xtn(
     comps: list[list[str]], location: str, sink: ProblemSink, default_use: str | None = None
 ) -> m.Telecom | None:
@@ -428,7 +438,7 @@ def read_xtn(
     if equip in ("Internet", "X.400") or use_code == "NET" or (email and not number):
         system, value = "email", email or number
     else:
-        system, value = ("fax" if equip == "FX" else "phone"), number or opt(comp(comps, 12)) or ""
+        system, value = ("fax" if equip == "FX" else "phone"), number or opt(comp(comps, 12)) or _parts(comps)
     if not value or not value.strip():
         return None
     use = "mobile" if equip == "CP" else _TEL_USE_BACK.get(use_code, default_use if not use_code else None)

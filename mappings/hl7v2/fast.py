@@ -473,7 +473,12 @@ def oru_fhir(
         return None
     # the orders without their measurements: the Bundle's DiagnosticReports refer to the Observations
     message = OruMessage(
-        header=header, patient=patient, orders=tuple(orders), identifiers=identifiers, visit=visit
+        header=header,
+        patient=patient,
+        orders=tuple(orders),
+        identifiers=identifiers,
+        visit=visit,
+        patient_details=pid.details(pid_seg),
     )
     if found is not None:  # the message without its results: what the MLLP listener audits (the BSN)
         found.append(message)

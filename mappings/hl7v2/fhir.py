@@ -55,7 +55,9 @@ from mappings.fhir.common import (
     as_dict,
     as_list,
     as_str,
+    fdate,
     fdatetime,
+    pdate,
     pdatetime,
 )
 from mappings.fhir.datatypes import address, canonical_address, contact_point, telecoms
@@ -197,8 +199,12 @@ class _Writer:
             self.add(res)
         return {"reference": "urn:uuid:" + res["id"]}
 
-    def patient(self, p: m.Patient, identifiers: tuple[c.Identifier, ...]) -> dict:
+    def patient(
+        self, p: m.Patient, identifiers: tuple[c.Identifier, ...], details: c.PatientDetails | None = None
+    ) -> dict:
         res = patient.to_fhir(p, self.ctx)
+        if details is not None:
+            _put_details(res, details)
         if identifiers:
             res["identifier"] = res.get("identifier", []) + [_identifier(i) for i in identifiers]
         ref = self.add(res)
@@ -362,6 +368,9 @@ def _identifier(i: c.Identifier) -> dict:
         out["type"] = _type(i.type)
     if i.authority is not None:
         out["assigner"] = {"display": i.authority}
+    period = {k: fdate(d) for k, d in (("start", i.valid_from), ("end", i.valid_until)) if d is not None}
+    if period:
+        out["period"] = period  # CX.7, CX.8
     return out
 
 
@@ -370,7 +379,7 @@ def _identifier(i: c.Identifier) -> dict:
 
 def _adt(x: c.AdtMessage) -> dict:
     w = _Writer(x.header)
-    focus = [w.patient(x.patient, x.identifiers)]
+    focus = [w.patient(x.patient, x.identifiers, x.patient_details)]
     if x.merged is not None:  # MRG: the prior record kept, linked both ways (nothing deleted)
         survivor = next(e["resource"] for e in w.entries if e["fullUrl"] == focus[0]["reference"])
         prior: dict = {"resourceType": "Patient", "id": w.ctx.id("Patient", "mrg")}
@@ -454,7 +463,7 @@ def _oru(x: c.OruMessage) -> dict:
 def oru_bundle(w: _Writer, x: c.OruMessage, lean: list[tuple[Any, Any] | None] | None = None) -> dict:
     """The Bundle of an ORU^R01; ``lean`` per order when its Observations are written already (the lean
     path, see :func:`_order`)."""
-    w.patient(x.patient, x.identifiers)
+    w.patient(x.patient, x.identifiers, x.patient_details)
     if x.visit is not None:
         w.visit(x.visit)
     focus = [_order(w, i, o, lean[i - 1] if lean else None) for i, o in enumerate(x.orders, 1)]
@@ -602,6 +611,19 @@ _TO_FHIR: dict[type, Callable[[Any], dict]] = {
 }
 
 
+def _put_details(res: dict, d: c.PatientDetails) -> None:
+    """PID-5 XPN.4 as ``HumanName.suffix``, PID-11 XAD.2 as the address's next ``line`` and XAD.4 as
+    ``Address.state`` (V2-to-FHIR IG, XPN[HumanName] and XAD[Address])."""
+    if d.name_suffix and res.get("name"):
+        res["name"][0]["suffix"] = [d.name_suffix]
+    a = res["address"][0] if res.get("address") else None
+    if a is not None and d.address_other_designation and "line" in a:
+        a["line"] = [*a["line"], d.address_other_designation]
+        a["_line"] = [*a.get("_line", [None]), None]
+    if a is not None and d.address_state:
+        a["state"] = d.address_state
+
+
 def to_fhir(obj: c.Hl7Canonical) -> dict:
     """The FHIR R4 message Bundle of a canonical HL7 v2 message (deterministic)."""
     return _TO_FHIR[type(obj)](obj)
@@ -644,7 +666,11 @@ class _Reader:
         if i is None:
             return None, ()
         res = self.ctx.resource(i)
-        ids = tuple(_read_identifier(x) for x in as_list(res.get("identifier")) if "system" not in as_dict(x))
+        ids = tuple(
+            _read_identifier(x, self.ctx, f"{self.ctx.at(i)}.identifier[{k}]")
+            for k, x in enumerate(as_list(res.get("identifier")))
+            if "system" not in as_dict(x)
+        )
         own = {**res, "identifier": [x for x in as_list(res.get("identifier")) if "system" in as_dict(x)]}
         insurance = None
         for k in self.of("Coverage"):
@@ -654,6 +680,22 @@ class _Reader:
                 continue  # another insurer (IN1 without a UZOVI code): the message reads it
             insurance = patient.coverage_from_fhir(self.ctx.resource(k), self.ctx, self.ctx.at(k))
         return patient.from_fhir(own, self.ctx, self.ctx.at(i), insurance), ids
+
+    def patient_details(self) -> c.PatientDetails | None:
+        """What :func:`_put_details` wrote: the first name's suffix, the address's second line and state."""
+        found = self.of("Patient")
+        if not found:
+            return None
+        res = self.ctx.resource(found[0])
+        name = as_dict((as_list(res.get("name")) or [{}])[0])
+        addr = as_dict((as_list(res.get("address")) or [{}])[0])
+        lines = as_list(addr.get("line"))
+        d = c.PatientDetails(
+            name_suffix=as_str((as_list(name.get("suffix")) or [None])[0]),
+            address_other_designation=as_str(lines[1]) if len(lines) > 1 else None,
+            address_state=as_str(addr.get("state")),
+        )
+        return d if d != c.PatientDetails() else None
 
     def visit(self) -> c.Visit | None:
         found = self.of("Encounter")
@@ -837,12 +879,15 @@ def _unquote_system(system: str) -> str:
     return unquote(system[len(CODING_SYSTEM) :]) if system.startswith(CODING_SYSTEM) else system
 
 
-def _read_identifier(x: Any) -> c.Identifier:
+def _read_identifier(x: Any, ctx: ReadContext, where: str) -> c.Identifier:
     x = as_dict(x)
+    period = as_dict(x.get("period"))
     return c.Identifier(
         value=as_str(x.get("value")) or "",
         authority=as_str(as_dict(x.get("assigner")).get("display")),
         type=_code_of(x.get("type")),
+        valid_from=pdate(period.get("start"), f"{where}.period.start", ctx),
+        valid_until=pdate(period.get("end"), f"{where}.period.end", ctx),
     )
 
 
@@ -880,7 +925,10 @@ def _read_adt(r: _Reader, h: c.MessageHeader, parts: dict) -> c.AdtMessage | Non
         if any(as_dict(x).get("type") == "replaced-by" for x in as_list(prior.get("link"))):
             mrg = _read_ext(prior, EXT_MERGE)
             merged = c.PriorPatient(
-                identifiers=tuple(_read_identifier(x) for x in as_list(prior.get("identifier"))),
+                identifiers=tuple(
+                    _read_identifier(x, r.ctx, f"{r.ctx.at(i)}.identifier[{k}]")
+                    for k, x in enumerate(as_list(prior.get("identifier")))
+                ),
                 account_number=_one(mrg, "MRG-3"),
                 visit_number=_one(mrg, "MRG-5"),
             )
@@ -907,6 +955,7 @@ def _read_adt(r: _Reader, h: c.MessageHeader, parts: dict) -> c.AdtMessage | Non
         visit=visit,
         merged=merged,
         other_insurance=other,
+        patient_details=r.patient_details(),
     )
 
 
@@ -923,6 +972,7 @@ def _read_oru(r: _Reader, h: c.MessageHeader, parts: dict) -> c.OruMessage | Non
         identifiers=ids,
         visit=visit,
         patient_notes=tuple(parts.get("PID-NTE", [])),
+        patient_details=r.patient_details(),
     )
 
 
@@ -936,7 +986,11 @@ def _read_mdm(r: _Reader, h: c.MessageHeader, parts: dict) -> c.MdmMessage | Non
     for cont in as_list(res.get("contained")):
         if as_dict(cont).get("resourceType") == "Patient":
             idents = as_list(cont.get("identifier"))
-            ids = tuple(_read_identifier(x) for x in idents if "system" not in as_dict(x))
+            ids = tuple(
+                _read_identifier(x, r.ctx, f"Patient.identifier[{k}]")
+                for k, x in enumerate(idents)
+                if "system" not in as_dict(x)
+            )
             cont = {**cont, "identifier": [x for x in idents if "system" in as_dict(x)]}
             if not cont["identifier"]:
                 del cont["identifier"]
@@ -1263,7 +1317,7 @@ def _service_request(w: _Writer, i: int, o: c.Order, encounter: dict | None) -> 
 
 def _orders(x: c.OrderMessage) -> dict:
     w = _Writer(x.header)
-    w.patient(x.patient, x.identifiers)
+    w.patient(x.patient, x.identifiers, x.patient_details)
     encounter = w.visit(x.visit) if x.visit is not None else None
     focus = [_service_request(w, i, o, encounter) for i, o in enumerate(x.orders, 1)]
     return w.bundle(x.header, [("NTE", x.notes)], focus)
@@ -1388,6 +1442,7 @@ def _read_orders(r: _Reader, h: c.MessageHeader, parts: dict) -> c.OrderMessage 
         identifiers=ids,
         visit=visit,
         notes=_one(parts, "NTE"),
+        patient_details=r.patient_details(),
     )
 
 

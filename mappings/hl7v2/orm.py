@@ -227,6 +227,7 @@ def read(msg: Message, sink: ProblemSink) -> OrderMessage | None:
         identifiers=identifiers,
         visit=visit,
         notes=notes,
+        patient_details=pid.details(pid_seg),
     )
 
 
@@ -265,7 +266,7 @@ def write(x: OrderMessage) -> Message:
     segments: list[tuple[str, list[FieldValue]]] = []
     if x.notes is not None:
         segments += nte.to_segments(x.notes)
-    segments.append(pid.to_segment(x.patient, x.identifiers))
+    segments.append(pid.to_segment(x.patient, x.identifiers, details=x.patient_details))
     if x.visit is not None:
         segments.append(pv1.to_segment(x.visit))
         pv2 = pv1.pv2_segment(x.visit)

@@ -144,12 +144,13 @@ def read(msg: Message, sink: ProblemSink) -> OruMessage | None:
         identifiers=identifiers,
         visit=visit,
         patient_notes=(pnote,) if pnote else (),
+        patient_details=pid.details(pid_seg),
     )
 
 
 def write(o: OruMessage) -> Message:
     codec = msh.codec_for(o.header)
-    segments = [pid.to_segment(o.patient, o.identifiers)]
+    segments = [pid.to_segment(o.patient, o.identifiers, details=o.patient_details)]
     for text in o.patient_notes:
         segments += nte.to_segments(text)
     if o.visit is not None:

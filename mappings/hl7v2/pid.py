@@ -15,7 +15,7 @@ from typing import Any
 
 from mappings import model as m
 from mappings.hl7v2 import datatypes as t
-from mappings.hl7v2.canonical import Identifier
+from mappings.hl7v2.canonical import Identifier, PatientDetails
 from mappings.hl7v2.er7 import FieldValue, Segment
 from mappings.hl7v2.trace import warn_unread
 from mappings.problems import ProblemSink
@@ -57,7 +57,13 @@ def read_parts(seg: Segment, sink: ProblemSink) -> dict[str, Any]:
                 bsn = value
         else:
             identifiers.append(
-                Identifier(value=value, authority=t.opt(t.comp(comps, 4)), type=t.opt(t.comp(comps, 5)))
+                Identifier(
+                    value=value,
+                    authority=t.opt(t.comp(comps, 4)),
+                    type=t.opt(t.comp(comps, 5)),
+                    valid_from=t.parse_date(t.comp(comps, 7), seg.loc(3, i, 7), sink),
+                    valid_until=t.parse_date(t.comp(comps, 8), seg.loc(3, i, 8), sink),
+                )
             )
     for n, kind in OTHER_IDS:
         for comps in seg.all_components(n) if seg.raw(n) else ():
@@ -102,6 +108,22 @@ def read_parts(seg: Segment, sink: ProblemSink) -> dict[str, Any]:
     }
 
 
+def details(seg: Segment) -> PatientDetails | None:
+    """The components of the first PID-5 name and PID-11 address outside the canonical patient: XPN.4
+    suffix, XAD.2 other designation, XAD.4 state (v2.5 §2.A.88, §2.A.85)."""
+    names = seg.all_components(5) if seg.raw(5) else []
+    addresses = seg.all_components(11) if seg.raw(11) else []
+    first = addresses[0] if addresses else []
+    kept = t.read_xad(first, "", ProblemSink()) if first else None  # the canonical address, if any
+    line = kept is not None and (kept.street or kept.house_number)  # XAD.2 follows a street line
+    d = PatientDetails(
+        name_suffix=t.opt(t.comp(names[0], 4)) if names else None,
+        address_other_designation=t.opt(t.comp(first, 2)) if line else None,
+        address_state=t.opt(t.comp(first, 4)) if kept is not None else None,
+    )
+    return d if d != PatientDetails() else None
+
+
 def from_segment(
     seg: Segment, sink: ProblemSink, insurance: m.Insurance | None = None
 ) -> tuple[m.Patient | None, tuple[Identifier, ...]]:
@@ -129,28 +151,41 @@ def to_segment(
     p: m.Patient | m.PatientMatch,
     identifiers: tuple[Identifier, ...] = (),
     sender_reference: str | None = None,
+    details: PatientDetails | None = None,
 ) -> tuple[str, list[FieldValue]]:
-    """PID for a patient, or for the patient of a postbox item (name, BSN, birth date only)."""
+    """PID for a patient, or for the patient of a postbox item (name, BSN, birth date only); ``details``
+    the name suffix and address components the canonical patient has no place for."""
     ids: list = [t.bsn_cx(p.bsn)] if p.bsn else []
-    ids += [(i.value, None, None, i.authority, i.type) for i in identifiers]
+    ids += [
+        (i.value, None, None, i.authority, i.type, None, t.fmt_date(i.valid_from), t.fmt_date(i.valid_until))
+        for i in identifiers
+    ]
     if sender_reference:
         ids.append((sender_reference, None, None, None, "PI"))
     full = p if isinstance(p, m.Patient) else None
     telecom = full.telecom if full else ()
     home = [t.write_xtn(x) for x in telecom if x.use != "work"]
     work = [t.write_xtn(x) for x in telecom if x.use == "work"]
+    name = t.write_name(p.name) if p.name else None
+    address = t.write_xad(full.address) if full and full.address else None
+    if details is not None:
+        if name is not None:
+            name = (*name[:3], details.name_suffix, *name[4:])
+        if details.address_other_designation or details.address_state:
+            a = address or (None,) * 7
+            address = (a[0], details.address_other_designation, a[2], details.address_state, *a[4:])
     fields: list[FieldValue] = [
         "1",  # PID-1
         None,  # PID-2
         ids,  # PID-3
         None,  # PID-4
-        t.write_name(p.name) if p.name else None,  # PID-5
+        name,  # PID-5
         None,  # PID-6
         t.fmt_date(p.birth_date),  # PID-7
         GENDER[full.gender] if full else None,  # PID-8
         None,
         None,  # PID-9, PID-10
-        t.write_xad(full.address) if full and full.address else None,  # PID-11
+        address,  # PID-11
         None,  # PID-12
         home,  # PID-13
         work,  # PID-14
