@@ -72,6 +72,16 @@ def _check_id(value: str, what: str) -> None:
     )
 
 
+_OID_RE = re.compile(r"^[0-2](\.(0|[1-9][0-9]*))+\Z")
+
+
+def _check_source(root: str | None, ext: str | None, what: str) -> None:
+    """The HIS's own identifier of an item: an OID root and an extension, both or neither (nl-core)."""
+    _check((root is None) == (ext is None), f"{what}: source root and source extension go together")
+    _check(root is None or bool(_OID_RE.match(root)), f"{what}: source root {root!r} is not an OID")
+    _check(ext is None or 0 < len(ext) <= 200, f"{what}: source extension must be 1-200 characters")
+
+
 def _check_moment(value: dt.datetime | None, what: str) -> None:
     if value is not None:
         _check(value.tzinfo is None, f"{what} must be a local wall-clock time without offset")
@@ -205,11 +215,15 @@ class SoepLine(_Base, frozen=True):
     text: str
     icpc: str | None = None
 
+    source_root: str | None = None  # the HIS's own id: OID root (FHIR identifier system urn:oid:<root>)
+    source_ext: str | None = None  # ... and its extension (identifier value)
+
     def __post_init__(self) -> None:
         _check(
             self.icpc is None or bool(ICPC_RE.match(self.icpc)),
             f"ICPC {self.icpc!r} has not the shape A99[.9[9]]",
         )
+        _check_source(self.source_root, self.source_ext, "journal line")
 
 
 class Deelcontact(_Base, frozen=True):
@@ -247,11 +261,15 @@ class Contact(_Base, frozen=True):
     video: VideoDetails | None = None
     shielded: bool = False
 
+    source_root: str | None = None  # the HIS's own id: OID root (FHIR identifier system urn:oid:<root>)
+    source_ext: str | None = None  # ... and its extension (identifier value)
+
     def __post_init__(self) -> None:
         _check_id(self.id, "contact id")
         _check_moment(self.start, "contact start")
         _check_moment(self.end, "contact end")
         _check(self.end is None or self.end >= self.start, "contact ends before it starts")
+        _check_source(self.source_root, self.source_ext, "contact")
 
 
 class Episode(_Base, frozen=True):
@@ -265,6 +283,9 @@ class Episode(_Base, frozen=True):
     attention: bool = False
     shielded: bool = False
 
+    source_root: str | None = None  # the HIS's own id: OID root (FHIR identifier system urn:oid:<root>)
+    source_ext: str | None = None  # ... and its extension (identifier value)
+
     def __post_init__(self) -> None:
         _check_id(self.id, "episode id")
         _check(
@@ -274,6 +295,7 @@ class Episode(_Base, frozen=True):
         _check(
             self.end is None or self.start is None or self.end >= self.start, "episode ends before it starts"
         )
+        _check_source(self.source_root, self.source_ext, "episode")
 
     @property
     def active(self) -> bool:
@@ -284,6 +306,8 @@ class Episode(_Base, frozen=True):
 
 ProductCodeSystem = Literal["GPK", "HPK", "PRK", "ZI"]
 MedicationStatus = Literal["active", "stopped", "completed"]
+TimingUnit = Literal["h", "d", "wk", "mo"]
+"""UCUM units of a dosage schedule's period (FHIR Timing.repeat.periodUnit, a subset)."""
 
 
 class Medication(_Base, frozen=True):
@@ -305,6 +329,13 @@ class Medication(_Base, frozen=True):
     quantity_unit: str | None = None
     episode_id: str | None = None
 
+    shielded: bool = False
+    timing_frequency: int | None = None  # the schedule beside dosage_text (FHIR Timing.repeat): 2 ...
+    timing_period: Decimal | None = None  # ... per 1 ...
+    timing_unit: TimingUnit | None = None  # ... d
+    source_root: str | None = None  # the HIS's own id: OID root (FHIR identifier system urn:oid:<root>)
+    source_ext: str | None = None  # ... and its extension (identifier value)
+
     def __post_init__(self) -> None:
         _check_id(self.id, "medication id")
         _check(bool(self.product_name.strip()), "medication has no product name")
@@ -316,6 +347,18 @@ class Medication(_Base, frozen=True):
             self.end is None or self.start is None or self.end >= self.start,
             "medication ends before it starts",
         )
+        _check(
+            (self.timing_period is None) == (self.timing_unit is None),
+            "timing period and timing unit go together",
+        )
+        _check(
+            self.timing_frequency is None or self.timing_frequency >= 1, "timing frequency must be at least 1"
+        )
+        _check(
+            self.timing_period is None or (self.timing_period.is_finite() and self.timing_period > 0),
+            "timing period must be a positive number",
+        )
+        _check_source(self.source_root, self.source_ext, "medication")
 
 
 class Coding(_Base, frozen=True):
@@ -372,6 +415,12 @@ class Measurement(_Base, frozen=True):
     reference_high: Decimal | None = None
     interpretation: Literal["L", "H", "N", "A", "LL", "HH"] | None = None
 
+    date_only: bool = False  # taken on a day, no time recorded: ``effective`` is that day's midnight
+    episode_id: str | None = None
+    shielded: bool = False
+    source_root: str | None = None  # the HIS's own id: OID root (FHIR identifier system urn:oid:<root>)
+    source_ext: str | None = None  # ... and its extension (identifier value)
+
     def __post_init__(self) -> None:
         _check_id(self.id, "measurement id")
         _check(bool(self.code.strip()), "measurement has no Tabel 45 code")
@@ -382,6 +431,11 @@ class Measurement(_Base, frozen=True):
         )
         for v in (self.value_quantity, self.reference_low, self.reference_high):
             _check(v is None or v.is_finite(), "measurement numbers must be finite")
+        _check(
+            not self.date_only or self.effective.time() == dt.time(0),
+            "a date-only measurement has no time of day",
+        )
+        _check_source(self.source_root, self.source_ext, "measurement")
 
 
 class LabResult(Measurement, frozen=True):  # type: ignore[misc]  # Measurement is frozen by _Base
@@ -446,8 +500,14 @@ class Intolerance(_Base, frozen=True):
     start: dt.date | None = None
     status: Literal["active", "inactive"] = "active"
 
+    episode_id: str | None = None
+    shielded: bool = False
+    source_root: str | None = None  # the HIS's own id: OID root (FHIR identifier system urn:oid:<root>)
+    source_ext: str | None = None  # ... and its extension (identifier value)
+
     def __post_init__(self) -> None:
         _check_id(self.id, "intolerance id")
+        _check_source(self.source_root, self.source_ext, "intolerance")
 
 
 class ContraIndication(_Base, frozen=True):
@@ -459,8 +519,14 @@ class ContraIndication(_Base, frozen=True):
     start: dt.date | None = None
     end: dt.date | None = None
 
+    episode_id: str | None = None
+    shielded: bool = False
+    source_root: str | None = None  # the HIS's own id: OID root (FHIR identifier system urn:oid:<root>)
+    source_ext: str | None = None  # ... and its extension (identifier value)
+
     def __post_init__(self) -> None:
         _check_id(self.id, "contra-indication id")
+        _check_source(self.source_root, self.source_ext, "contra-indication")
 
 
 class AttentionNote(_Base, frozen=True):
@@ -470,9 +536,15 @@ class AttentionNote(_Base, frozen=True):
     text: str
     date: dt.date | None = None
 
+    episode_id: str | None = None
+    shielded: bool = False
+    source_root: str | None = None  # the HIS's own id: OID root (FHIR identifier system urn:oid:<root>)
+    source_ext: str | None = None  # ... and its extension (identifier value)
+
     def __post_init__(self) -> None:
         _check_id(self.id, "attention note id")
         _check(bool(self.text.strip()), "attention note is empty")
+        _check_source(self.source_root, self.source_ext, "attention note")
 
 
 class Correspondence(_Base, frozen=True):
@@ -490,9 +562,14 @@ class Correspondence(_Base, frozen=True):
     episode_id: str | None = None
     sender_reference: str | None = None
 
+    shielded: bool = False
+    source_root: str | None = None  # the HIS's own id: OID root (FHIR identifier system urn:oid:<root>)
+    source_ext: str | None = None  # ... and its extension (identifier value)
+
     def __post_init__(self) -> None:
         _check_id(self.id, "correspondence id")
         _check_moment(self.date, "correspondence date")
+        _check_source(self.source_root, self.source_ext, "correspondence")
 
 
 # --------------------------------------------------------------------------- the dossier
@@ -569,9 +646,17 @@ def reference_problems(d: Dossier) -> list[str]:
             out.append(f"medication {m.id!r} refers to unknown prescriber {m.prescriber_id!r}")
         if m.episode_id is not None and m.episode_id not in eps:
             out.append(f"medication {m.id!r} refers to unknown episode {m.episode_id!r}")
-    for k in d.correspondence:
-        if k.episode_id is not None and k.episode_id not in eps:
-            out.append(f"correspondence {k.id!r} refers to unknown episode {k.episode_id!r}")
+    linked: tuple[tuple[str, tuple], ...] = (
+        ("measurement", d.measurements),
+        ("intolerance", d.intolerances),
+        ("contra-indication", d.contraindications),
+        ("attention note", d.attention_notes),
+        ("correspondence", d.correspondence),
+    )
+    for kind, items in linked:
+        for k in items:
+            if k.episode_id is not None and k.episode_id not in eps:
+                out.append(f"{kind} {k.id!r} refers to unknown episode {k.episode_id!r}")
     return out
 
 

@@ -250,3 +250,23 @@ def test_fields_not_mapped_by_design_are_listed_once_per_segment_as_information(
         ("HL7-060", "SCH", "not mapped by design: SCH-12, SCH-13"),
         ("HL7-060", "PV2", "not mapped by design: PV2-12"),
     ]
+
+
+def test_an_insurer_without_a_uzovi_code_is_kept_and_no_longer_refuses_the_adt():
+    obj = messages.read_bytes(_case("adt-a01", "foreign-insurer-without-uzovi-kept-as-another-insurer"))
+    assert isinstance(obj, AdtMessage) and obj.patient.insurance is None and obj.other_insurance is not None
+    assert (obj.other_insurance.insurer_id, obj.other_insurance.policy_number) == (
+        "DE-104940005",
+        "A123456789",
+    )
+    (cov,) = _resources(fhir.to_fhir(obj), "Coverage")
+    assert cov["payor"] == [
+        {"type": "Organization", "identifier": {"value": "DE-104940005"}, "display": "AOK Nordost"}
+    ]
+    # the IG's ADT_A01 test message (IN1-3 empty): whatever else it is refused for, not for its IN1
+    ig = Path(__file__).parent / "corpus" / "hl7v2" / "v2-to-fhir-ig" / "adt-a01-adt-a01-test-conversions.hl7"
+    sink = ProblemSink()
+    with pytest.raises(InputError):
+        messages.read(parse(ig.read_bytes().decode("utf-8")), sink)
+    in1 = [p for p in sink.problems if p.location.startswith("IN1")]
+    assert "HL7-065" in [p.code for p in in1] and all(p.severity is not Severity.ERROR for p in in1)

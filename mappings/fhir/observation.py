@@ -1,22 +1,29 @@
-"""Measurement -> Observation[nl-core-LaboratoryTestResult], coded by NHG Tabel 45 (DOMAIN.md §5, §8).
+"""Measurement -> Observation[nl-core-LaboratoryTestResult or -GeneralMeasurement] by NHG Tabel 45.
 
 ==================  =========================================================================================
 canonical           FHIR Observation
 ==================  =========================================================================================
 id                  identifier (system urn:his-gateway:id:measurement)
-code                code.coding (NHG Tabel 45 diagnostische bepalingen; display from the code table)
+source_root/ext     identifier (system urn:oid:<root>, value the extension; use official), first
+code                code.coding (NHG Tabel 45 diagnostische bepalingen; display from the code table);
+                    category from the table's ``category`` column (laboratory when it has none)
 effective           effectiveDateTime (with the Amsterdam offset)
+date_only           effectiveDateTime a date (``2014-04-30``): no time is invented
 value_quantity      valueQuantity.value (exact decimal digits)
 unit                valueQuantity.unit (and UCUM system/code when the unit has the form of a UCUM code);
                     without a number: extension urn:his-gateway:fhir:extension:measurement-unit (valueString)
 value_text          valueString
 reference_low/high  referenceRange[0].low.value / high.value (with the unit)
 interpretation      interpretation[0].coding (v3 ObservationInterpretation L H N A LL HH)
-(fixed)             status final; category laboratory (observation-category)
+episode_id          extension ext-Context-EpisodeOfCare (valueReference)
+shielded            meta.security v3 Confidentiality R
+(fixed)             status final
 ==================  =========================================================================================
 
-Tabel 45 holds lab tests and measurements alike (blood pressure, temperature); nl-core-LaboratoryTestResult
-is the profile DOMAIN.md §9 names for them, so every measurement is written with it.
+Tabel 45 holds lab tests and measurements alike (blood pressure, temperature, a CT finding); the code
+table says which (``mappings/codes/nhg-tabel-45.csv`` column ``category``). A laboratory result is written
+with nl-core-LaboratoryTestResult (category laboratory), anything else with nl-core-GeneralMeasurement and
+its own category (vital-signs, imaging). A result coded in another system (HL7 v2) is a laboratory result.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ import msgspec
 
 from mappings import model as m
 from mappings import units
+from mappings.codetables import code_tables
 from mappings.fhir import codes as c
 from mappings.fhir.common import (
     ReadContext,
@@ -38,14 +46,18 @@ from mappings.fhir.common import (
     as_str,
     code_in,
     coding,
+    episode_context,
+    episode_of,
     ext_string,
     ext_text,
     fdatetime,
-    local_identifier,
+    identifiers,
+    is_shielded,
     meta,
     pdatetime,
     pdecimal,
     put,
+    source_of,
     table_code,
     take,
 )
@@ -53,6 +65,26 @@ from mappings.fhir.common import (
 KIND = "measurement"
 _NO_CONTEXT = WriteContext()
 _LAB = [{"coding": [coding(c.OBSERVATION_CATEGORY, "laboratory", "Laboratory")]}]
+_CATEGORIES = {
+    "laboratory": "Laboratory",
+    "vital-signs": "Vital Signs",
+    "imaging": "Imaging",
+    "exam": "Exam",
+    "procedure": "Procedure",
+}
+
+
+def category(code: str) -> str:
+    """The observation-category of a Tabel 45 code: the code table's ``category``, else laboratory."""
+    cat = code_tables()["tabel45"].column("category", code)
+    return cat if cat in _CATEGORIES else "laboratory"
+
+
+def category_concept(cat: str) -> list[dict]:
+    """Observation.category of a result of category ``cat``."""
+    return [{"coding": [coding(c.OBSERVATION_CATEGORY, cat, _CATEGORIES[cat])]}]
+
+
 _INTERPRETATIONS = {
     "L": "Low",
     "H": "High",
@@ -120,8 +152,9 @@ def _lab_to_fhir(x: m.LabResult, ctx: WriteContext) -> dict:
     obs: dict = {
         "resourceType": "Observation",
         "id": ctx.id("Observation", x.id),
-        "meta": meta(c.P_LAB_RESULT),
     }
+    cat = category(x.code) if x.system is None else "laboratory"
+    obs["meta"] = meta(c.P_LAB_RESULT if cat == "laboratory" else c.P_GENERAL_MEASUREMENT, x.shielded)
     ext = []
     if x.value_quantity is None and x.unit is not None:
         ext.append(ext_string(c.EXT_MEASUREMENT_UNIT, x.unit))  # unit (without a number)
@@ -134,15 +167,18 @@ def _lab_to_fhir(x: m.LabResult, ctx: WriteContext) -> dict:
         put(att, "data", a.data)
         put(att, "url", a.url)
         ext.append({"url": EXT_ATTACHMENT, "valueAttachment": att})  # value_attachment
+    if x.episode_id is not None:
+        ext.append(episode_context(ctx, x.episode_id))  # episode_id
     if ext:
         obs["extension"] = ext
-    obs["identifier"] = [local_identifier(KIND, x.id)]  # id
+    obs["identifier"] = identifiers(KIND, x)  # source_root/ext, id
     obs["status"] = x.status  # status
-    obs["category"] = _LAB
+    obs["category"] = category_concept(cat)  # code (the table's category)
     obs["code"] = code_concept(x.system, x.code, x.text, x.codings)  # code, system, text, codings
     if ctx.patient is not None:
         obs["subject"] = ctx.patient
-    obs["effectiveDateTime"] = _effective(x)  # effective, precision
+    # effective, precision, date_only (a day without a time: no invented midnight)
+    obs["effectiveDateTime"] = x.effective.date().isoformat() if x.date_only else _effective(x)
     if x.value_quantity is not None:
         q = _quantity(x.value_quantity, x.unit, x.unit_system)
         if x.value_separator == "-":
@@ -236,6 +272,7 @@ def from_fhir(
         )
     fields = {f.name for f in msgspec.structs.fields(m.Measurement)}
     values = {k: v for k, v in msgspec.structs.asdict(x).items() if k in fields}
+    values["date_only"] = x.date_only or x.precision == "day"
     return m.Measurement(**{**values, "interpretation": interpretation})
 
 
@@ -359,6 +396,9 @@ def lab_from_fhir(
             reference_text=range_text if low is None and high is None else None,
             interpretation=interpretation,
             notes=notes,
+            episode_id=episode_of(obs, ctx, where),
+            shielded=is_shielded(obs),
+            **source_of(obs),
             **values,
         )
     except (ValueError, TypeError) as exc:

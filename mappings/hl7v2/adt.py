@@ -95,7 +95,11 @@ def read(msg: Message, sink: ProblemSink) -> AdtMessage | None:
         sink.error("HL7-015", "MRG", "segment MRG is required by A40: the record that is merged")
         return None
     event_time = evn.from_segment(seen["EVN"], sink) if seen["EVN"] else None
-    insurance = in1.from_segment(seen["IN1"], sink) if seen["IN1"] else None
+    insurance = other = None
+    if seen["IN1"] is not None and in1.is_uzovi(seen["IN1"]):
+        insurance = in1.from_segment(seen["IN1"], sink)
+    elif seen["IN1"] is not None:
+        other = in1.other_from_segment(seen["IN1"], sink)
     patient, identifiers = pid.from_segment(seen["PID"], sink, insurance)
     visit = pv1.from_segment(seen["PV1"], sink) if seen["PV1"] else None
     if seen["PV2"] is not None:
@@ -110,6 +114,7 @@ def read(msg: Message, sink: ProblemSink) -> AdtMessage | None:
         identifiers=identifiers,
         visit=visit,
         merged=merged,
+        other_insurance=other,
     )
 
 
@@ -128,4 +133,6 @@ def write(a: AdtMessage) -> Message:
             segments.append(pv2)
     if a.patient.insurance:
         segments.append(in1.to_segment(a.patient.insurance))
+    elif a.other_insurance is not None:
+        segments.append(in1.other_to_segment(a.other_insurance))
     return build(segments, codec, msh=msh.to_segment(a.header, codec))

@@ -100,6 +100,16 @@ class Visit(_Base, frozen=True):
     expected_discharge: dt.datetime | None = None  # PV2-9 expected discharge date/time
 
 
+class OtherInsurance(_Base, frozen=True):
+    """IN1 of an insurer that is no Dutch health insurer (IN1-3 not a UZOVI code, or empty): kept as sent
+    with warning ``HL7-065`` (the canonical Insurance holds UZOVI insurers only)."""
+
+    insurer_id: str | None = None  # IN1-3.1
+    insurer_authority: str | None = None  # IN1-3.4 (HD.1)
+    insurer_name: str | None = None  # IN1-4.1
+    policy_number: str | None = None  # IN1-36
+
+
 class PriorPatient(_Base, frozen=True):
     """MRG (ADT^A40 merge): the identifiers of the record merged into the PID's patient. Nothing is
     deleted: the prior record is kept and linked (FHIR ``Patient.link`` replaces / replaced-by)."""
@@ -203,6 +213,7 @@ class AdtMessage(_Base, frozen=True, tag="ADT", tag_field="message"):
     identifiers: tuple[Identifier, ...] = ()
     visit: Visit | None = None
     merged: PriorPatient | None = None  # MRG (A40)
+    other_insurance: OtherInsurance | None = None  # IN1 of an insurer without a UZOVI code
 
 
 class OruMessage(_Base, frozen=True, tag="ORU", tag_field="message"):

@@ -53,14 +53,23 @@ from mappings.hl7v2.er7 import (
 from mappings.model import Precision
 from mappings.problems import ProblemSink
 
-_AFTER_ID = (
-    b'","meta":'
-    + orjson.dumps({"profile": [fc.P_LAB_RESULT]})
-    + b',"identifier":[{"use":"usual","system":'
-    + orjson.dumps(fc.LOCAL_ID + observation.KIND)
-    + b',"value":"'
+_IDENTIFIER = (
+    b',"identifier":[{"use":"usual","system":' + orjson.dumps(fc.LOCAL_ID + observation.KIND) + b',"value":"'
 )
-_AFTER_VALUE = b'"}],"status":"final","category":' + orjson.dumps(observation._LAB) + b',"code":'
+_CATEGORY = b'"}],"status":"final","category":'
+
+
+def _framed(category: str, concept: dict) -> tuple[bytes, bytes]:
+    """(meta and the start of the identifier, category and code) as observation.to_fhir writes them for a
+    result of ``category`` (the Tabel 45 table's, issue 20): the profile follows the category."""
+    profile = fc.P_LAB_RESULT if category == "laboratory" else fc.P_GENERAL_MEASUREMENT
+    head = b'","meta":' + orjson.dumps({"profile": [profile]}) + _IDENTIFIER
+    tail = (
+        _CATEGORY + orjson.dumps(observation.category_concept(category)) + b',"code":' + orjson.dumps(concept)
+    )
+    return head, tail
+
+
 _INTERPRETATION = {
     k: b',"interpretation":' + orjson.dumps([{"coding": [coding(fc.V3_INTERPRETATION, k, v)]}])
     for k, v in observation._INTERPRETATIONS.items()
@@ -124,7 +133,9 @@ _REFUSED = (9, 10, 12, 13, *range(15, 22))
 OBX-21 (an id of the sender's); checked against ``obx.UNREAD`` in ``tests/test_hl7v2_fast.py``."""
 
 
-def _code3(raw3: str, comp: str, sender: str, cache: dict[str, bytes | None]) -> bytes | None:
+def _code3(
+    raw3: str, comp: str, sender: str, cache: dict[str, tuple[bytes, bytes] | None]
+) -> tuple[bytes, bytes] | None:
     """The ``code`` JSON of an OBX-3 without escapes, repetitions or subcomponents, as
     :func:`mappings.hl7v2.obx.read_code` and :func:`mappings.fhir.observation.code_concept` make it, or
     ``None`` when the general route must read it (a Tabel 45 code outside the table warns; no code).
@@ -137,9 +148,11 @@ def _code3(raw3: str, comp: str, sender: str, cache: dict[str, bytes | None]) ->
         if system is None:
             if code in tabel45.codes:
                 text = None if text == tabel45.display(code) else text
-                hit = orjson.dumps(observation.code_concept(system, code, text, others))
+                hit = _framed(
+                    observation.category(code), observation.code_concept(system, code, text, others)
+                )
         else:
-            hit = orjson.dumps(observation.code_concept(system, code, text, others))
+            hit = _framed("laboratory", observation.code_concept(system, code, text, others))
     if len(cache) < _CACHE_MAX:
         cache[raw3] = hit
     return hit
@@ -169,7 +182,7 @@ def _tail(unit: str, raw7: str, flag: str, comp: str) -> bytes | None:
 _TABLES: list = [None]
 """The code tables the caches below were filled from (``HISGW_CODE_TABLES_PATH`` may name others); set
 by the first message, not at import."""
-_CODE3: dict[tuple[str, str], dict[str, bytes | None]] = {}
+_CODE3: dict[tuple[str, str], dict[str, tuple[bytes, bytes] | None]] = {}
 """Per component separator and sender: OBX-3 as written -> its ``code`` JSON, or ``None`` for another
 form."""
 _TAILS: dict[str, dict[tuple[str, str, str], bytes]] = {}
@@ -277,10 +290,9 @@ def _lean_obx(
                 rid,
                 b'","resource":{"resourceType":"Observation","id":"',
                 rid,
-                _AFTER_ID,
+                coding[0],
                 did,
-                _AFTER_VALUE,
-                coding,
+                coding[1],
                 middle,
                 value.encode(),
                 tail,

@@ -73,6 +73,7 @@ EXT_LOCATION = EXT + "location"  # PL components as sent
 EXT_MERGE = EXT + "merge"  # MRG-3, MRG-5
 EXT_DOCUMENT = EXT + "document"  # TXA-13, TXA-17, TXA-19 as sent
 EXT_VISIT = EXT + "visit"  # PV2-8, PV2-9
+EXT_INSURANCE = EXT + "insurance"  # an IN1 without a UZOVI code (its Coverage carries this extension)
 IDS = "urn:his-gateway:hl7v2:"
 CODING_SYSTEM = IDS + "coding-system:"  # + the v2 coding system name (CWE.3) as sent
 PROBLEM_CODE = "urn:his-gateway:problem-code"
@@ -381,6 +382,21 @@ def _adt(x: c.AdtMessage) -> dict:
         prior["link"] = [{"other": focus[0], "type": "replaced-by"}]
         survivor["link"] = [{"other": w.add(prior), "type": "replaces"}]
         focus.append({"reference": "urn:uuid:" + prior["id"]})
+    if x.other_insurance is not None:  # IN1 without a UZOVI code
+        o = x.other_insurance
+        cov: dict = {"resourceType": "Coverage", "id": w.ctx.id("Coverage", "in1-other")}
+        cov["extension"] = [_v2ext(EXT_INSURANCE, [("IN1-3.4", o.insurer_authority)])]
+        cov["status"] = "active"
+        if o.policy_number is not None:
+            cov["subscriberId"] = o.policy_number  # IN1-36
+        cov["beneficiary"] = focus[0]
+        payor: dict = {"type": "Organization"}
+        if o.insurer_id is not None:
+            payor["identifier"] = {"value": o.insurer_id}  # IN1-3
+        if o.insurer_name is not None:
+            payor["display"] = o.insurer_name  # IN1-4
+        cov["payor"] = [payor]
+        w.add(cov)
     if x.visit is not None:
         w.visit(x.visit, x.header.trigger_event)
     return w.bundle(x.header, [("EVN-2", x.event_time)], focus)
@@ -632,6 +648,10 @@ class _Reader:
         own = {**res, "identifier": [x for x in as_list(res.get("identifier")) if "system" in as_dict(x)]}
         insurance = None
         for k in self.of("Coverage"):
+            if any(
+                as_dict(e).get("url") == EXT_INSURANCE for e in as_list(self.ctx.resource(k).get("extension"))
+            ):
+                continue  # another insurer (IN1 without a UZOVI code): the message reads it
             insurance = patient.coverage_from_fhir(self.ctx.resource(k), self.ctx, self.ctx.at(k))
         return patient.from_fhir(own, self.ctx, self.ctx.at(i), insurance), ids
 
@@ -864,6 +884,19 @@ def _read_adt(r: _Reader, h: c.MessageHeader, parts: dict) -> c.AdtMessage | Non
                 account_number=_one(mrg, "MRG-3"),
                 visit_number=_one(mrg, "MRG-5"),
             )
+    other = None
+    for k in r.of("Coverage"):
+        cov = r.ctx.resource(k)
+        parts_in1 = _read_ext(cov, EXT_INSURANCE)
+        if not any(as_dict(e).get("url") == EXT_INSURANCE for e in as_list(cov.get("extension"))):
+            continue
+        payor = as_dict((as_list(cov.get("payor")) or [{}])[0])
+        other = c.OtherInsurance(
+            insurer_id=as_str(as_dict(payor.get("identifier")).get("value")),
+            insurer_authority=_one(parts_in1, "IN1-3.4"),
+            insurer_name=as_str(payor.get("display")),
+            policy_number=as_str(cov.get("subscriberId")),
+        )
     if p is None:
         return None
     return c.AdtMessage(
@@ -873,6 +906,7 @@ def _read_adt(r: _Reader, h: c.MessageHeader, parts: dict) -> c.AdtMessage | Non
         identifiers=ids,
         visit=visit,
         merged=merged,
+        other_insurance=other,
     )
 
 
