@@ -10,7 +10,9 @@ Measured on it:
 3. The same mapping in process (:func:`mappings.hl7v2.fast.oru_bytes`, the function the command line
    calls per message), one core. Target: >= 15x (1).
 4. MLLP receive + store + audit + ACK inside ``hisgw serve`` (SQLite), 4 pipelining connections, these
-   messages. Target: >= 2,500 messages/s.
+   messages. Target: >= 2,500 messages/s. Beside it, in the same run, the bare listener
+   (``python -m gateway.mllp``: the same parse, map, store and ACK, no audit) as the reference for a
+   shared machine, and the load average.
 
 Run: ``uv run python -m bench.bench_hl7v2_labs``.
 """
@@ -27,7 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._report import machine, write_section  # noqa: E402
-from bench.bench_hl7v2 import serve_mllp_rate  # noqa: E402
+from bench.bench_hl7v2 import mllp_rate, serve_mllp_rate  # noqa: E402
 from mappings.hl7v2.fast import oru_bytes  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -113,10 +115,15 @@ def main() -> None:
         startup = time.perf_counter() - t0
     if affinity:
         os.sched_setaffinity(0, affinity)
-    it = iter(reports * 3)
-    served = serve_mllp_rate(
-        total=5_000, make=lambda control: next(it).replace(b"|LAB-", f"|{control}-".encode())
-    )
+
+    def make():
+        it = iter(reports * 3)
+        return lambda control: next(it).replace(b"|LAB-", f"|{control}-".encode())
+
+    load_before = os.getloadavg()
+    bare, _ = mllp_rate(total=5_000, make=make())
+    served = serve_mllp_rate(total=5_000, make=make())
+    load_after = os.getloadavg()
     rows = [
         ("python-hl7 `hl7.parse`, parse only (the yardstick)", python_hl7, "-"),
         (
@@ -143,6 +150,11 @@ SNOMED CT, a lab's own codes) and value types (NM, SN, CWE, ST, DT), statuses F,
 | MLLP inside `hisgw serve` (SQLite) | messages/s | target met |
 |---|---:|---|
 | receive, store, audit, ACK: 5,000 of these reports, 4 connections | {served:,.0f} | {mllp_ok} |
+| reference, same run: bare listener `python -m gateway.mllp` (parse, map, store, ACK; no audit) \
+| {bare:,.0f} | - |
+
+Load average (1 min) {load_before[0]:.1f} before and {load_after[0]:.1f} after the two MLLP rows, on 2 cores:
+the listener, its store thread and the sending client share them with whatever else runs.
 
 Importing the command line alone (`python -c "import gateway.cli"`) took {startup:.2f} s in this run: the
 whole-process figure carries that start-up before the first message."""

@@ -32,7 +32,7 @@ import base64
 import datetime as dt
 import hashlib
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -565,32 +565,69 @@ def patients_by_bsn(conn: Connection, bsns) -> list[str]:
 
 
 def mllp_receipt(conn: Connection, received, resend: bool) -> None:
-    """The AuditEvent of one HL7 v2 message received over MLLP (``gateway.mllp.store.ReceiptHook``).
+    """The AuditEvent of one HL7 v2 message received over MLLP (``gateway.mllp.store.ReceiptHook``);
+    :func:`mllp_receipts` for one record."""
+    mllp_receipts(conn, [(received, resend)])
+
+
+def mllp_receipts(conn: Connection, received: Sequence[tuple[Any, bool]]) -> None:
+    """The AuditEvents of HL7 v2 messages received over MLLP, one per (record, resend) pair, in that order
+    (``gateway.mllp.store.ReceiptsHook``: a batch stored in one transaction, audited in it with one query
+    for the patients and one append to the chain).
 
     Who: the sending system (MSH-3 application, MSH-4 facility) from its network address, on behalf of
     the facility (tenant key ``hl7v2:<MSH-4>``); what: the message (MSH-10 and the ACK code in the outcome
     description, ``resend`` when it was stored before); which patients: the BSNs it names. Outcome 0 for
     AA/CA, 4 for AE/CE, 8 for AR/CR (a conflicting duplicate: 8, ``MLLP-005`` in the description)."""
-    application, facility, control_id = received.key
-    who = Agent(
-        HL7V2_SENDER_SYSTEM,
-        f"{application}|{facility}",
-        application or facility or "HL7 v2 sender",
-        f"hl7v2:{facility}",
-        network=received.peer or None,
+    found = _patients_by_bsns(conn, {b for r, _ in received for b in r.bsns})
+    events = []
+    for rec, resend in received:
+        application, facility, control_id = rec.key
+        who = Agent(
+            HL7V2_SENDER_SYSTEM,
+            f"{application}|{facility}",
+            application or facility or "HL7 v2 sender",
+            f"hl7v2:{facility}",
+            network=rec.peer or None,
+        )
+        outcome = {"AA": "0", "CA": "0", "AE": "4", "CE": "4"}.get(rec.ack_code, "8")
+        if getattr(rec, "conflict", False):
+            note = " MLLP-005 conflicting duplicate, not stored"
+        else:
+            note = " resend" if resend else ""
+        events.append(
+            prepare(
+                who=who,
+                action="C",
+                subtype="mllp-receipt",
+                outcome=outcome,
+                outcome_desc=f"{rec.ack_code} MSH-10 {control_id}{note}",
+                patient_identifiers=[(BSN_SYSTEM, bsn) for bsn in rec.bsns],
+                patients=sorted({p for bsn in rec.bsns for p in found.get(bsn, ())}),
+            )
+        )
+    write(conn, events)
+
+
+_BSN_SYSTEMS = (BSN_SYSTEM, "urn:oid:2.16.840.1.113883.2.4.6.3")
+
+
+def _patients_by_bsns(conn: Connection, bsns: set[str]) -> dict[str, set[str]]:
+    """Per BSN, the stored Patients with it (``Patient/<id>``), in one query (as :func:`patients_by_bsn`)."""
+    if not bsns:
+        return {}
+    t = idx_token
+    rows = conn.execute(
+        select(t.c.code, t.c.res_id)
+        .where(
+            t.c.res_type == "Patient",
+            t.c.param == "identifier",
+            t.c.system.in_(_BSN_SYSTEMS),
+            t.c.code.in_(sorted(bsns)),
+        )
+        .distinct()
     )
-    outcome = {"AA": "0", "CA": "0", "AE": "4", "CE": "4"}.get(received.ack_code, "8")
-    if getattr(received, "conflict", False):
-        note = " MLLP-005 conflicting duplicate, not stored"
-    else:
-        note = " resend" if resend else ""
-    record(
-        conn,
-        who=who,
-        action="C",
-        subtype="mllp-receipt",
-        outcome=outcome,
-        outcome_desc=f"{received.ack_code} MSH-10 {control_id}{note}",
-        patient_identifiers=[(BSN_SYSTEM, bsn) for bsn in received.bsns],
-        patients=patients_by_bsn(conn, received.bsns),
-    )
+    out: dict[str, set[str]] = {}
+    for code, res_id in rows:
+        out.setdefault(code, set()).add(f"Patient/{res_id}")
+    return out

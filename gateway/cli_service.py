@@ -58,14 +58,13 @@ async def _run_mllp(host: str, port: int, db_url: str) -> None:
     """The MLLP listener beside the API, on the same database; it stops with the API."""
     import asyncio
 
-    from gateway.audit import mllp_receipt
+    from gateway.audit import mllp_receipts
     from gateway.db import normalise_url
     from gateway.mllp import MessageStore, MllpServer
 
     try:
-        store = MessageStore(
-            normalise_url(db_url), on_receipt=mllp_receipt
-        )  # each receipt audited (NEN 7513)
+        # each receipt audited (NEN 7513), one chain append per group commit
+        store = MessageStore(normalise_url(db_url), on_receipts=mllp_receipts)
         server = MllpServer(store)
         bound = await server.start(host, port)
     except Exception as exc:  # noqa: BLE001 - port taken, store broken: the API still serves; say so loudly

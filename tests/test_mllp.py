@@ -465,3 +465,53 @@ def test_receipt_hook_runs_in_the_storing_transaction(tmp_path):
         assert sorted(r.control_id for r in store.rows()) == ["H1", "H2", "H3"]
     finally:
         store.close()
+
+
+def test_a_batch_is_audited_in_one_chain_append_in_its_transaction(tmp_path):
+    """`hisgw serve` audits through `on_receipts` (issue 13 speed): one call per batch, in batch order,
+    new and resent messages each with their own AuditEvent on the hash chain; when that call fails,
+    nothing of the batch is stored (the sender gets AE and resends)."""
+    import orjson
+    from sqlalchemy import create_engine, text
+
+    from gateway import audit
+    from gateway.db import migrate
+
+    url = f"sqlite:///{tmp_path / 'batch.db'}"
+    engine = create_engine(url)
+    migrate(engine)
+    calls: list[int] = []
+
+    def hook(conn, received):
+        calls.append(len(received))
+        audit.mllp_receipts(conn, received)
+
+    store = MessageStore(url, on_receipts=hook)
+    try:
+        store.store_many([_record("B1", b"a1"), _record("B2", b"a2"), _record("B3", b"a3")])
+        store.store_many([_record("B2", b"a4"), _record("B4", b"a5")])  # B2 resent
+        assert calls == [3, 2]
+        with engine.connect() as conn:
+            bodies = [
+                orjson.loads(b) for (b,) in conn.execute(text("SELECT body FROM audit_log ORDER BY seq"))
+            ]
+        assert [b["outcomeDesc"] for b in bodies] == [
+            "AA MSH-10 B1",
+            "AA MSH-10 B2",
+            "AA MSH-10 B3",
+            "AA MSH-10 B2 resend",
+            "AA MSH-10 B4",
+        ]
+        assert audit.verify(engine).ok
+
+        def failing(conn, received):
+            raise OperationalError("INSERT INTO audit_log", {}, Exception("audit write failed"))
+
+        store.on_receipts = failing
+        with pytest.raises(OperationalError):
+            store.store_many([_record("B5", b"a6"), _record("B1", b"a7")])
+        assert sorted(r.control_id for r in store.rows()) == ["B1", "B2", "B3", "B4"]
+        assert audit.verify(engine).records == 5
+    finally:
+        store.close()
+        engine.dispose()

@@ -151,12 +151,16 @@ ReceiptHook = Callable[[Connection, InboundRecord, bool], None]
 """Called in the storing transaction for every received record (the bool: a resend of a stored message);
 if it raises, the transaction fails and the sender gets AE/CE (``MLLP-003``) and resends."""
 
+ReceiptsHook = Callable[[Connection, Sequence[tuple[InboundRecord, bool]]], None]
+""":data:`ReceiptHook` for a whole batch at once, in the order of the batch (one call per transaction)."""
+
 
 class MessageStore:
     """The inbound message table behind one SQLAlchemy URL (``sqlite:///path.db`` by default).
 
     ``on_receipt``: run in the same transaction for each record, new or resent (``hisgw serve`` writes
-    the NEN 7513 AuditEvent of the receipt there, so a message is never stored without its audit record).
+    the NEN 7513 AuditEvent of the receipt there, so a message is never stored without its audit record);
+    ``on_receipts`` does the same once per batch (``hisgw serve`` uses it: one chain append per commit).
     A resend is recognised by its content: the same key with other content (MSH-7 aside, which senders
     may restamp) is a *conflicting duplicate*, answered by ``on_conflict``'s refusal and audited as such.
     """
@@ -168,9 +172,11 @@ class MessageStore:
         create: bool = True,
         on_receipt: ReceiptHook | None = None,
         on_conflict: ConflictHook | None = None,
+        on_receipts: ReceiptsHook | None = None,
     ):
         self.url = url
         self.on_receipt = on_receipt
+        self.on_receipts = on_receipts
         self.on_conflict = on_conflict
         self.engine = create_engine(url, future=True)
         if self.engine.dialect.name == "sqlite":
@@ -194,13 +200,12 @@ class MessageStore:
         try:
             with self.engine.begin() as conn:
                 conn.execute(inbound.insert(), rows)
-                if self.on_receipt is not None:
-                    for r in records:
-                        self.on_receipt(conn, r, False)
+                self._receipts(conn, [(r, False) for r in records])
             return [StoreResult(r.ack, r.ack_code, False, r.app_ack) for r in records]
         except IntegrityError:
             pass
         out: list[StoreResult] = []
+        seen: list[tuple[InboundRecord, bool]] = []
         with self.engine.begin() as conn:
             for r, row in zip(records, rows, strict=True):
                 try:
@@ -220,9 +225,17 @@ class MessageStore:
                         out.append(StoreResult(r.ack, r.ack_code, True, None, conflict=True))
                     else:
                         out.append(StoreResult(got.ack, got.ack_code, True, got.app_ack))
-                if self.on_receipt is not None:
-                    self.on_receipt(conn, r, out[-1].duplicate)
+                seen.append((r, out[-1].duplicate))
+            self._receipts(conn, seen)
         return out
+
+    def _receipts(self, conn: Connection, received: list[tuple[InboundRecord, bool]]) -> None:
+        """The receipt hooks for a batch, in the storing transaction."""
+        if self.on_receipts is not None:
+            self.on_receipts(conn, received)
+        if self.on_receipt is not None:
+            for r, resend in received:
+                self.on_receipt(conn, r, resend)
 
     def store(self, record: InboundRecord) -> StoreResult:
         return self.store_many([record])[0]
