@@ -116,3 +116,33 @@ def test_prefer_return_values_on_create_and_update(service):
     obs = minimal("Observation", subject={"reference": f"Patient/{pid}"})
     r = service.request("POST", "/Observation", json=obs, headers={"Prefer": "return=OperationOutcome"})
     assert r.json()["resourceType"] == "OperationOutcome"
+
+
+def test_x_request_id_is_echoed_logged_and_in_the_audit_event(service):
+    import io
+
+    from gateway.api.gateway import Gateway
+
+    gw: Gateway = service.app.state.gateway
+    sink = io.StringIO()
+    gw.request_log._stream = sink
+    gw.settings = gw.settings.model_copy(update={"log_requests": True})
+    pid = service.request("POST", "/Patient", json=_patient("123456782", "Jansen")).json()["id"]
+    r = service.request("GET", f"/Patient/{pid}", headers={"X-Request-ID": "his-42.req:7"})
+    assert r.status_code == 200 and r.headers["x-request-id"] == "his-42.req:7"
+    made = service.request("GET", f"/Patient/{pid}").headers["x-request-id"]
+    bad = service.request("GET", f"/Patient/{pid}", headers={"X-Request-ID": "a b\tc" + "x" * 200})
+    assert len(made) == 32 and bad.headers["x-request-id"] not in ("", "a b\tc" + "x" * 200)
+    failed = service.request("GET", "/Patient/nope-nope", headers={"X-Request-ID": "his-43"})
+    assert failed.status_code == 404 and failed.headers["x-request-id"] == "his-43"
+    events = service.request("GET", f"/AuditEvent?patient=Patient/{pid}&_count=50", as_="auditor-a").json()
+    ids = {
+        ent["what"]["identifier"]["value"]
+        for e in events["entry"]
+        if e["resource"]["resourceType"] == "AuditEvent"
+        for ent in e["resource"].get("entity", [])
+        if ent.get("type", {}).get("code") == "XrequestId"
+    }
+    assert {"his-42.req:7", made} <= ids
+    gw.request_log.flush()
+    assert '"request_id":"his-42.req:7"' in sink.getvalue()
