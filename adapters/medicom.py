@@ -71,6 +71,12 @@ def _decimal(raw: str) -> Decimal:
     return Decimal(raw)
 
 
+def _integer(raw: str) -> int:
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 9:
+        raise ValueError(raw)
+    return int(raw)
+
+
 def _enum(name: str, words: dict[str, str]) -> Kind:
     """A closed set of values, ``words`` mapping each canonical value to the dialect's word."""
     back = {v: k for k, v in words.items()}
@@ -95,6 +101,7 @@ def _format_moment(v: dt.datetime) -> str:
 DATE = Kind("date YYYYMMDD", basic_date, lambda v: v.isoformat().replace("-", ""))
 MOMENT = Kind("moment YYYYMMDDHHMMSS", basic_moment, _format_moment)
 DECIMAL = Kind("decimal number", _decimal, lambda v: format(v, "f"))
+INTEGER = Kind("whole number", _integer, str)
 YESNO = Kind("ja or nee", {"ja": True, "nee": False}.__getitem__, lambda v: "ja" if v else "nee")
 GENDER = _enum("gender (M, V, X, O)", {"male": "M", "female": "V", "other": "X", "unknown": "O"})
 TELECOM_SYSTEM = _enum("telecom kind", {"phone": "telefoon", "email": "email", "fax": "fax"})
@@ -121,6 +128,7 @@ NAME_USAGE = _tokens("name usage (NL1-NL4)", m.PersonName, "usage")
 PRODUCT_SYSTEM = _tokens("product code system", m.Medication, "product_system")
 SOEP = _tokens("journal line type (S, O, E, P)", m.SoepLine, "type")
 INTERPRETATION = _tokens("interpretation", m.Measurement, "interpretation")
+TIMING_UNIT = _tokens("timing unit (h, d, wk, mo)", m.Medication, "timing_unit")
 
 
 # --------------------------------------------------------------------------- the element tables (spec §3, §4)
@@ -251,11 +259,22 @@ EPISODE = Spec(
         attr("end", "einddatum", DATE),
         attr("attention", "attentiewaarde", YESNO),
         attr("shielded", "afgeschermd", YESNO),
+        attr("source_root", "bronroot"),
+        attr("source_ext", "bronid"),
     ],
     [text("title", "Titel")],
     id_kind="episode",
 )
-REGEL = Spec(m.SoepLine, [attr("type", "type", SOEP), attr("icpc", "icpc", check="icpc")], content="text")
+REGEL = Spec(
+    m.SoepLine,
+    [
+        attr("type", "type", SOEP),
+        attr("icpc", "icpc", check="icpc"),
+        attr("source_root", "bronroot"),
+        attr("source_ext", "bronid"),
+    ],
+    content="text",
+)
 DEELCONTACT = Spec(
     m.Deelcontact,
     [attr("episode_id", "episode"), attr("icpc", "icpc", check="icpc")],
@@ -278,6 +297,8 @@ CONTACT = Spec(
         attr("contact_type", "contactsoort", check="tabel14"),
         attr("author_id", "auteur"),
         attr("shielded", "afgeschermd", YESNO),
+        attr("source_root", "bronroot"),
+        attr("source_ext", "bronid"),
     ],
     [one("video", "Videoconsult", VIDEOCONSULT), many("deelcontacten", "Deelcontact", DEELCONTACT)],
     id_kind="contact",
@@ -298,6 +319,12 @@ VOORSCHRIFT = Spec(
         attr("quantity", "hoeveelheid", DECIMAL),
         attr("quantity_unit", "eenheid"),
         attr("episode_id", "episode"),
+        attr("shielded", "afgeschermd", YESNO),
+        attr("timing_frequency", "frequentie", INTEGER),
+        attr("timing_period", "periode", DECIMAL),
+        attr("timing_unit", "periodeeenheid", TIMING_UNIT),
+        attr("source_root", "bronroot"),
+        attr("source_ext", "bronid"),
     ],
     [text("product_name", "Product"), text("dosage_text", "Dosering")],
     id_kind="medication",
@@ -313,6 +340,11 @@ BEPALING = Spec(
         attr("reference_low", "ondergrens", DECIMAL),
         attr("reference_high", "bovengrens", DECIMAL),
         attr("interpretation", "interpretatie", INTERPRETATION),
+        attr("date_only", "zondertijd", YESNO),
+        attr("episode_id", "episode"),
+        attr("shielded", "afgeschermd", YESNO),
+        attr("source_root", "bronroot"),
+        attr("source_ext", "bronid"),
     ],
     [text("value_text", "Tekst")],
     id_kind="measurement",
@@ -324,6 +356,10 @@ INTOLERANTIE = Spec(
         attr("code", "code", check="thesaurus122"),
         attr("start", "begindatum", DATE),
         attr("status", "status", INTOLERANCE_STATUS),
+        attr("episode_id", "episode"),
+        attr("shielded", "afgeschermd", YESNO),
+        attr("source_root", "bronroot"),
+        attr("source_ext", "bronid"),
     ],
     [text("text", "Tekst")],
     id_kind="intolerance",
@@ -335,13 +371,24 @@ CONTRAINDICATIE = Spec(
         attr("code", "code", check="thesaurus40"),
         attr("start", "begindatum", DATE),
         attr("end", "einddatum", DATE),
+        attr("episode_id", "episode"),
+        attr("shielded", "afgeschermd", YESNO),
+        attr("source_root", "bronroot"),
+        attr("source_ext", "bronid"),
     ],
     [text("text", "Tekst")],
     id_kind="contra-indication",
 )
 ATTENTIE = Spec(
     m.AttentionNote,
-    [attr("id", "id"), attr("date", "datum", DATE)],
+    [
+        attr("id", "id"),
+        attr("date", "datum", DATE),
+        attr("episode_id", "episode"),
+        attr("shielded", "afgeschermd", YESNO),
+        attr("source_root", "bronroot"),
+        attr("source_ext", "bronid"),
+    ],
     [text("text", "Tekst")],
     id_kind="attention note",
 )
@@ -354,6 +401,9 @@ BRIEF = Spec(
         attr("kind", "soort", check="tabel69"),
         attr("episode_id", "episode"),
         attr("sender_reference", "kenmerk"),
+        attr("shielded", "afgeschermd", YESNO),
+        attr("source_root", "bronroot"),
+        attr("source_ext", "bronid"),
     ],
     [
         text("subject", "Onderwerp"),
@@ -820,8 +870,18 @@ class _Reader:
                 "episode",
                 "episode",
                 [dc.episode_id for c in ids["contact"] for dc in c.deelcontacten]
-                + [x.episode_id for x in ids["medication"]]
-                + [k.episode_id for k in ids["correspondence"]],
+                + [
+                    x.episode_id
+                    for kind in (
+                        "medication",
+                        "measurement",
+                        "intolerance",
+                        "contra-indication",
+                        "attention note",
+                        "correspondence",
+                    )
+                    for x in ids[kind]
+                ],
             ),
         ]
         for kind, name, named in refs:

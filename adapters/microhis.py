@@ -126,9 +126,27 @@ REFERENCES: dict[type, tuple[tuple[str, type], ...]] = {
     m.Contact: (("author_id", m.HealthProfessional),),
     m.Deelcontact: (("episode_id", m.Episode),),
     m.Medication: (("prescriber_id", m.HealthProfessional), ("episode_id", m.Episode)),
+    m.Measurement: (("episode_id", m.Episode),),
+    m.Intolerance: (("episode_id", m.Episode),),
+    m.ContraIndication: (("episode_id", m.Episode),),
+    m.AttentionNote: (("episode_id", m.Episode),),
     m.Correspondence: (("episode_id", m.Episode),),
 }
 """References inside a dossier (model.reference_problems), to locate a dangling one at its field."""
+
+LATER_FIELDS: dict[type, str] = {
+    m.SoepLine: "source_root",
+    m.Contact: "source_root",
+    m.Episode: "source_root",
+    m.Medication: "shielded",
+    m.Measurement: "date_only",
+    m.Intolerance: "episode_id",
+    m.ContraIndication: "episode_id",
+    m.AttentionNote: "episode_id",
+    m.Correspondence: "shielded",
+}
+"""Per record class, the first of the (optional) fields added at the end of its record after version 1
+(spec §4): a record may stop before them and reads them as absent, so files written before still read."""
 
 GENDER = {"male": "M", "female": "V", "other": "X", "unknown": "O"}
 GENDER_BACK = {v: k for k, v in GENDER.items()}
@@ -138,7 +156,7 @@ def _scalar_kind(field: msgspec.structs.FieldInfo) -> tuple[str, Any] | None:
     """The field form of a model field (spec §2), or None for a nested object.
 
     s text, c coded text (extra = code table), e enumeration (extra = allowed values), d date, t moment,
-    n decimal, b yes/no, g gender.
+    n decimal, i whole number, b yes/no, g gender.
     """
     t = field.type
     if typing.get_origin(t) in (typing.Union, types.UnionType):
@@ -147,7 +165,7 @@ def _scalar_kind(field: msgspec.structs.FieldInfo) -> tuple[str, Any] | None:
         return "g", None
     if typing.get_origin(t) is typing.Literal:
         return "e", frozenset(typing.get_args(t))
-    simple = {str: "s", dt.datetime: "t", dt.date: "d", Decimal: "n", bool: "b"}.get(t)
+    simple = {str: "s", dt.datetime: "t", dt.date: "d", Decimal: "n", int: "i", bool: "b"}.get(t)
     return (simple, None) if simple else None
 
 
@@ -160,6 +178,7 @@ class _Spec:
         "fields",
         "names",
         "width",
+        "min_width",
         "required",
         "required_scalars",
         "nullable",
@@ -195,6 +214,9 @@ class _Spec:
         self.fields: tuple[tuple[str, str, Any], ...] = tuple(fields)
         self.names = tuple(f[0] for f in fields)
         self.width = len(fields) + 1  # the record type is field 1
+        first_later = LATER_FIELDS.get(cls)
+        names = [name for name, *_ in fields]
+        self.min_width = names.index(first_later) + 1 if first_later else self.width
         self.field_pos = {name: i + 2 for i, name in enumerate(self.names)}
         self.texts = tuple(name for name, kind, _ in fields if kind in "sc")
         self.convert = tuple(
@@ -286,6 +308,7 @@ _OUT: dict[str, Callable[[Any], str]] = {
     "d": _date_out,
     "t": _moment_out,
     "n": lambda v: "" if v is None else str(v),
+    "i": lambda v: "" if v is None else str(v),
     "b": lambda v: "J" if v else "",
     "g": lambda v: GENDER[v],
 }
@@ -343,6 +366,7 @@ _EXPECT = {
     "d": "a date YYYYMMDD",
     "t": "a moment YYYYMMDDHHMMSS",
     "n": "a decimal number",
+    "i": "a whole number",
     "b": "J or empty",
     "g": "M, V, X or O",
 }
@@ -624,7 +648,9 @@ class _Reader:
         Text fields stay as split unless the line holds a backslash; only the other forms are converted.
         """
         n = spec.width
-        if len(fields) != n:
+        if spec.min_width <= len(fields) < n:
+            fields = fields + [""] * (n - len(fields))  # a record written before its later fields
+        elif len(fields) != n:
             if len(fields) < n:
                 self.sink.error(
                     "MHS-004",
@@ -699,6 +725,8 @@ class _Reader:
                         v = Decimal(raw)
                     except ArithmeticError:  # an exponent beyond what decimal can hold
                         pass
+            elif kind == "i":
+                v = int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 9 else None
             elif kind == "b":
                 v = True if raw == "J" else None
             else:

@@ -179,6 +179,10 @@ def _r_bool(c: _Ctx, v: Any, path: str, key: str) -> Any:
     return v if type(v) is bool else c.wrong_type(path, key, v, "true or false")
 
 
+def _r_int(c: _Ctx, v: Any, path: str, key: str) -> Any:
+    return v if type(v) is int and 0 < v < 1_000_000_000 else c.wrong_type(path, key, v, "a whole number")
+
+
 def _r_date(c: _Ctx, v: Any, path: str, key: str) -> Any:
     if type(v) is not str:
         return c.wrong_type(path, key, v, "a date string YYYY-MM-DD")
@@ -417,6 +421,7 @@ BOOL = (_r_bool, None)
 DATE = (_r_date, dt.date.isoformat)
 MOMENT = (_r_moment, _w_moment)
 DECIMAL = (_r_decimal, _w_decimal)
+INT = (_r_int, None)
 
 
 # --------------------------------------------------------------------------- object specs
@@ -728,6 +733,23 @@ PATIENT = _Spec(
     ],
     defaults={"bsn": None},
 )
+SOURCE_ID = _Spec(
+    "sourceId",
+    None,
+    [
+        _field("root", "source_root", STR, required=True),
+        _field("extension", "source_ext", STR, required=True),
+    ],
+)
+TIMING = _Spec(
+    "timing",
+    None,
+    [
+        _field("frequency", "timing_frequency", INT),
+        _field("period", "timing_period", DECIMAL),
+        _field("periodUnit", "timing_unit", _same("h", "d", "wk", "mo")),
+    ],
+)
 EPISODE = _Spec(
     "episode",
     m.Episode,
@@ -739,6 +761,7 @@ EPISODE = _Spec(
         _field("endDate", "end", DATE),
         _field("attention", "attention", BOOL, omit_false=True),
         _field("shielded", "shielded", BOOL, omit_false=True),
+        _group("sourceId", SOURCE_ID),
     ],
 )
 JOURNAL_LINE = _Spec(
@@ -748,6 +771,7 @@ JOURNAL_LINE = _Spec(
         _field("type", "type", _same("S", "O", "E", "P"), required=True),
         _field("text", "text", STR, required=True),
         _field("icpc", "icpc", _r_icpc),
+        _group("sourceId", SOURCE_ID),
     ],
 )
 SUB_CONTACT = _Spec(
@@ -781,6 +805,7 @@ CONTACT = _Spec(
         _array("subContacts", "deelcontacten", SUB_CONTACT),
         _field("video", "video", _obj(VIDEO)),
         _field("shielded", "shielded", BOOL, omit_false=True),
+        _group("sourceId", SOURCE_ID),
     ],
 )
 PRODUCT_CODE = _Spec(
@@ -816,6 +841,9 @@ MEDICATION = _Spec(
         _field("prescriberId", "prescriber_id", _r_ref("professional")),
         _group("quantity", QUANTITY),
         _field("episodeId", "episode_id", _r_ref("episode")),
+        _field("shielded", "shielded", BOOL, omit_false=True),
+        _group("timing", TIMING),
+        _group("sourceId", SOURCE_ID),
     ],
 )
 REFERENCE_RANGE = _Spec(
@@ -838,6 +866,10 @@ MEASUREMENT = _Spec(
         _field("unit", "unit", STR),
         _group("referenceRange", REFERENCE_RANGE),
         _field("interpretation", "interpretation", _same("L", "H", "N", "A", "LL", "HH")),
+        _field("dateOnly", "date_only", BOOL, omit_false=True),
+        _field("episodeId", "episode_id", _r_ref("episode")),
+        _field("shielded", "shielded", BOOL, omit_false=True),
+        _group("sourceId", SOURCE_ID),
     ],
 )
 INTOLERANCE = _Spec(
@@ -849,6 +881,9 @@ INTOLERANCE = _Spec(
         _field("code", "code", _r_code("thesaurus122")),
         _field("startDate", "start", DATE),
         _field("status", "status", _same("active", "inactive")),
+        _field("episodeId", "episode_id", _r_ref("episode")),
+        _field("shielded", "shielded", BOOL, omit_false=True),
+        _group("sourceId", SOURCE_ID),
     ],
 )
 CONTRA_INDICATION = _Spec(
@@ -860,6 +895,9 @@ CONTRA_INDICATION = _Spec(
         _field("code", "code", _r_code("thesaurus40")),
         _field("startDate", "start", DATE),
         _field("endDate", "end", DATE),
+        _field("episodeId", "episode_id", _r_ref("episode")),
+        _field("shielded", "shielded", BOOL, omit_false=True),
+        _group("sourceId", SOURCE_ID),
     ],
 )
 ATTENTION_NOTE = _Spec(
@@ -869,6 +907,9 @@ ATTENTION_NOTE = _Spec(
         _field("id", "id", _r_id("attention note"), required=True),
         _field("text", "text", STR, required=True),
         _field("date", "date", DATE),
+        _field("episodeId", "episode_id", _r_ref("episode")),
+        _field("shielded", "shielded", BOOL, omit_false=True),
+        _group("sourceId", SOURCE_ID),
     ],
 )
 
@@ -888,6 +929,8 @@ def _correspondence(name: str, read_id: Reader, read_episode: Reader) -> _Spec:
             _field("addresseeName", "addressee_name", STR),
             _field("episodeId", "episode_id", read_episode),
             _field("senderReference", "sender_reference", STR),
+            _field("shielded", "shielded", BOOL, omit_false=True),
+            _group("sourceId", SOURCE_ID),
             _field("text", "text", STR, required=True),
         ],
     )

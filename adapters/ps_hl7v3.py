@@ -24,6 +24,11 @@ component2/observation code system NHG Tabel 45                 Measurement
 component3/ContraIndication (G-Standaard thesaurus 40)          ContraIndication
 component4/ObservationIntolerance (thesaurus 122)               Intolerance
 pertinentInformation/pertinentAnnotationObsEvent                AttentionNote
+any item's id (root + extension)                                its source_root / source_ext (issue 20)
+any item's confidentialityCode R or V                           its shielded (afgeschermd)
+episodOfCare/component/actReference/id -> an item's id           its episode_id
+medicationAdministrationRequest PIVL_TS period                  Medication.timing_* (0.5 d = 2 per 1 d)
+observation effectiveTime of 8 digits                           Measurement.date_only
 =============================================================  ===========================================
 
 How it reads: every element handler walks *all* children of its element once and either maps a child or
@@ -102,6 +107,12 @@ RX_STATUS = {
     "cancelled": "stopped",
 }
 INTERPRETATIONS = frozenset({"L", "H", "N", "A", "LL", "HH"})
+OID_CONFIDENTIALITY = "2.16.840.1.113883.5.25"
+# HL7 v3 Confidentiality: N normal; R restricted and V very restricted are what a HIS calls afgeschermd
+CONFIDENTIALITY = {"N": False, "R": True, "V": True}
+_OID_RE = re.compile(r"[0-2](\.(0|[1-9][0-9]*))+\Z")
+# PIVL_TS period units (UCUM) the canonical dosage schedule keeps
+TIMING_UNITS = {"h": "h", "d": "d", "wk": "wk", "mo": "mo"}
 
 # HL7v3 TS: YYYYMMDD[HH[MM[SS[.F+]]]][+/-ZZ[zz]]; fractions are dropped (the model keeps whole seconds)
 _TS_RE = re.compile(
@@ -287,6 +298,21 @@ class _Reader:
         """CODE-001 for a code the shipped (or configured) table lacks; the location is built only then."""
         if code is not None and code not in self.tables[table].codes:
             self.tables.check(table, code, self.where(el, "code"), self.sink)
+
+    def source_id(self, el: etree._Element, f: dict) -> None:
+        """The HIS's own id of an item (root OID + extension), kept beside the local id (nl-core)."""
+        root, ext = _oid(el.get("root")), el.get("extension")
+        if "source_root" not in f and root and ext and _OID_RE.match(root) and len(ext) <= 200:
+            f["source_root"], f["source_ext"] = root, ext
+
+    def confidentiality(self, el: etree._Element, f: dict) -> bool:
+        """``confidentialityCode`` R or V: afgeschermd (shielded); N: not. Another code stays in the trace."""
+        code = el.get("code")
+        if code in CONFIDENTIALITY and _oid(el.get("codeSystem")) in (OID_CONFIDENTIALITY, None):
+            f["shielded"] = f.get("shielded", False) or CONFIDENTIALITY[code]
+            self.leaf(el)
+            return True
+        return False
 
     def build(self, el: etree._Element, make, **kwargs):
         """Construct a model object; its ValueError becomes a located problem (PS-020)."""
@@ -595,10 +621,10 @@ class _Reader:
             (alerts if self.is_alert(comp) else observations).append(comp)
         flagged = self.attention_flags(alerts, keys)
         contacts, meds = self.encounters(groups.get(_t("component1"), []), links)
-        measurements = self.measurements(observations)
-        cis = self.contraindications(groups.get(_t("component3"), []))
-        intolerances = self.intolerances(groups.get(_t("component4"), []))
-        notes = self.attention_notes(groups.get(_t("pertinentInformation"), []))
+        measurements = self.measurements(observations, links)
+        cis = self.contraindications(groups.get(_t("component3"), []), links)
+        intolerances = self.intolerances(groups.get(_t("component4"), []), links)
+        notes = self.attention_notes(groups.get(_t("pertinentInformation"), []), links)
         self.report_unused()
         episode_objs = []
         for el, kw in episodes:
@@ -730,7 +756,9 @@ class _Reader:
             for c in ep:
                 tag = c.tag
                 if tag == ID and c.get("extension"):
-                    self.leaf(c)
+                    self.source_id(self.leaf(c), f)
+                elif tag == _t("confidentialityCode") and self.confidentiality(c, f):
+                    pass
                 elif tag == TEXT and "title" not in f:
                     f["title"] = _text(c)
                 elif tag == TIME and "start" not in f:
@@ -888,6 +916,9 @@ class _Reader:
                 tag = c.tag
                 if tag == ID and c.get("extension") and "id" not in f:
                     f["id"] = self.local_id(self.leaf(c).get("extension"), "c", used, n)
+                    self.source_id(c, f)
+                elif tag == _t("confidentialityCode") and self.confidentiality(c, f):
+                    pass
                 elif (
                     tag == CODE
                     and "contact_type" not in f
@@ -959,11 +990,8 @@ class _Reader:
         for g in groups.values():
             # the episode: the one an actReference names for any journal line of this deelcontact
             episodes = list(dict.fromkeys(links[k] for k, _ in g["ids"] if k in links))
-            for k, el in g["ids"]:
-                if k in links and links[k] == (episodes[0] if episodes else None):
-                    self.leaf(el)
-                else:
-                    self.skip(el)  # a journal line id no episode refers to: the canonical line has no id
+            for _k, el in g["ids"]:
+                self.leaf(el)  # the line's source id; its link to an episode is the deelcontact's
             if len(episodes) > 1:
                 self.sink.warning(
                     "PS-032",
@@ -992,10 +1020,12 @@ class _Reader:
     def journal_entry(self, entry: etree._Element, g: dict) -> m.SoepLine | None:
         kind = text = None
         code_el = None
+        f: dict = {}
         for c in entry:
             tag = c.tag
             if tag == ID and c.get("extension"):
                 g["ids"].append(((_oid(c.get("root")), c.get("extension")), c))
+                self.source_id(c, f)
             elif tag == CODE and code_el is None and _oid(c.get("codeSystem")) in (OID_SOEP, None):
                 code_el = self.leaf(c)
                 kind = c.get("code")
@@ -1011,7 +1041,7 @@ class _Reader:
                 f"journal line type {kind!r} is not S, O, E or P",
             )
             return None
-        return self.build(entry, m.SoepLine, type=kind, text=text or "")
+        return self.build(entry, m.SoepLine, type=kind, text=text or "", **f)
 
     # -- medication --------------------------------------------------------------------------------------
     def prescription(
@@ -1023,7 +1053,10 @@ class _Reader:
             tag = c.tag
             if tag == ID and c.get("extension") and "id" not in f:
                 f["id"] = self.local_id(self.leaf(c).get("extension"), "med", used, n)
+                self.source_id(c, f)
                 episode = links.get((_oid(c.get("root")), c.get("extension")), episode)
+            elif tag == _t("confidentialityCode") and self.confidentiality(c, f):
+                pass
             elif tag == STATUS and status is None and c.get("code") in RX_STATUS:
                 status = self.leaf(c).get("code")
                 f["status"] = RX_STATUS[status]
@@ -1123,15 +1156,47 @@ class _Reader:
                             and ivl is None
                         ):
                             ivl = comp
+                        elif (
+                            comp.tag == _t("comp")
+                            and comp.get(XSI_TYPE, "").endswith("PIVL_TS")
+                            and "timing_unit" not in f
+                        ):
+                            self.timing(comp, f)
                         else:
-                            self.skip(comp)  # the frequency (PIVL_TS): the dosage text says it in words
+                            self.skip(comp)
                 if ivl is not None:
                     f["start"], f["end"] = self.interval(ivl)
             else:
                 self.skip(c)  # the administration request's id
 
+    def timing(self, pivl: etree._Element, f: dict) -> None:
+        """PIVL_TS ``period`` as a structured schedule: once every 0.5 d is twice per 1 d (FHIR Timing).
+
+        A period below one unit whose reciprocal is whole becomes that many times per unit, as a GP says
+        it ("2 maal per dag"); any other period is kept as once per that period."""
+        for c in pivl:
+            if c.tag != _t("period") or "timing_unit" in f:
+                self.skip(c)
+                continue
+            value, unit = self.decimal(c), TIMING_UNITS.get(c.get("unit") or "")
+            if value is None or unit is None or value <= 0:
+                self.skip(c)
+                continue
+            self.leaf(c)
+            if value < 1 and (1 / value) == (1 / value).to_integral_value():
+                f["timing_frequency"], f["timing_period"] = int(1 / value), Decimal(1)
+            else:
+                f["timing_frequency"], f["timing_period"] = 1, value
+            f["timing_unit"] = unit
+
     # -- results, warnings, notes ------------------------------------------------------------------------
-    def measurements(self, comps: list[etree._Element]) -> list[m.Measurement]:
+    def linked(self, el: etree._Element, f: dict, links: dict) -> None:
+        """The episode whose episodOfCare names this item's id in an actReference, when one does."""
+        eid = links.get((_oid(el.get("root")), el.get("extension")))
+        if eid and "episode_id" not in f:
+            f["episode_id"] = eid
+
+    def measurements(self, comps: list[etree._Element], links: dict) -> list[m.Measurement]:
         out: list[m.Measurement] = []
         used: set[str] = set()
         for comp in comps:
@@ -1151,15 +1216,23 @@ class _Reader:
                     self.check("tabel45", f["code"], c)
                 elif tag == ID and c.get("extension") and "id" not in f:
                     f["id"] = self.local_id(self.leaf(c).get("extension"), "meas", used, len(out) + 1)
+                    self.source_id(c, f)
+                    self.linked(c, f, links)
+                elif tag == _t("confidentialityCode") and self.confidentiality(c, f):
+                    pass
                 elif tag == STATUS and c.get("code") == "completed":
                     self.leaf(c)
                 elif tag == TIME and "effective" not in f:
                     f["effective"] = self.moment(c)
+                    stamp = c
                     for t in c:
                         if t.tag == LOW and f["effective"] is None:
                             f["effective"] = self.moment(self.leaf(t))
+                            stamp = t
                         else:
                             self.skip(t)
+                    # a TS of 8 digits names a day: the measurement keeps that precision (no invented time)
+                    f["date_only"] = len(stamp.get("value") or "") == 8
                 elif tag == VALUE and "value" not in f:
                     f["value"] = c
                 elif tag == _t("interpretationCode") and "interpretation" not in f:
@@ -1219,7 +1292,7 @@ class _Reader:
                     self.skip(c)
         return low, high
 
-    def coded_item(self, el: etree._Element, act_code: str, system: str, table: str) -> dict:
+    def coded_item(self, el: etree._Element, act_code: str, system: str, table: str, links: dict) -> dict:
         """ContraIndication / ObservationIntolerance: id, fixed act code, text, period, coded value."""
         f: dict = {}
         value = None
@@ -1227,6 +1300,10 @@ class _Reader:
             tag = c.tag
             if tag == ID and c.get("extension") and "ext" not in f:
                 f["ext"] = self.leaf(c).get("extension")
+                self.source_id(c, f)
+                self.linked(c, f, links)
+            elif tag == _t("confidentialityCode") and self.confidentiality(c, f):
+                pass
             elif tag == CODE and c.get("code") == act_code:
                 self.leaf(c)
             elif tag == TEXT and "text" not in f:
@@ -1245,7 +1322,7 @@ class _Reader:
             f["text"] = (value.get("displayName") if value is not None else None) or f.get("code") or ""
         return f
 
-    def contraindications(self, comps: list[etree._Element]) -> list[m.ContraIndication]:
+    def contraindications(self, comps: list[etree._Element], links: dict) -> list[m.ContraIndication]:
         out: list[m.ContraIndication] = []
         used: set[str] = set()
         for n, comp in enumerate(comps, 1):
@@ -1255,7 +1332,7 @@ class _Reader:
                     continue
                 if self.nullified(ci):
                     continue
-                f = self.coded_item(ci, "CI", OID_THESAURUS40, "thesaurus40")
+                f = self.coded_item(ci, "CI", OID_THESAURUS40, "thesaurus40", links)
                 item = self.build(
                     ci, m.ContraIndication, id=self.local_id(f.pop("ext", None), "ci", used, n), **f
                 )
@@ -1263,7 +1340,7 @@ class _Reader:
                     out.append(item)
         return out
 
-    def intolerances(self, comps: list[etree._Element]) -> list[m.Intolerance]:
+    def intolerances(self, comps: list[etree._Element], links: dict) -> list[m.Intolerance]:
         out: list[m.Intolerance] = []
         used: set[str] = set()
         for n, comp in enumerate(comps, 1):
@@ -1280,7 +1357,7 @@ class _Reader:
                         "a negated intolerance (none known) is not kept",
                     )
                     continue
-                f = self.coded_item(it, "INTLRNC", OID_THESAURUS122, "thesaurus122")
+                f = self.coded_item(it, "INTLRNC", OID_THESAURUS122, "thesaurus122", links)
                 end = f.pop("end", None)
                 item = self.build(
                     it,
@@ -1293,7 +1370,7 @@ class _Reader:
                     out.append(item)
         return out
 
-    def attention_notes(self, infos: list[etree._Element]) -> list[m.AttentionNote]:
+    def attention_notes(self, infos: list[etree._Element], links: dict) -> list[m.AttentionNote]:
         out: list[m.AttentionNote] = []
         used: set[str] = set()
         for n, info in enumerate(infos, 1):
@@ -1306,6 +1383,10 @@ class _Reader:
                     tag = c.tag
                     if tag == ID and c.get("extension") and "ext" not in f:
                         f["ext"] = self.leaf(c).get("extension")
+                        self.source_id(c, f)
+                        self.linked(c, f, links)
+                    elif tag == _t("confidentialityCode") and self.confidentiality(c, f):
+                        pass
                     elif tag == CODE and c.get("code") == "ATT":
                         self.leaf(c)
                     elif tag == TEXT and "text" not in f:

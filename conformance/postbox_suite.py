@@ -8,7 +8,10 @@ deliveries (docs/postbox-delivery.md §4), by the channel the target names:
   those of the formats' postbox forms, :mod:`formats`); acknowledged = 2xx;
 - a folder: the dialect's postbox file (``--param dialect=`` a format with a drop form) written as
   ``<id><ext>`` (temporary name, then rename); acknowledged = the file picked up (gone from the folder)
-  within ``pickup-timeout`` seconds.
+  within ``pickup-timeout`` seconds;
+- a folder with ``--param channel=<a numbered-files channel>`` (the Edifact MEDVRI one): an interchange
+  ``<number><ext>`` as that channel writes it (``gateway/outbox/numbered_drop.py``: the number from the
+  folder's journal, the same number for a repeat of a message id); acknowledged = picked up.
 
 Items are built from the fixtures (OmniHIS postbox JSON, or any postbox form :func:`formats.sniff` recognises,
 read into the canonical :class:`PostboxItem`) with
@@ -32,6 +35,14 @@ from conformance.mllp_suite import Connection, StepError, declared_of, field, ru
 from conformance.model import Exchange, TestResult
 from conformance.observe import Observer, ObserverError, close, make_observer
 from conformance.suite import RunOptions, Suite, UsageError
+
+
+def _numbered_channels() -> dict[str, formats.Format]:
+    return {
+        c: f
+        for c, f in formats.channels().items()
+        if f.postbox is not None and f.postbox.transport == "numbered-files"
+    }
 
 
 def _http_channels() -> dict[str, formats.Format]:
@@ -64,6 +75,12 @@ class Delivery:
             if not port.isdigit():
                 raise UsageError(f"an MLLP postbox target is HOST:PORT, not {target!r}")
             self.kind, self.host, self.port = "mllp", host or "127.0.0.1", int(port)
+        elif params.get("channel") in _numbered_channels():
+            self.kind, self.dir = "numbered", Path(target)
+            self.fmt = _numbered_channels()[params["channel"]]
+            self.numbers: dict[str, int] = {}
+            if not self.dir.is_dir():
+                raise UsageError(f"drop folder {target!r} does not exist")
         else:
             self.kind, self.dir = "drop", Path(target)
             drops = {f.name: f for f in formats.drop_formats()}
@@ -80,6 +97,11 @@ class Delivery:
 
             return mdm_bytes(mid, item)
         assert self.fmt is not None
+        if self.kind == "numbered":
+            from gateway.outbox.numbered_drop import DEFAULT_SENDER, number_for
+
+            self.numbers[mid] = number_for(self.dir, mid)
+            return self.fmt.postbox_codec().write_numbered(item, self.numbers[mid], DEFAULT_SENDER)
         return self.fmt.postbox_codec().write_postbox(item)
 
     def unreadable(self, mid: str) -> bytes:
@@ -88,7 +110,13 @@ class Delivery:
                 f"MSH|^~\\&|HISGW||CONFORMANCE|00000000|20260101120000||MDM^T02^MDM_T02|{mid}|P|2.5\r"
                 "ZZZ|1|this is not an MDM^T02 a postbox can file\r"
             ).encode()
-        return b'{"this is": "not a postbox item"' if self.kind != "drop" else b"\x00not a postbox file\x00"
+        if self.kind == "numbered":
+            from gateway.outbox.numbered_drop import number_for
+
+            self.numbers[mid] = number_for(self.dir, mid)
+        if self.kind in ("drop", "numbered"):
+            return b"\x00not a postbox file\x00"
+        return b'{"this is": "not a postbox item"'
 
     def deliver(self, mid: str, data: bytes) -> tuple[bool, str, str, str]:
         if self.kind == "mllp":
@@ -131,7 +159,13 @@ class Delivery:
                 f"POST {url}\nIdempotency-Key: {mid}\n\n" + mask_body(data),
                 f"HTTP {r.status_code}\n" + mask_body(r.content),
             )
-        name = mid + self.fmt.extension
+        assert self.fmt is not None
+        if self.kind == "numbered":
+            from gateway.outbox.numbered_drop import file_name
+
+            name = file_name(self.numbers[mid], self.fmt.extension)
+        else:
+            name = mid + self.fmt.extension
         tmp = self.dir / f".{name}.tmp"
         tmp.write_bytes(data)
         os.replace(tmp, self.dir / name)
@@ -170,7 +204,7 @@ def execute(suite: Suite, options: RunOptions) -> tuple[list[TestResult], list[s
         raise UsageError(str(exc)) from None
     declared = declared_of(options)
     declared.add(f"channel:{delivery.kind}")
-    if delivery.kind != "drop":
+    if delivery.kind not in ("drop", "numbered"):
         declared.add("refusal")  # a drop folder has no way to refuse: its test is "never filed"
     try:
         results = run_declared(

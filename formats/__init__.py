@@ -60,14 +60,17 @@ class PostboxForm:
     ``drop``: written as ``<message id><extension>`` into the practice's drop directory (routing
     ``channel = "drop"``, ``dialect = <format name>``). ``channel``: the routing channel that sends it
     by itself, over ``transport`` (``"http"``: POSTed to the route's url plus ``path``; ``"mllp"``: framed
-    over MLLP). ``codec``: ``"module:attribute"`` of its reader/writer (:class:`PostboxCodec`); ``None``
+    over MLLP; ``"numbered-files"``: one file per item in the route's ``dir``, named by a number the
+    channel gives and keeps per message id, as a mail client picks interchanges up; the codec then offers
+    ``write_numbered(item, number, sender)``, ``gateway/outbox/numbered_drop.py``). ``codec``:
+    ``"module:attribute"`` of its reader/writer (:class:`PostboxCodec`); ``None``
     where the transport writes the message itself (MLLP builds the MDM^T02 with the message id in MSH-10).
     """
 
     codec: str | None
     drop: bool = False
     channel: str | None = None
-    transport: Literal["http", "mllp"] | None = None
+    transport: Literal["http", "mllp", "numbered-files"] | None = None
     path: str = ""
 
 

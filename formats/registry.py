@@ -71,6 +71,21 @@ def _microhis(data: bytes) -> bool:
     return _RECORD_LINE.match(data) is not None and not _hl7v2(data)
 
 
+_EDIFACT_UNH = re.compile(rb"UNH.[^'\r\n]{0,40}?.(MEDVRI|MEDLAB)\b")
+
+
+def _edifact(message_type: bytes):
+    """An Edifact interchange (UNA or UNB first) whose first message is ``message_type``."""
+
+    def sniff(data: bytes) -> bool:
+        if not data.startswith((b"UNA", b"UNB")):
+            return False
+        m = _EDIFACT_UNH.search(data[:65536])
+        return m is not None and m.group(1) == message_type
+
+    return sniff
+
+
 FORMATS: tuple[Format, ...] = (
     Format(
         name="medicom",
@@ -161,5 +176,32 @@ FORMATS: tuple[Format, ...] = (
         holds="messages",
         postbox=PostboxForm(codec=None, channel="mllp", transport="mllp"),
         sniff=_hl7v2,
+    ),
+    Format(
+        name="edifact-medvri",
+        title="Edifact MEDVRI letters (one interchange of many messages)",
+        media_type="application/EDIFACT",
+        extension=".edi",
+        codec_path="mappings.edifact.format:MEDVRI_FORMAT",
+        spec="docs/dialects/medvri.md",
+        streaming=True,
+        holds="messages",
+        export=True,
+        postbox=PostboxForm(
+            codec="mappings.edifact.postbox:POSTBOX", channel="edifact", transport="numbered-files"
+        ),
+        sniff=_edifact(b"MEDVRI"),
+    ),
+    Format(
+        name="edifact-medlab",
+        title="Edifact MEDLAB lab results (one interchange of many messages)",
+        media_type="application/EDIFACT",
+        extension=".edi",
+        codec_path="mappings.edifact.format:MEDLAB_FORMAT",
+        spec="docs/dialects/medlab.md",
+        streaming=True,
+        holds="messages",
+        export=True,
+        sniff=_edifact(b"MEDLAB"),
     ),
 )

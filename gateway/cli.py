@@ -209,15 +209,16 @@ VerboseOpt = typer.Option(
 
 
 def _message_pair(src, dst, from_: str, to: str) -> tuple:
-    """Formats of messages rather than dossiers (``hl7v2``) list the conversions they make in
-    ``message_pairs`` ((from, to) -> (reader, writer)); any other pairing with them is a usage error."""
-    for fmt in (src, dst):
-        pairs = getattr(fmt, "message_pairs", None)
-        if pairs is not None:
-            if (from_, to) not in pairs:
-                made = ", ".join(f"--from {a} --to {b}" for a, b in pairs)
-                raise _usage(f"{fmt.name} holds messages, not dossiers; it converts {made}")
-            return pairs[(from_, to)]
+    """Formats of messages rather than dossiers (``hl7v2``, ``edifact-...``) list the conversions they make
+    in ``message_pairs`` ((from, to) -> (reader, writer)); any other pairing with them is a usage error."""
+    holders = [f for f in (src, dst) if getattr(f, "message_pairs", None) is not None]
+    for fmt in holders:
+        if (from_, to) in fmt.message_pairs:
+            return fmt.message_pairs[(from_, to)]
+    if holders:
+        fmt = holders[0]
+        made = ", ".join(f"--from {a} --to {b}" for a, b in fmt.message_pairs)
+        raise _usage(f"{fmt.name} holds messages, not dossiers; it converts {made}")
     return src, dst
 
 
@@ -303,17 +304,19 @@ def summary(
         with _open_input(input) as (stream, name), _atomic_output(output) as out:
             dossiers = _guarded(sink, src.iter_read(stream, source=name, sink=sink))
 
-            def summaries() -> Iterator[Dossier]:
+            def summaries() -> Iterator[tuple[Dossier, Dossier]]:
+                """Each summary with the dossier it was selected from (the document says what shielding
+                left out, and whether older prescriptions exist)."""
                 nonlocal made
                 for d in dossiers:
-                    yield build_summary(d, as_of=ref, episode_ids=episode or None, sink=sink, source=name)
+                    yield build_summary(d, as_of=ref, episode_ids=episode or None, sink=sink, source=name), d
                     made += 1
 
             write_summaries = getattr(dst, "write_summaries", None)  # a summary form of its own (FHIR)
             if write_summaries is not None:
                 write_summaries(summaries(), out, as_of=ref)
             else:
-                dst.write_many(summaries(), out)
+                dst.write_many((s for s, _ in summaries()), out)
 
     _run(sink, body, verbose)
     where = "standard output" if output in (None, "-") else output

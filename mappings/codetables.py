@@ -33,9 +33,16 @@ class CodeTable:
     source: str
     unmapped: str
     codes: dict[str, str]
+    extra: dict[str, dict[str, str]]
+    """Further columns per code (``tabel45``: ``category``, the FHIR observation-category)."""
 
     def display(self, code: str | None) -> str | None:
         return None if code is None else self.codes.get(code)
+
+    def column(self, name: str, code: str | None) -> str | None:
+        """The value of a further column for ``code`` (``None`` when the code or the column is missing)."""
+        row = self.extra.get(code) if code is not None else None
+        return (row.get(name) or None) if row else None
 
     def __contains__(self, code: object) -> bool:
         return code in self.codes
@@ -52,10 +59,24 @@ class CodeTables:
             src = SHIPPED_DIR / m["file"]
             if path is not None and (Path(path) / m["file"]).is_file():
                 src = Path(path) / m["file"]
+            codes: dict[str, str] = {}
+            extra: dict[str, dict[str, str]] = {}
             with src.open(encoding="utf-8", newline="") as fh:
-                codes = {row["code"]: row["display"] for row in csv.DictReader(fh)}
+                for row in csv.DictReader(fh):
+                    codes[row["code"]] = row["display"]
+                    more = {k: v for k, v in row.items() if k not in ("code", "display") and k and v}
+                    if more:
+                        extra[row["code"]] = more
             self.tables[name] = CodeTable(
-                name, m["title"], m["system"], m["oid"], m["version"], m["source"], m["unmapped"], codes
+                name,
+                m["title"],
+                m["system"],
+                m["oid"],
+                m["version"],
+                m["source"],
+                m["unmapped"],
+                codes,
+                extra,
             )
         self.by_system = {t.system: t for t in self.tables.values()}
         self.by_system.update({f"urn:oid:{t.oid}": t for t in self.tables.values()})

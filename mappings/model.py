@@ -72,6 +72,16 @@ def _check_id(value: str, what: str) -> None:
     )
 
 
+_OID_RE = re.compile(r"^[0-2](\.(0|[1-9][0-9]*))+\Z")
+
+
+def _check_source(root: str | None, ext: str | None, what: str) -> None:
+    """The HIS's own identifier of an item: an OID root and an extension, both or neither (nl-core)."""
+    _check((root is None) == (ext is None), f"{what}: source root and source extension go together")
+    _check(root is None or bool(_OID_RE.match(root)), f"{what}: source root {root!r} is not an OID")
+    _check(ext is None or 0 < len(ext) <= 200, f"{what}: source extension must be 1-200 characters")
+
+
 def _check_moment(value: dt.datetime | None, what: str) -> None:
     if value is not None:
         _check(value.tzinfo is None, f"{what} must be a local wall-clock time without offset")
@@ -205,11 +215,15 @@ class SoepLine(_Base, frozen=True):
     text: str
     icpc: str | None = None
 
+    source_root: str | None = None  # the HIS's own id: OID root (FHIR identifier system urn:oid:<root>)
+    source_ext: str | None = None  # ... and its extension (identifier value)
+
     def __post_init__(self) -> None:
         _check(
             self.icpc is None or bool(ICPC_RE.match(self.icpc)),
             f"ICPC {self.icpc!r} has not the shape A99[.9[9]]",
         )
+        _check_source(self.source_root, self.source_ext, "journal line")
 
 
 class Deelcontact(_Base, frozen=True):
@@ -247,11 +261,15 @@ class Contact(_Base, frozen=True):
     video: VideoDetails | None = None
     shielded: bool = False
 
+    source_root: str | None = None  # the HIS's own id: OID root (FHIR identifier system urn:oid:<root>)
+    source_ext: str | None = None  # ... and its extension (identifier value)
+
     def __post_init__(self) -> None:
         _check_id(self.id, "contact id")
         _check_moment(self.start, "contact start")
         _check_moment(self.end, "contact end")
         _check(self.end is None or self.end >= self.start, "contact ends before it starts")
+        _check_source(self.source_root, self.source_ext, "contact")
 
 
 class Episode(_Base, frozen=True):
@@ -265,6 +283,9 @@ class Episode(_Base, frozen=True):
     attention: bool = False
     shielded: bool = False
 
+    source_root: str | None = None  # the HIS's own id: OID root (FHIR identifier system urn:oid:<root>)
+    source_ext: str | None = None  # ... and its extension (identifier value)
+
     def __post_init__(self) -> None:
         _check_id(self.id, "episode id")
         _check(
@@ -274,6 +295,7 @@ class Episode(_Base, frozen=True):
         _check(
             self.end is None or self.start is None or self.end >= self.start, "episode ends before it starts"
         )
+        _check_source(self.source_root, self.source_ext, "episode")
 
     @property
     def active(self) -> bool:
@@ -284,6 +306,8 @@ class Episode(_Base, frozen=True):
 
 ProductCodeSystem = Literal["GPK", "HPK", "PRK", "ZI"]
 MedicationStatus = Literal["active", "stopped", "completed"]
+TimingUnit = Literal["h", "d", "wk", "mo"]
+"""UCUM units of a dosage schedule's period (FHIR Timing.repeat.periodUnit, a subset)."""
 
 
 class Medication(_Base, frozen=True):
@@ -305,6 +329,13 @@ class Medication(_Base, frozen=True):
     quantity_unit: str | None = None
     episode_id: str | None = None
 
+    shielded: bool = False
+    timing_frequency: int | None = None  # the schedule beside dosage_text (FHIR Timing.repeat): 2 ...
+    timing_period: Decimal | None = None  # ... per 1 ...
+    timing_unit: TimingUnit | None = None  # ... d
+    source_root: str | None = None  # the HIS's own id: OID root (FHIR identifier system urn:oid:<root>)
+    source_ext: str | None = None  # ... and its extension (identifier value)
+
     def __post_init__(self) -> None:
         _check_id(self.id, "medication id")
         _check(bool(self.product_name.strip()), "medication has no product name")
@@ -316,6 +347,59 @@ class Medication(_Base, frozen=True):
             self.end is None or self.start is None or self.end >= self.start,
             "medication ends before it starts",
         )
+        _check(
+            (self.timing_period is None) == (self.timing_unit is None),
+            "timing period and timing unit go together",
+        )
+        _check(
+            self.timing_frequency is None or self.timing_frequency >= 1, "timing frequency must be at least 1"
+        )
+        _check(
+            self.timing_period is None or (self.timing_period.is_finite() and self.timing_period > 0),
+            "timing period must be a positive number",
+        )
+        _check_source(self.source_root, self.source_ext, "medication")
+
+
+class Coding(_Base, frozen=True):
+    """A code in a code system named by its URI (``http://loinc.org``), with the text its sender gave it."""
+
+    system: str
+    code: str
+    display: str | None = None
+
+    def __post_init__(self) -> None:
+        _check(bool(self.code.strip()), "a coding needs a code")
+        _check(bool(self.system.strip()), "a coding needs a code system")
+
+
+class Attachment(_Base, frozen=True):
+    """Data sent with a result (HL7 v2 ED encapsulated data, RP reference pointer): inline base64 data
+    or a reference (URL) to it, with its MIME type."""
+
+    content_type: str | None = None
+    data: str | None = None  # base64
+    url: str | None = None
+
+    def __post_init__(self) -> None:
+        _check(self.data is not None or self.url is not None, "an attachment needs data or a reference")
+
+
+Interpretation = Literal[
+    "L", "H", "N", "A", "LL", "HH", "LU", "HU", "<", ">", "AA", "U", "D", "B", "W", "S", "R", "I", "MS", "VS",
+    "NEG", "POS", "IND", "DET", "ND", "E",
+]  # fmt: skip
+"""Abnormal flags: HL7 v2 table 0078 = v3 ObservationInterpretation
+(``mappings/data/observation-interpretation.csv``, the same codes; ``tests/test_hl7v2_obx.py`` checks they
+agree)."""
+MeasurementStatus = Literal[
+    "registered", "preliminary", "final", "amended", "corrected", "cancelled", "entered-in-error", "unknown"
+]
+"""FHIR ObservationStatus; a lab's correction (HL7 v2 OBX-11 ``C``) is ``corrected``."""
+Precision = Literal["year", "month", "day", "second"]
+"""How precise a moment was given: a date alone stays a date (``day``)."""
+_MOMENT_RE = re.compile(r"^\d{4}(-\d{2}(-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?([+-]\d{2}:\d{2}|Z)?)?)?)?\Z")
+_TIME_RE = re.compile(r"^\d{2}(:\d{2}(:\d{2}(\.\d+)?)?)?\Z")
 
 
 class Measurement(_Base, frozen=True):
@@ -331,6 +415,12 @@ class Measurement(_Base, frozen=True):
     reference_high: Decimal | None = None
     interpretation: Literal["L", "H", "N", "A", "LL", "HH"] | None = None
 
+    date_only: bool = False  # taken on a day, no time recorded: ``effective`` is that day's midnight
+    episode_id: str | None = None
+    shielded: bool = False
+    source_root: str | None = None  # the HIS's own id: OID root (FHIR identifier system urn:oid:<root>)
+    source_ext: str | None = None  # ... and its extension (identifier value)
+
     def __post_init__(self) -> None:
         _check_id(self.id, "measurement id")
         _check(bool(self.code.strip()), "measurement has no Tabel 45 code")
@@ -341,6 +431,64 @@ class Measurement(_Base, frozen=True):
         )
         for v in (self.value_quantity, self.reference_low, self.reference_high):
             _check(v is None or v.is_finite(), "measurement numbers must be finite")
+        _check(
+            not self.date_only or self.effective.time() == dt.time(0),
+            "a date-only measurement has no time of day",
+        )
+        _check_source(self.source_root, self.source_ext, "measurement")
+
+
+class LabResult(Measurement, frozen=True):  # type: ignore[misc]  # Measurement is frozen by _Base
+    """A lab result as laboratories send it (HL7 v2 OBX): a :class:`Measurement` whose test may be coded
+    in any code system (``system`` None: NHG Tabel 45; LOINC, SNOMED CT, a lab's own codes otherwise), with
+    its status, the precision of its time, notes, and values of more kinds.
+
+    A HIS dossier holds :class:`Measurement`; a lab message holds these (a ``Measurement`` is a
+    ``LabResult`` with every field below at its default). Values: ``value_quantity`` a number (with
+    ``comparator`` ``<5``; with ``value_high`` and ``value_separator`` a range ``2-5`` or a ratio
+    ``1:128``), ``value_text`` a text, ``value_coded`` a coded value (its text in ``value_text``),
+    ``value_moment`` a date/time as ISO 8601 with the precision sent (``2024-05``,
+    ``2024-05-03T10:20:00+02:00``) or a time of day (``10:20:00``), ``value_attachment`` data."""
+
+    interpretation: Interpretation | None = None  # type: ignore[assignment]  # a wider table than a HIS's
+    system: str | None = None  # None: NHG Tabel 45
+    text: str | None = None  # the name of the test as the sender wrote it
+    codings: tuple[Coding, ...] = ()  # other codings of the same test
+    status: MeasurementStatus = "final"
+    precision: Precision = "second"  # of effective
+    comparator: Literal["<", "<=", ">", ">="] | None = None
+    value_high: Decimal | None = None
+    value_separator: Literal["-", ":"] | None = None
+    value_coded: tuple[Coding, ...] = ()
+    value_moment: str | None = None
+    value_attachment: Attachment | None = None
+    unit_system: str | None = None  # the unit's code system when the sender named one other than UCUM
+    reference_text: str | None = None  # a reference range not of the form low-high
+    notes: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        kinds = (
+            self.value_quantity is not None,
+            bool(self.value_coded),
+            self.value_moment is not None,
+            self.value_attachment is not None,
+        )
+        _check(sum(kinds) <= 1, "a result has one value")
+        _check(
+            (self.value_high is None) == (self.value_separator is None),
+            "a second number needs its separator (range or ratio)",
+        )
+        _check(
+            self.value_high is None or self.value_quantity is not None,
+            "a range or ratio needs a first number",
+        )
+        _check(
+            self.value_moment is None
+            or bool(_MOMENT_RE.match(self.value_moment) or _TIME_RE.match(self.value_moment)),
+            "a date/time value must be ISO 8601",
+        )
+        _check(self.value_high is None or self.value_high.is_finite(), "measurement numbers must be finite")
 
 
 class Intolerance(_Base, frozen=True):
@@ -352,8 +500,14 @@ class Intolerance(_Base, frozen=True):
     start: dt.date | None = None
     status: Literal["active", "inactive"] = "active"
 
+    episode_id: str | None = None
+    shielded: bool = False
+    source_root: str | None = None  # the HIS's own id: OID root (FHIR identifier system urn:oid:<root>)
+    source_ext: str | None = None  # ... and its extension (identifier value)
+
     def __post_init__(self) -> None:
         _check_id(self.id, "intolerance id")
+        _check_source(self.source_root, self.source_ext, "intolerance")
 
 
 class ContraIndication(_Base, frozen=True):
@@ -365,8 +519,14 @@ class ContraIndication(_Base, frozen=True):
     start: dt.date | None = None
     end: dt.date | None = None
 
+    episode_id: str | None = None
+    shielded: bool = False
+    source_root: str | None = None  # the HIS's own id: OID root (FHIR identifier system urn:oid:<root>)
+    source_ext: str | None = None  # ... and its extension (identifier value)
+
     def __post_init__(self) -> None:
         _check_id(self.id, "contra-indication id")
+        _check_source(self.source_root, self.source_ext, "contra-indication")
 
 
 class AttentionNote(_Base, frozen=True):
@@ -376,9 +536,15 @@ class AttentionNote(_Base, frozen=True):
     text: str
     date: dt.date | None = None
 
+    episode_id: str | None = None
+    shielded: bool = False
+    source_root: str | None = None  # the HIS's own id: OID root (FHIR identifier system urn:oid:<root>)
+    source_ext: str | None = None  # ... and its extension (identifier value)
+
     def __post_init__(self) -> None:
         _check_id(self.id, "attention note id")
         _check(bool(self.text.strip()), "attention note is empty")
+        _check_source(self.source_root, self.source_ext, "attention note")
 
 
 class Correspondence(_Base, frozen=True):
@@ -396,9 +562,14 @@ class Correspondence(_Base, frozen=True):
     episode_id: str | None = None
     sender_reference: str | None = None
 
+    shielded: bool = False
+    source_root: str | None = None  # the HIS's own id: OID root (FHIR identifier system urn:oid:<root>)
+    source_ext: str | None = None  # ... and its extension (identifier value)
+
     def __post_init__(self) -> None:
         _check_id(self.id, "correspondence id")
         _check_moment(self.date, "correspondence date")
+        _check_source(self.source_root, self.source_ext, "correspondence")
 
 
 # --------------------------------------------------------------------------- the dossier
@@ -475,9 +646,17 @@ def reference_problems(d: Dossier) -> list[str]:
             out.append(f"medication {m.id!r} refers to unknown prescriber {m.prescriber_id!r}")
         if m.episode_id is not None and m.episode_id not in eps:
             out.append(f"medication {m.id!r} refers to unknown episode {m.episode_id!r}")
-    for k in d.correspondence:
-        if k.episode_id is not None and k.episode_id not in eps:
-            out.append(f"correspondence {k.id!r} refers to unknown episode {k.episode_id!r}")
+    linked: tuple[tuple[str, tuple], ...] = (
+        ("measurement", d.measurements),
+        ("intolerance", d.intolerances),
+        ("contra-indication", d.contraindications),
+        ("attention note", d.attention_notes),
+        ("correspondence", d.correspondence),
+    )
+    for kind, items in linked:
+        for k in items:
+            if k.episode_id is not None and k.episode_id not in eps:
+                out.append(f"{kind} {k.id!r} refers to unknown episode {k.episode_id!r}")
     return out
 
 

@@ -20,8 +20,15 @@ date ``as_of`` (data dated after it is not yet there):
    still safety information); attention notes; each only when dated on or before ``as_of``;
 6. correspondence is part of the journal: the letters dated in the journal window, by the same episode
    rules as deelcontacten;
-7. shielded (afgeschermd) episodes and contacts are left out, and so are the deelcontacten, medication and
-   correspondence linked to a shielded episode.
+7. shielded (afgeschermd) items of every kind are left out (episodes, contacts, medication, measurements,
+   intolerances, contra-indications, attention notes, correspondence), and so is everything linked to a
+   shielded episode (deelcontacten, medication, measurements, intolerances, contra-indications, notes,
+   correspondence): with episode 532 shielded, its CT result goes too. The summary says so:
+   :func:`left_out` counts what shielding held back per part, and :func:`build_summary` reports it as
+   ``SUM-010`` (information) on the sink; the FHIR document puts it in the section's narrative;
+8. medication status is derived as on ``as_of`` (nl-core / mp9 MedicationAgreement): a prescription whose
+   end date lies before ``as_of`` is ``completed`` unless the HIS said ``stopped`` (broken off early);
+   one that ends on or after ``as_of`` keeps the HIS's status (:func:`medication_status`).
 
 The GP can narrow the summary to chosen episodes (``episode_ids``): only those episodes are kept (closed
 ones too: the GP chose them), with the deelcontacten, medication and correspondence linked to them; an
@@ -45,6 +52,17 @@ import msgspec
 
 from mappings import model as m
 from mappings.problems import InputError, ProblemSink
+from mappings.record import PARTS_WITH_SHIELDING, left_out, medication_status, status_as_of, without_shielded
+
+__all__ = [
+    "PARTS_WITH_SHIELDING",
+    "build_summary",
+    "left_out",
+    "medication_status",
+    "months_before",
+    "status_as_of",
+    "without_shielded",
+]
 
 JOURNAL_MONTHS = 4
 """The journal window of the professional summary: SOEP lines of the last 4 months (NHG guideline)."""
@@ -111,12 +129,20 @@ def build_summary(
             and _dated_by(e.start, as_of)
             and (e.end is None or e.end > as_of or e.attention)
         ]
+    held = left_out(d)
+    if held:
+        sink.info(
+            "SUM-010",
+            source,
+            "shielded (afgeschermd) data left out of the summary: "
+            + ", ".join(f"{n} {part}" for part, n in held.items()),
+        )
     kept = {e.id for e in episodes}
     shielded = {e.id for e in d.episodes if e.shielded}
 
-    def link(eid: str | None) -> tuple[bool, str | None]:
+    def link(eid: str | None, item_shielded: bool = False) -> tuple[bool, str | None]:
         """Whether an item linked to ``eid`` stays, and the link it keeps."""
-        if eid in shielded or (narrowed and eid not in kept):
+        if item_shielded or eid in shielded or (narrowed and eid not in kept):
             return False, None
         return True, eid if eid in kept else None
 
@@ -143,24 +169,44 @@ def build_summary(
                 continue  # stopped on a date nobody recorded
         elif med.end < as_of and med.end <= stopped_from:
             continue  # stopped before the window (which, like the journal's, excludes its first day)
-        stays, eid = link(med.episode_id)
+        stays, eid = link(med.episode_id, med.shielded)
         if stays:
-            meds.append(med if eid == med.episode_id else _replace(med, episode_id=eid))
+            status = medication_status(med, as_of)
+            if eid != med.episode_id or status != med.status:
+                med = _replace(med, episode_id=eid, status=status)
+            meds.append(med)
+
+    def whole(items: Iterable) -> list:
+        """Items about the patient as a whole: kept unless shielded (or linked to a shielded episode);
+        a link to an episode outside the summary is cleared."""
+        out = []
+        for x in items:
+            if x.shielded or x.episode_id in shielded:
+                continue
+            if x.episode_id is not None and x.episode_id not in kept:
+                x = _replace(x, episode_id=None)
+            out.append(x)
+        return out
 
     latest: dict[str, m.Measurement] = {}
-    for meas in d.measurements:
+    candidates = whole(d.measurements)
+    for meas in candidates:
         if meas.effective.date() <= as_of:
             prev = latest.get(meas.code)
             if prev is None or meas.effective > prev.effective:
                 latest[meas.code] = meas
-    measurements = [x for x in d.measurements if latest.get(x.code) is x]
+    measurements = [x for x in candidates if latest.get(x.code) is x]
 
-    cis = [c for c in d.contraindications if _dated_by(c.start, as_of) and (c.end is None or c.end >= as_of)]
-    intolerances = [i for i in d.intolerances if _dated_by(i.start, as_of)]
-    notes = [a for a in d.attention_notes if _dated_by(a.date, as_of)]
+    cis = [
+        c
+        for c in whole(d.contraindications)
+        if _dated_by(c.start, as_of) and (c.end is None or c.end >= as_of)
+    ]
+    intolerances = [i for i in whole(d.intolerances) if _dated_by(i.start, as_of)]
+    notes = [a for a in whole(d.attention_notes) if _dated_by(a.date, as_of)]
     corr = []
     for k in d.correspondence:
-        stays, eid = link(k.episode_id)
+        stays, eid = link(k.episode_id, k.shielded)
         if stays and journal_from < k.date.date() <= as_of:
             corr.append(k if eid == k.episode_id else _replace(k, episode_id=eid))
 

@@ -13,6 +13,7 @@ import string
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+import msgspec
 from hypothesis import strategies as st
 
 from mappings import model as m
@@ -150,7 +151,29 @@ patients = st.builds(
     deregistered_date=opt(dates),
 )
 
-soep_lines = st.builds(m.SoepLine, type=st.sampled_from(["S", "O", "E", "P"]), text=text, icpc=opt(icpcs))
+
+@st.composite
+def _source(draw) -> dict:
+    """The HIS's own id of an item (issue 20): an OID root and an extension, or none."""
+    if not draw(st.booleans()):
+        return {}
+    root = draw(
+        st.from_regex(
+            r"\A2\.16\.840\.1\.113883\.2\.4\.6\.6\.[1-9][0-9]{0,7}(\.[1-9][0-9]?){0,3}\Z", fullmatch=True
+        )
+    )
+    return {"source_root": root, "source_ext": draw(ids)}
+
+
+concept_lines = st.builds(m.SoepLine, type=st.sampled_from(["S", "O", "E", "P"]), text=text, icpc=opt(icpcs))
+"""Lines of a concept journal entry (a postbox filing): not yet in the HIS, so without its ids."""
+soep_lines = st.builds(
+    lambda src, **kw: m.SoepLine(**kw, **src),
+    _source(),
+    type=st.sampled_from(["S", "O", "E", "P"]),
+    text=text,
+    icpc=opt(icpcs),
+)
 
 
 @st.composite
@@ -167,6 +190,7 @@ def _episode(draw, eid: str) -> m.Episode:
         end=end,
         attention=draw(st.booleans()),
         shielded=draw(st.booleans()),
+        **draw(_source()),
     )
 
 
@@ -204,6 +228,7 @@ def _contact(draw, cid: str, episode_ids: list[str], author_ids: list[str]) -> m
             )
         ),
         shielded=draw(st.booleans()),
+        **draw(_source()),
     )
 
 
@@ -230,7 +255,41 @@ def _medication(draw, mid: str, episode_ids: list[str], author_ids: list[str]) -
         quantity=quantity,
         quantity_unit=draw(opt(st.sampled_from(["stuk", "ml", "g"]))) if quantity is not None else None,
         episode_id=draw(opt(st.sampled_from(episode_ids))) if episode_ids else None,
+        shielded=draw(st.booleans()),
+        timing_frequency=draw(opt(st.integers(1, 24))),
+        **draw(
+            st.one_of(
+                st.just({}),
+                st.builds(
+                    lambda p, u: {"timing_period": p, "timing_unit": u},
+                    st.sampled_from([Decimal(1), Decimal("0.5"), Decimal(8), Decimal("1.25")]),
+                    st.sampled_from(["h", "d", "wk", "mo"]),
+                ),
+            )
+        ),
+        **draw(_source()),
     )
+
+
+@st.composite
+def _record_of(draw, x, episode_ids: list[str]):
+    """An item about the patient as a whole, with what issue 20 adds: its episode, shielding, its HIS id."""
+    return msgspec.structs.replace(
+        x,
+        episode_id=draw(opt(st.sampled_from(episode_ids))) if episode_ids else None,
+        shielded=draw(st.booleans()),
+        **draw(_source()),
+    )
+
+
+@st.composite
+def _dossier_measurement(draw, mid: str, episode_ids: list[str]) -> m.Measurement:
+    x = draw(_measurement(mid))
+    if draw(st.booleans()):
+        x = msgspec.structs.replace(
+            x, effective=dt.datetime.combine(x.effective.date(), dt.time(0)), date_only=True
+        )
+    return draw(_record_of(x, episode_ids))
 
 
 @st.composite
@@ -271,29 +330,39 @@ def dossiers(draw, max_items: int = 4) -> m.Dossier:
         episodes=tuple(episodes),
         contacts=tuple(draw(_contact(f"c{i}", eids, author_ids)) for i in range(draw(n))),
         medications=tuple(draw(_medication(f"med{i}", eids, author_ids)) for i in range(draw(n))),
-        measurements=tuple(draw(_measurement(f"meas{i}")) for i in range(draw(n))),
+        measurements=tuple(draw(_dossier_measurement(f"meas{i}", eids)) for i in range(draw(n))),
         intolerances=tuple(
-            m.Intolerance(
-                id=f"int{i}",
-                text=draw(text),
-                code=draw(opt(st.from_regex(r"\A[0-9]{1,5}\Z", fullmatch=True))),
-                start=draw(opt(dates)),
-                status=draw(st.sampled_from(["active", "inactive"])),
+            draw(
+                _record_of(
+                    m.Intolerance(
+                        id=f"int{i}",
+                        text=draw(text),
+                        code=draw(opt(st.from_regex(r"\A[0-9]{1,5}\Z", fullmatch=True))),
+                        start=draw(opt(dates)),
+                        status=draw(st.sampled_from(["active", "inactive"])),
+                    ),
+                    eids,
+                )
             )
             for i in range(draw(st.integers(0, 2)))
         ),
         contraindications=tuple(
-            m.ContraIndication(
-                id=f"ci{i}",
-                text=draw(text),
-                code=draw(opt(st.from_regex(r"\A[0-9]{1,5}\Z", fullmatch=True))),
-                start=draw(opt(dates)),
-                end=None,
+            draw(
+                _record_of(
+                    m.ContraIndication(
+                        id=f"ci{i}",
+                        text=draw(text),
+                        code=draw(opt(st.from_regex(r"\A[0-9]{1,5}\Z", fullmatch=True))),
+                        start=draw(opt(dates)),
+                        end=None,
+                    ),
+                    eids,
+                )
             )
             for i in range(draw(st.integers(0, 2)))
         ),
         attention_notes=tuple(
-            m.AttentionNote(id=f"att{i}", text=draw(text), date=draw(opt(dates)))
+            draw(_record_of(m.AttentionNote(id=f"att{i}", text=draw(text), date=draw(opt(dates))), eids))
             for i in range(draw(st.integers(0, 2)))
         ),
         correspondence=tuple(draw(correspondences(f"corr{i}", eids)) for i in range(draw(st.integers(0, 2)))),
@@ -301,7 +370,9 @@ def dossiers(draw, max_items: int = 4) -> m.Dossier:
 
 
 @st.composite
-def correspondences(draw, cid: str, episode_ids: list[str]) -> m.Correspondence:
+def correspondences(draw, cid: str, episode_ids: list[str], record: bool = True) -> m.Correspondence:
+    """A letter; ``record``: as it sits in the HIS record (shielding and the HIS's own id may be set)."""
+    extra = {"shielded": draw(st.booleans()), **draw(_source())} if record else {}
     return m.Correspondence(
         id=cid,
         date=draw(moments),
@@ -314,13 +385,14 @@ def correspondences(draw, cid: str, episode_ids: list[str]) -> m.Correspondence:
         addressee_name=draw(opt(short)),
         episode_id=draw(opt(st.sampled_from(episode_ids))) if episode_ids else None,
         sender_reference=draw(opt(ids)),
+        **extra,
     )
 
 
 @st.composite
 def postbox_items(draw) -> m.PostboxItem:
     """A postbox item: about half carry a ready filing, the rest a reason for manual filing."""
-    corr = draw(correspondences("letter", ["ep1"]))
+    corr = draw(correspondences("letter", ["ep1"], record=False))
     filed = draw(st.booleans())
     filing = None
     if filed:
@@ -330,7 +402,7 @@ def postbox_items(draw) -> m.PostboxItem:
                 date=draw(moments),
                 episode_id="ep1",
                 icpc=draw(opt(icpcs)),
-                lines=tuple(draw(st.lists(soep_lines, min_size=1, max_size=3))),
+                lines=tuple(draw(st.lists(concept_lines, min_size=1, max_size=3))),
                 contact_type=draw(opt(st.sampled_from(["06", "09"]))),
             ),
         )

@@ -119,19 +119,19 @@ def test_version():
 
 
 def test_envelope_of_the_professional_summary_is_one_information_line(tmp_path: Path):
-    """The README's convert example: the 51 envelope elements (PS-091) are one line, the 9 clinical ones
+    """The README's convert example: the 40 envelope elements (PS-091) are one line, the 8 clinical ones
     (PS-090) warnings; ``--verbose`` lists every envelope element."""
     from tests.conftest import REAL_PS
 
     quiet = run("convert", str(REAL_PS), *REAL_PS_ARGS, "--to", "omnihis", "-o", str(tmp_path / "ps.json"))
     lines = quiet.stderr.decode().splitlines()
     assert quiet.returncode == 0 and (tmp_path / "ps.json").stat().st_size > 0
-    assert [ln.split()[1] for ln in lines] == ["PS-090"] * 9 + ["PS-091"]
+    assert [ln.split()[1] for ln in lines] == ["PS-090"] * 8 + ["PS-091"]
     assert lines[-1].startswith("information PS-091 QUPC_IN990002NL_01.hl7v3.xml:3 /QUPC_IN990002NL/id: ")
-    assert lines[-1].endswith("and 50 more like it (--verbose lists them)")
+    assert lines[-1].endswith("and 39 more like it (--verbose lists them)")
     loud = run("validate", str(REAL_PS), *REAL_PS_ARGS, "--verbose").stderr.decode().splitlines()
-    assert sum(ln.startswith("information PS-091 ") for ln in loud) == 51
-    assert loud[-1] == "ok: 1 dossier(s), 9 warning(s)"
+    assert sum(ln.startswith("information PS-091 ") for ln in loud) == 40
+    assert loud[-1] == "ok: 1 dossier(s), 8 warning(s)"
 
 
 def test_summary_says_what_it_wrote(tmp_path: Path):

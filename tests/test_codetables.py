@@ -59,17 +59,25 @@ def test_every_table_is_loaded_with_its_metadata():
         assert t.by_system[system] is t[name] and t.by_system[f"urn:oid:{oid}"] is t[name]
 
 
+EXTRA_COLUMNS = {"tabel45": {"category": {"laboratory", "vital-signs", "imaging"}}}
+"""Columns beyond code and display, and the values each may hold (FHIR observation-category codes)."""
+
+
 @pytest.mark.parametrize("name", sorted(SYSTEMS))
 def test_shipped_rows_are_well_formed(name):
     file = tomllib.loads((SHIPPED_DIR / "tables.toml").read_text("utf-8"))[name]["file"]
     rows = list(csv.reader((SHIPPED_DIR / file).read_text("utf-8").splitlines()))
-    assert rows[0] == ["code", "display"]
+    extra = EXTRA_COLUMNS.get(name, {})
+    assert rows[0] == ["code", "display", *extra]
     codes = [r[0] for r in rows[1:]]
     assert len(codes) == len(set(codes)), "a code appears twice"
     for row in rows[1:]:
-        code, display = row  # exactly two columns
+        code, display, *more = row
+        assert len(more) == len(extra), f"{name}: {code} has not the columns {rows[0]}"
         assert SHAPES[name].match(code), f"{name}: {code!r} is not a code of this table"
         assert display.strip() == display and display, f"{name}: {code} has no clean display"
+        for value, allowed in zip(more, extra.values(), strict=True):
+            assert value in allowed, f"{name}: {code} has {value!r}, not one of {sorted(allowed)}"
     assert code_tables()[name].codes == {r[0]: r[1] for r in rows[1:]}
 
 
@@ -140,3 +148,15 @@ def test_full_tables_from_a_configured_path(tmp_path: Path, monkeypatch):
     assert sink.problems == []  # known in the full table: no warning
     monkeypatch.delenv("HISGW_CODE_TABLES_PATH")
     assert "Z99.99" not in code_tables()["icpc"]  # back to the shipped subset
+
+
+def test_tabel45_gives_the_observation_category():
+    """Temperatures are vital signs, the CT an imaging result, creatine kinase a lab test (issue 20)."""
+    t = code_tables()["tabel45"]
+    assert [t.column("category", x) for x in ("1913", "1915", "2283", "193", "0000")] == [
+        "vital-signs",
+        "vital-signs",
+        "imaging",
+        "laboratory",
+        None,
+    ]

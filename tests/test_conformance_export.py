@@ -112,3 +112,25 @@ def test_no_file_or_unknown_dialect_is_a_usage_error(tmp_path):
     (tmp_path / "x.bin").write_bytes(b"\x00\x01garbage")
     with pytest.raises(UsageError, match="dialect"):
         run("his-export", RunOptions(str(tmp_path / "x.bin")))
+
+
+EDIFACT = sorted((GOLDEN / "edifact-medvri").glob("*/message.edi")) + sorted(
+    (GOLDEN / "edifact-medlab").glob("*/message.edi")
+)
+
+
+@pytest.mark.parametrize("path", EDIFACT, ids=[f"{p.parent.parent.name}/{p.parent.name}" for p in EDIFACT])
+def test_every_golden_edifact_interchange_passes(path: Path):
+    result = run("his-export", RunOptions(str(path)))
+    assert len(result.tests) == 7 and not failed(result), failed(result)
+
+
+def test_broken_medlab_fails_exactly_bsn_and_dates(tmp_path):
+    src = (GOLDEN / "edifact-medlab" / "numbers-units-ranges-and-flags" / "message.edi").read_bytes()
+    assert src.count(b"BSN999999011") == 1 and src.count(b"DET:1+26:01:04") == 1
+    out = tmp_path / "broken.edi"
+    out.write_bytes(
+        src.replace(b"BSN999999011", b"BSN999999012").replace(b"DET:1+26:01:04", b"DET:1+26:13:04")
+    )
+    result = run("his-export", RunOptions(str(out)))
+    assert set(failed(result)) == {"bsn", "dates"}, failed(result)

@@ -226,3 +226,130 @@ def test_conversation_feedback_and_referral(service):
     )
     with svc.engine.connect() as conn:
         assert conn.execute(select(outbox_item.c.kind)).scalars().all() == ["feedback", "feedback"]
+
+
+def _practice_and_patient(svc) -> dict:
+    org = ok(
+        svc.request(
+            "POST",
+            "/Organization",
+            json={
+                "resourceType": "Organization",
+                "identifier": [{"system": AGB, "value": "01000001"}],
+                "name": "Huisartsenpraktijk A",
+            },
+        ),
+        201,
+    )
+    patient = ok(
+        svc.request(
+            "POST",
+            "/Patient",
+            json={
+                "resourceType": "Patient",
+                "identifier": [{"system": "http://fhir.nl/fhir/NamingSystem/bsn", "value": "555555914"}],
+                "birthDate": "1950-01-01",
+                "managingOrganization": {"reference": f"Organization/{org['id']}"},
+            },
+        ),
+        201,
+    )
+    return {"reference": f"Patient/{patient['id']}"}
+
+
+def test_a_partner_starts_a_conversation_and_a_closing_answer_needs_no_reply(service):
+    """Issue 20: a care partner starts a conversation under the practice's referral ("start nieuw gesprek");
+    a message marked noReply never turns overdue, a question still does (Zorg: 48 h, Medicatie: 24 h)."""
+    svc = service
+    clock = install_clock(svc)
+    pref = _practice_and_patient(svc)
+    # without a referral to it, a partner cannot name the practice's patient
+    r = converse(svc, "hospital-h", "open", param("subject", "Zorg"), param("text", "x"))
+    assert r.status_code == 400
+    referral = ok(
+        converse(
+            svc,
+            "practice-a",
+            "refer",
+            param("patient", pref),
+            param("partner", HOSPITAL),
+            param("text", "Zorg"),
+        ),
+        201,
+    )
+    conv = ok(
+        converse(
+            svc,
+            "hospital-h",
+            "open",
+            param("referral", f"ServiceRequest/{referral['id']}"),
+            param("subject", "Zorg"),
+            param("text", "Kunnen we samen de thuiszorg afstemmen?"),
+        ),
+        201,
+    )
+    assert conv["subject"] == pref  # the referral's patient
+    assert any(r.get("identifier", {}).get("value") == "01000001" for r in conv["recipient"])  # the practice
+    ok(svc.request("GET", f"/Communication/{conv['id']}", as_="practice-a"))
+    clock.set(T0 + dt.timedelta(hours=47, minutes=59))
+    assert overdue(svc, "practice-a") == []
+    clock.set(T0 + dt.timedelta(hours=48, minutes=1))
+    assert overdue(svc, "practice-a") == [conv["id"]]
+    # the practice closes the thread: an answer that needs no reply
+    closing = ok(
+        converse(
+            svc,
+            "practice-a",
+            "message",
+            param("conversation", f"Communication/{conv['id']}"),
+            param("text", "Akkoord, de POH belt u morgen."),
+            param("noReply", True),
+        ),
+        201,
+    )
+    assert {"url": "urn:his-gateway:fhir:extension:no-reply-needed", "valueBoolean": True} in closing[
+        "extension"
+    ]
+    assert overdue(svc, "practice-a") == []
+    clock.advance(hours=96)  # days later, nobody wrote "ok": nothing is overdue
+    assert overdue(svc, "practice-a") == [] and overdue(svc, "hospital-h") == []
+    # a question from the partner still waits for an answer, and turns overdue after 48 h
+    question = ok(
+        converse(
+            svc,
+            "hospital-h",
+            "message",
+            param("conversation", f"Communication/{conv['id']}"),
+            param("text", "Welke dag schikt?"),
+        ),
+        201,
+    )
+    clock.advance(hours=48, minutes=1)
+    assert overdue(svc, "practice-a") == [question["id"]]
+    # a Medicatie notification opened with noReply is never overdue, even past 24 h
+    note = ok(
+        converse(
+            svc,
+            "practice-a",
+            "open",
+            param("patient", pref),
+            param("subject", "Medicatie"),
+            param("participant", HOSPITAL),
+            param("text", "Ter informatie: metoprolol gestopt."),
+            param("noReply", True),
+        ),
+        201,
+    )
+    clock.advance(hours=24, minutes=1)
+    assert note["id"] not in overdue(svc, "practice-a")
+    # once the practice closed the referral, the partner opens no new conversation under it
+    ok(converse(svc, "practice-a", "close-referral", param("referral", f"ServiceRequest/{referral['id']}")))
+    r = converse(
+        svc,
+        "hospital-h",
+        "open",
+        param("referral", f"ServiceRequest/{referral['id']}"),
+        param("subject", "Overig"),
+        param("text", "Nog een vraag"),
+    )
+    assert r.status_code == 409 and "CON-053" in r.text

@@ -59,7 +59,43 @@ def local(*args) -> dt.datetime:
             local(2026, 12, 24, 10, 0),
             Term(hours=None, working_days=1),
             local(2026, 12, 28, 10, 0),
-            "Christmas (holidays in config.toml) and the weekend do not count",
+            "Christmas (holidays from the python-holidays library) and the weekend do not count",
+        ),
+        (
+            local(2026, 4, 2, 11, 0),
+            Term(hours=None, working_days=2),
+            local(2026, 4, 7, 11, 0),
+            "Thursday before Easter + 2: Good Friday counts (left out in config.toml), Easter Monday not",
+        ),
+        (
+            local(2026, 4, 24, 14, 0),
+            Term(hours=None, working_days=3),
+            local(2026, 4, 30, 14, 0),
+            "Friday + 3 over the weekend and King's Day (Monday 27 April 2026)",
+        ),
+        (
+            local(2027, 4, 26, 9, 0),
+            Term(hours=None, working_days=1),
+            local(2027, 4, 28, 9, 0),
+            "King's Day 2027 is a Tuesday: Monday + 1 working day is Wednesday",
+        ),
+        (
+            local(2026, 5, 13, 9, 0),
+            Term(hours=None, working_days=1),
+            local(2026, 5, 15, 9, 0),
+            "Ascension Day (Thursday 14 May 2026) does not count",
+        ),
+        (
+            local(2026, 5, 22, 9, 0),
+            Term(hours=None, working_days=1),
+            local(2026, 5, 26, 9, 0),
+            "Whit Monday (25 May 2026) does not count",
+        ),
+        (
+            local(2027, 3, 25, 16, 0),
+            Term(hours=None, working_days=3),
+            local(2027, 3, 31, 16, 0),
+            "Easter 2027 moves with the year (Monday 29 March does not count): no hand-kept list",
         ),
     ],
 )
@@ -132,3 +168,19 @@ def test_overdue_over_a_weekend_and_dst_with_a_controlled_clock(service):
     assert cardio["id"] not in _overdue(service, "practice-a")
     clock.advance(hours=48, seconds=1)
     assert cardio["id"] in _overdue(service, "practice-a")
+
+
+def test_holidays_come_from_the_library_not_a_hand_list():
+    """Issue 20: python-holidays (NL) gives every year's holidays; config.toml only leaves some out."""
+    cfg = load_config()
+    for day in (
+        dt.date(2026, 4, 6),  # Easter Monday
+        dt.date(2026, 4, 27),  # King's Day
+        dt.date(2026, 5, 14),  # Ascension
+        dt.date(2026, 5, 25),  # Whit Monday
+        dt.date(2030, 4, 22),  # Easter Monday, years ahead
+        dt.date(2025, 4, 26),  # King's Day on a Saturday
+    ):
+        assert day in cfg.holidays, day
+    assert dt.date(2026, 4, 3) not in cfg.holidays  # Good Friday: left out in config.toml
+    assert dt.date(2026, 4, 7) not in cfg.holidays

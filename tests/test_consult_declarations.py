@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 import orjson
 import pytest
 
-from gateway.consult.resources import INSURER_EXTENSION
+from gateway.consult.resources import INSURER_EXTENSION, NO_DEDUCTIBLE_EXTENSION
 from tests.test_consult_support import (
     ROOT,
     act,
@@ -118,6 +118,11 @@ def test_quarterly_declarations(svc, tmp_path):
     for uzovi, (rows, bundle) in first.items():
         assert sum(Decimal(row["amount_eur"]) for row in rows) == expected[uzovi]
         assert {row["party"] for row in rows} == {"gp", "specialist"}
+        assert {row["deductible"] for row in rows} == {"no"}  # not at the cost of the eigen risico
+        assert all(
+            {"url": NO_DEDUCTIBLE_EXTENSION, "valueBoolean": True} in e["resource"]["extension"]
+            for e in bundle["entry"]
+        )
         assert sorted(e["resource"]["id"] for e in bundle["entry"]) == sorted(
             row["charge_item"] for row in rows
         )

@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 
-from gateway.consult.directory import genetics_subspecialisms
+from gateway.consult.directory import CARE_GROUP, genetics_subspecialisms, kaderhuisarts_targets, seed_demo
 from tests.test_consult_support import ROOT, SHARED, family_form, install_clock, ok, param, parameters
 
 FILE = """
@@ -46,6 +46,33 @@ def test_genetics_subspecialisms_from_the_real_page():
         "Oncogenetica",
         "Neurogenetica",
     ]
+
+
+def test_the_kaderhuisarts_astma_copd_is_a_consult_target():
+    """Issue 20: "Digitale consultatie met kaderhuisarts Astma/COPD" (seeds/000) puts the care group's
+    kaderhuisarts in the demo directory as a HealthcareService that takes consults."""
+    text = next((SHARED / "seeds").glob("000_*.txt")).read_text("utf-8")
+    assert kaderhuisarts_targets(text) == ["Kaderhuisarts Astma/COPD"]
+    written: list[tuple[tuple[str, ...], dict, str]] = []
+
+    def put(keys, who, res, crit):
+        written.append((keys, res, crit))
+        return f"id{len(written)}"
+
+    out = seed_demo(
+        put, {"Martini Ziekenhuis": ["Cardiologie"]}, lambda i: f"9999{i + 1:04d}", lambda u, n: n, text
+    )
+    org = next(res for _, res, _ in written if res.get("name") == CARE_GROUP)
+    assert org["type"] == [{"text": "Zorggroep"}] and org["identifier"][0]["value"] == "99990002"
+    service = next(res for _, res, _ in written if res.get("name") == "Kaderhuisarts Astma/COPD")
+    assert service["resourceType"] == "HealthcareService" and service["type"] == [
+        {"text": "Digitale consultatie"}
+    ]
+    assert [s["text"] for s in service["specialty"]] == ["Kaderhuisarts", "Astma/COPD"]
+    org_index = next(i for i, (_, res, _) in enumerate(written) if res is org)
+    assert service["providedBy"] == {"reference": f"Organization/id{org_index + 1}"}
+    assert out[f"specialism:{CARE_GROUP}:Kaderhuisarts Astma/COPD"] == f"id{len(written)}"
+    assert kaderhuisarts_targets("Digitale consultatie met cardiologen") == []
 
 
 def test_directory_load_from_a_file(service, tmp_path):

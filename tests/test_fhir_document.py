@@ -33,7 +33,7 @@ from mappings.fhir.document import summary_document
 from mappings.fhir.r4b import validate_with_models
 from mappings.fhir.validator import validate
 from mappings.problems import ProblemSink
-from mappings.summary import build_summary
+from mappings.summary import build_summary, status_as_of, without_shielded
 from tests.conftest import EXTERNAL
 from tests.golden_util import GOLDEN, canonical_pretty, check_or_write
 
@@ -73,7 +73,8 @@ def check_document(doc: dict, d: m.Dossier) -> None:
     raw = dumps(doc)
     assert validate(raw) == []
     validate_with_models(orjson.loads(raw))
-    assert bundle.from_fhir(DECODE(raw), ProblemSink(strict=True)) == d
+    # the document gives every prescription its status on the reference date, and holds nothing shielded
+    assert bundle.from_fhir(DECODE(raw), ProblemSink(strict=True)) == status_as_of(without_shielded(d), AS_OF)
     comp = doc["entry"][0]["resource"]
     assert comp["resourceType"] == "Composition" and comp["type"]["coding"][0]["code"] == "67781-5"
     referenced = {ref["reference"] for s in comp["section"] for ref in s.get("entry", [])}
@@ -182,11 +183,20 @@ def nictiz_facts() -> dict:
         "intolerances": set(),
         "contraindications": set(),
         "notes": set(),
+        "source_ids": set(),
+        "flag_status": set(),
+        "timing": {},
+        "categories": {},
     }
     for entry in root.iterfind(F + "entry"):
         res = entry.find(F + "resource")[0]
         resources[_v(entry, "f:fullUrl")] = res
         facts["types"][etree.QName(res).localname] += 1
+        kind = etree.QName(res).localname
+        if kind in ("EpisodeOfCare", "MedicationRequest", "Observation", "AllergyIntolerance"):
+            label = "intolerance or contra-indication" if kind == "AllergyIntolerance" else kind
+            for ident in res.iterfind(F + "identifier"):
+                facts["source_ids"].add((label, _v(ident, "f:system"), _v(ident, "f:value")))
     for el in root.iter(F + "identifier"):
         if _v(el, "f:system") == codes.BSN:
             facts["bsn"].add(_v(el, "f:value"))
@@ -198,6 +208,7 @@ def nictiz_facts() -> dict:
         elif kind == "Flag":
             target = _v(res, "f:extension/f:valueReference/f:reference")
             facts["attention"].add(_local(target))
+            facts["flag_status"].add(_v(res, "f:status"))
         elif kind == "Encounter":
             icpc = {
                 _v(resources[_v(x, "f:condition/f:reference")], "f:code/f:coding/f:code")
@@ -225,6 +236,10 @@ def nictiz_facts() -> dict:
                     (_v(res, "f:effectiveDateTime") or "")[:10],
                 )
             )
+            facts["categories"][_v(res, "f:code/f:coding/f:code")] = _v(res, "f:category/f:coding/f:code")
+            when = _v(res, "f:effectiveDateTime") or ""
+            if len(when) == 10:  # a date without a time
+                facts.setdefault("dates", set()).add((_v(res, "f:code/f:coding/f:code"), when))
             rng = res.find(F + "referenceRange")
             if rng is not None:
                 facts["ranges"][_v(res, "f:code/f:coding/f:code")] = (
@@ -239,6 +254,13 @@ def nictiz_facts() -> dict:
                 (_v(res, "f:dosageInstruction/f:timing/f:repeat/f:boundsPeriod/f:start") or "")[:10],
                 _v(res, "f:dispenseRequest/f:quantity/f:value"),
             )
+            rep = "f:dosageInstruction/f:timing/f:repeat/"
+            if _v(res, rep + "f:periodUnit"):
+                facts["timing"][_v(med, "f:code/f:coding/f:code")] = (
+                    int(_v(res, rep + "f:frequency") or 1),
+                    Decimal(_v(res, rep + "f:period") or "1"),
+                    _v(res, rep + "f:periodUnit"),
+                )
         elif kind == "AllergyIntolerance":
             pair = (_v(res, "f:code/f:coding/f:system"), _v(res, "f:code/f:coding/f:code"))
             facts["intolerances" if pair[0] == codes.THESAURUS122 else "contraindications"].add(pair[1])
@@ -269,6 +291,12 @@ def gateway_facts(doc: dict) -> dict:
         "intolerances": set(),
         "contraindications": set(),
         "notes": set(),
+        "source_ids": set(),
+        "flag_status": set(),
+        "timing": {},
+        "categories": {},
+        "dates": set(),
+        "identified": Counter(),
     }
 
     def local(res: dict) -> str:
@@ -278,6 +306,18 @@ def gateway_facts(doc: dict) -> dict:
         res = e["resource"]
         kind = res["resourceType"]
         facts["types"][kind] += 1
+        oids = [i for i in res.get("identifier", []) if i["system"].startswith("urn:oid:")]
+        if oids:
+            facts["identified"][kind] += 1
+        label = kind
+        if kind == "Flag" and codes.P_CONTRA_INDICATION in res["meta"]["profile"]:
+            label = "intolerance or contra-indication"
+        elif kind == "AllergyIntolerance":
+            label = "intolerance or contra-indication"
+        elif kind == "Observation" and codes.P_SOAP_LINE in res["meta"]["profile"]:
+            label = "SOEP line"
+        for i in oids:
+            facts["source_ids"].add((label, i["system"], i["value"]))
         if kind == "Patient":
             facts["bsn"] = {i["value"] for i in res["identifier"] if i["system"] == codes.BSN}
             facts["patient"] = {
@@ -289,8 +329,9 @@ def gateway_facts(doc: dict) -> dict:
         elif kind == "EpisodeOfCare":
             cond = by_url[res["diagnosis"][0]["condition"]["reference"]]
             facts["episodes"][local(res)] = cond["code"]["coding"][0]["code"]
-        elif kind == "Flag" and "extension" in res:
+        elif kind == "Flag" and any(x["url"] == codes.EXT_FLAG_DETAIL for x in res.get("extension", [])):
             facts["attention"].add(local(by_url[res["extension"][0]["valueReference"]["reference"]]))
+            facts["flag_status"].add(res["status"])
         elif kind == "Flag" and codes.P_ALERT in res["meta"]["profile"]:
             facts["notes"].add(res["code"]["text"])
         elif kind == "Flag":
@@ -321,10 +362,13 @@ def gateway_facts(doc: dict) -> dict:
                 for s in r.get("section", [])
                 for obs in [by_url[s["entry"][0]["reference"]]]
             ]
-        elif kind == "Observation" and codes.P_LAB_RESULT in res["meta"]["profile"]:
+        elif kind == "Observation" and codes.P_SOAP_LINE not in res["meta"]["profile"]:
             value = res.get("valueQuantity", {}).get("value")
             code = res["code"]["coding"][0]["code"]
             facts["measurements"].add((code, value, res["effectiveDateTime"][:10]))
+            facts["categories"][code] = res["category"][0]["coding"][0]["code"]
+            if len(res["effectiveDateTime"]) == 10:
+                facts["dates"].add((code, res["effectiveDateTime"]))
             if "referenceRange" in res:
                 facts["ranges"][code] = (
                     res["referenceRange"][0]["low"]["value"],
@@ -339,6 +383,9 @@ def gateway_facts(doc: dict) -> dict:
                 res["extension"][0]["valuePeriod"]["start"],
                 None if q is None else str(q),
             )
+            repeat = res["dosageInstruction"][0].get("timing", {}).get("repeat")
+            if repeat:
+                facts["timing"][med] = (repeat["frequency"], repeat["period"], repeat["periodUnit"])
         elif kind == "AllergyIntolerance":
             facts["intolerances"].add(res["code"]["coding"][0]["code"])
     return facts
@@ -355,9 +402,6 @@ EXPECTED_DIFFERENCES = {
     "attention note only in the gateway's document: 'Patient onderschat eigen ziek zijn vaak.'",
     # Nictiz's range for creatinine repeats the low value as the high one; the HL7v3 says 60-120
     "reference range of 193: Nictiz 60-60, gateway 60-120",
-    # prescription status: the HL7v3 says active; Nictiz derived completed from the past end date
-    "prescription 22179 status: Nictiz completed, gateway active",
-    "prescription 66311 status: Nictiz completed, gateway active",
     # the dispensed quantity (28 Stuk) is not in Nictiz's MedicationRequest
     "prescription 22179 quantity: Nictiz none, gateway 28",
     # Nictiz's Patient has no birth date or gender, and two telecoms of the GP's organisation
@@ -367,6 +411,14 @@ EXPECTED_DIFFERENCES = {
     # the practice: Nictiz names it after the sending device's organisation (URA 90000388, '04'); the
     # gateway after the author's organisation, which has the same URA ('09')
     "practice name: Nictiz 'Tést Zorginstelling 04', gateway 'Tést Zorginstelling 09'",
+    # issue 20: the HIS's ids also on what Nictiz identifies by fullUrl only (encounters) or not at all
+    # (the SOEP lines, which Nictiz has as Composition sections)
+    "source identifiers only in the gateway's document: 13 Encounter, 42 SOEP line",
+    # issue 20: the flag is why a closed episode is in the summary: active; Nictiz follows the episode
+    "attention flag status: Nictiz inactive, gateway active",
+    # issue 20: the category from the Tabel 45 table; Nictiz's Observations have none
+    "measurement category only in the gateway's document: 1334 laboratory, 1913 vital-signs, "
+    "1915 vital-signs, 193 laboratory, 2283 imaging, 3208 laboratory",
     # resource counts that follow from the modelling (docs/fhir-mapping.md §6)
     "Condition count: Nictiz 18, gateway 6 (a deelcontact's ICPC is Composition.event.code, not a Condition)",
     "Medication count: Nictiz 2, gateway 0 (the product is MedicationRequest.medicationCodeableConcept)",
@@ -409,6 +461,29 @@ def differences(nictiz: dict, ours: dict) -> set[str]:
             "(Nictiz keeps E and P only)"
         )
     assert ours["measurements"] == nictiz["measurements"]  # code, value, date
+    # issue 20: a date-only measurement stays a date (CK 2014-04-30), as in Nictiz's conversion
+    assert ours["dates"] == nictiz.get("dates", set()) == {("193", "2014-04-30")}
+    # issue 20: the dosage schedule as Timing (every 0.5 d = twice a day), as in Nictiz's conversion
+    assert ours["timing"] == nictiz["timing"] and ours["timing"]["22179"] == (2, Decimal(1), "d")
+    # issue 20: the HIS's own identifiers (OID root + extension) as Nictiz writes them, and more
+    assert nictiz["source_ids"] <= ours["source_ids"], sorted(nictiz["source_ids"] - ours["source_ids"])
+    extra = Counter(label for label, _, _ in ours["source_ids"] - nictiz["source_ids"])
+    if extra:
+        out.add(
+            "source identifiers only in the gateway's document: "
+            + ", ".join(f"{n} {label}" for label, n in sorted(extra.items()))
+        )
+    if ours["flag_status"] != nictiz["flag_status"]:
+        out.add(
+            f"attention flag status: Nictiz {', '.join(sorted(nictiz['flag_status']))}, "
+            f"gateway {', '.join(sorted(ours['flag_status']))}"
+        )
+    cats = {v for v in nictiz["categories"].values() if v}
+    if ours["categories"] and not cats:
+        out.add(
+            "measurement category only in the gateway's document: "
+            + ", ".join(f"{k} {v}" for k, v in sorted(ours["categories"].items()))
+        )
     for code in sorted(nictiz["ranges"].keys() | ours["ranges"].keys()):
         n, o = nictiz["ranges"].get(code), ours["ranges"].get(code)
         if n != o:
@@ -469,3 +544,52 @@ def test_nictiz_reference_is_what_we_think_it_is():
     assert facts["types"]["Encounter"] == 13 and facts["types"]["EpisodeOfCare"] == 6
     assert sum(len(v) for v in facts["journal"].values()) == 22
     assert re.fullmatch(r"[0-9]{9}", next(iter(facts["bsn"])))
+
+
+def test_acceptance_3_on_the_real_summary(dossier: m.Dossier):
+    """Issue 20, acceptance 3: both prescriptions completed (ended 2004, summary date 2017-06-21), the
+    attention flags active, the CK date 2014-04-30, temperatures under vital signs, the HIS's identifiers
+    with their OID roots, and the schedule of twice a day as Timing."""
+    doc = summary_document(dossier, as_of=AS_OF)
+    res = [e["resource"] for e in doc["entry"][1:]]
+    meds = [r for r in res if r["resourceType"] == "MedicationRequest"]
+    assert [r["status"] for r in meds] == ["completed", "completed"]
+    flags = [r for r in res if r["resourceType"] == "Flag" and "extension" in r]
+    assert len(flags) == 2 and {r["status"] for r in flags} == {"active"}
+    obs = {
+        r["code"]["coding"][0]["code"]: r
+        for r in res
+        if r["resourceType"] == "Observation" and codes.P_SOAP_LINE not in r["meta"]["profile"]
+    }
+    assert obs["193"]["effectiveDateTime"] == "2014-04-30"
+    for code in ("1913", "1915"):
+        assert obs[code]["category"][0]["coding"][0]["code"] == "vital-signs"
+        assert codes.P_LAB_RESULT not in obs[code]["meta"]["profile"]
+    assert obs["2283"]["category"][0]["coding"][0]["code"] == "imaging"
+    assert obs["193"]["category"][0]["coding"][0]["code"] == "laboratory"
+    root = "urn:oid:2.16.840.1.113883.2.4.6.6.90000258.4."
+    eoc = next(r for r in res if r["resourceType"] == "EpisodeOfCare")
+    assert eoc["identifier"][0] == {"use": "official", "system": root + "6", "value": "525"}
+    assert eoc["identifier"][1]["system"] == codes.LOCAL_ID + "episode"  # ours only beside it
+    for r in res:
+        if r["resourceType"] in ("EpisodeOfCare", "Encounter", "MedicationRequest", "AllergyIntolerance"):
+            assert r["identifier"][0]["system"].startswith("urn:oid:"), r["resourceType"]
+    doxy = next(r for r in meds if r["medicationCodeableConcept"]["coding"][0]["code"] == "22179")
+    assert doxy["dosageInstruction"][0]["text"] == "2 maal per dag 1 tablet"
+    assert doxy["dosageInstruction"][0]["timing"] == {
+        "repeat": {"frequency": 2, "period": 1, "periodUnit": "d"}
+    }
+    # the selected summary: the 2004 prescriptions are no current medication, yet "nil known" would lie
+    summary = build_summary(dossier, as_of=AS_OF, sink=ProblemSink(), source=HL7V3.name)
+    section = next(
+        s
+        for s in summary_document(summary, as_of=AS_OF, source=dossier)["entry"][0]["resource"]["section"]
+        if s["title"] == "Medicatie"
+    )
+    assert "emptyReason" not in section and "eerdere voorschriften" in section["text"]["div"]
+    bare = next(
+        s
+        for s in summary_document(summary, as_of=AS_OF)["entry"][0]["resource"]["section"]
+        if s["title"] == "Medicatie"
+    )
+    assert bare["emptyReason"]["coding"][0]["code"] == "nilknown"  # nothing known of older prescriptions

@@ -24,6 +24,7 @@ PACKAGES = ("adapters", "mappings", "gateway", "conformance", "formats")
 REGISTRY = Path("formats/registry.py")
 NOT_A_FORMAT = {
     (Path("mappings/fhir/validator.py"), "canonical"): "the FHIR primitive type canonical",
+    (Path("mappings/hl7v2/fhir.py"), "fhir"): "the fhir column of the v2 status tables (tables/*.csv)",
 }
 """String literals that spell a format's name but mean something else."""
 
@@ -111,7 +112,11 @@ def test_every_format_describes_itself_completely():
         assert (ROOT / fmt.spec).is_file(), f"{fmt.name}: its spec {fmt.spec} is missing"
         if fmt.postbox is not None:
             assert fmt.postbox.drop or fmt.postbox.channel, fmt.name
-            assert fmt.postbox.channel is None or fmt.postbox.transport in ("http", "mllp"), fmt.name
+            from gateway.outbox.channels import TRANSPORTS
+
+            assert fmt.postbox.channel is None or fmt.postbox.transport in TRANSPORTS, fmt.name
+            if fmt.postbox.transport == "numbered-files":  # the channel numbers the files it writes
+                assert hasattr(fmt.postbox_codec(), "write_numbered"), fmt.name
             if fmt.postbox.codec is not None:
                 pb = fmt.postbox_codec()
                 assert pb.name == fmt.name and hasattr(pb, "write_postbox") and hasattr(pb, "read_postbox")

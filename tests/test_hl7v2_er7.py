@@ -243,6 +243,62 @@ def test_fhs_bhs_envelopes_and_their_counts():
     )
 
 
+# ------------------------------------------------------------------ tolerance where the standard allows
+
+
+@pytest.mark.parametrize(
+    ("msh18", "codec"),
+    [
+        ("UNICODE", "utf-8"),
+        ("unicode utf-8", "utf-8"),
+        ("UTF-8", "utf-8"),
+        ("ISO-8859-1", "latin-1"),
+        ("ISO IR100", "latin-1"),
+        ("8859/1 ", "latin-1"),
+        ("US-ASCII", "ascii"),
+    ],
+)
+def test_legacy_msh_18_names_decode_and_are_written_back_as_sent(msh18, codec):
+    name = "Jan" if codec == "ascii" else "Jös"
+    data = MSG.replace("UNICODE UTF-8", msh18).replace("Jan\\T\\Piet", name).encode(codec)
+    m = parse_bytes(data)
+    assert m.segment("PID").get(5, 2) == name and m.codec.python == codec
+    assert m.to_bytes() == data
+
+
+def test_fewer_encoding_characters_declare_fewer_delimiters():
+    three = parse(MSG.replace("MSH|^~\\&|", "MSH|^~\\|").replace("\\T\\", "&"))
+    assert three.segment("PID").get(5, 2) == "Jan&Piet"  # & is no delimiter here
+    assert three.segment("PID").reps(3) == ["123456782^^^NLMINBIZA^NNNLD", "77^^^ZIS^PI"]
+    two = parse(MSG.replace("MSH|^~\\&|", "MSH|^~|").replace("\\T\\", "\\"))
+    assert two.segment("PID").get(5, 2) == "Jan\\Piet"  # nor \\ an escape
+    assert two.delimiters.encoding_characters == "^~" and not two.delimiters.complete
+    assert str(two).startswith("MSH|^~|ZIS|")
+    five = parse(MSG.replace("MSH|^~\\&|", "MSH|^~\\&#|").replace("|2.5|", "|2.7|"))
+    assert five.delimiters.truncation == "#" and five.segment("PID").get(5, 2) == "Jan&Piet"
+    assert _err(parse, MSG.replace("MSH|^~\\&|", "MSH|^~\\&#!|"))[0] == "HL7-003"
+
+
+def test_mllp_framed_file_with_several_frames():
+    one, two = MSG.encode(), MSG.replace("M1", "M2").encode()
+    framed = b"\x0b" + one + b"\x1c\r" + b"\x0b" + two + b"\x1c\r\n"
+    assert [m.msh.get(10) for m in iter_messages(framed)] == ["M1", "M2"]
+    assert [p.line for p in split_messages(framed)] == [1, 5]
+    unterminated = b"\x0b" + one.rstrip(b"\r") + b"\x1c" + b"\x0b" + two + b"\x1c"
+    assert [m.segment("PV1").get(2) for m in iter_messages(unterminated)] == ["O", "O"]
+    assert _err(lambda: list(iter_messages(one + b"\x1c")))[0] == "HL7-007"  # not framed: as before
+
+
+def test_fhs_without_bhs_and_bhs_without_fhs():
+    msgs = MSG + MSG.replace("M1", "M2")
+    for trailer in ("FTS|1\r", "FTS|2\r", "FTS|0\r", ""):
+        data = ("FHS|^~\\&|ZIS\r" + msgs + trailer).encode()
+        assert [m.msh.get(10) for m in iter_messages(data)] == ["M1", "M2"], trailer
+    assert _err(lambda: list(iter_messages(("FHS|^~\\&\r" + msgs + "FTS|3\r").encode())))[0] == "HL7-040"
+    bhs = ("BHS|^~\\&|ZIS\r" + msgs + "BTS|2\r").encode()
+    assert [m.msh.get(10) for m in iter_messages(bhs)] == ["M1", "M2"]
+
+
 # --------------------------------------------------------------------------- fuzz
 
 _TOKENS = [

@@ -30,12 +30,16 @@ from tests.golden_util import GOLDEN, check_or_write
 
 AREA = GOLDEN / "hl7v2"
 TYPES = [
-    "adt-a04",
-    "adt-a08",
+    *(f"adt-a{n:02d}" for n in range(1, 14)),
     "adt-a28",
     "adt-a31",
+    "adt-a40",
     "oru-r01",
-    "mdm-t02",
+    "oru-r30",
+    *(f"mdm-t{n:02d}" for n in range(1, 12)),
+    "orm-o01",
+    "oml-o21",
+    *(f"siu-s{n}" for n in range(12, 16)),
     "ref-i12",
     "mdm-t02-outbound",
     "oru-r01-outbound",
@@ -70,6 +74,10 @@ def tree(msg: Message, problems: list[Problem] = (), *, original: bool = False) 
             drop.add((mt.group(1), int(mt.group(2) or 1)))
         elif p.code in MASKS_VALUE and mt and mt.group(3):
             mask.append(tuple(int(x) if x else None for x in mt.groups()[1:]) + (mt.group(1),))
+        elif p.code == "HL7-060" and mt:  # fields not mapped by design, listed in the message
+            for name, n in re.findall(r"([A-Z][A-Z0-9]{2})-(\d+)", p.message):
+                occurrence = int(mt.group(2)) if mt.group(2) else None
+                mask.append((occurrence, int(n), None, None, None, name))
     out = []
     for seg in msg.segments:
         name = seg.fields[0]

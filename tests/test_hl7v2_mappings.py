@@ -107,7 +107,7 @@ def test_oru_round_trip(patient, measurements):
     )
     back = messages.read(parse_bytes(_wire(messages.write(o))))
     assert back == msgspec.structs.replace(o, patient=_patient_after_v2(patient))
-    assert back.measurements == tuple(measurements)
+    assert back.measurements == tuple(map(oru.lab_result, measurements))
 
 
 @settings(max_examples=300, deadline=None)
@@ -260,7 +260,7 @@ def test_unread_fields_and_segments_are_reported_not_dropped_silently():
     assert [(p.code, p.location) for p in sink.problems] == [
         ("HL7-054", "NK1"),
         ("HL7-054", "ZPI"),
-        ("HL7-053", "PID-10"),
+        ("HL7-060", "PID"),
     ]
 
 
@@ -276,17 +276,13 @@ ORU = (
 )
 
 
-def test_oru_values_units_ranges_flags_and_what_is_not_a_measurement():
+def test_oru_values_units_ranges_flags_any_code_system_and_status():
     sink = ProblemSink()
     with pytest.raises(InputError):
         messages.read(parse(ORU), sink)
-    assert [(p.code, p.location) for p in sink.problems if p.code != "CODE-001"] == [
-        ("HL7-055", "OBX[3]-3"),
-        ("HL7-059", "OBX[4]-11"),
-        ("HL7-011", "OBX[5]-5"),
-    ]
+    assert [(p.code, p.location) for p in sink.problems if p.code != "CODE-001"] == [("HL7-011", "OBX[5]-5")]
     o = messages.read(parse(ORU.replace("12,5", "12.5")), ProblemSink())
-    first, second, fourth, fifth = o.measurements
+    first, second, third, fourth, fifth = o.measurements
     assert (
         first.code,
         first.value_quantity,
@@ -296,12 +292,26 @@ def test_oru_values_units_ranges_flags_and_what_is_not_a_measurement():
         first.interpretation,
         first.effective,
     ) == ("382", Decimal("5.4"), "mmol/L", Decimal("3.5"), Decimal("6.1"), "N", dt.datetime(2024, 3, 1, 8, 0))
-    assert (second.value_text, second.reference_high, second.effective) == (
-        "<0.5",
+    assert (second.value_quantity, second.comparator, second.reference_high, second.effective) == (
+        Decimal("0.5"),
+        "<",
         Decimal("5"),
         dt.datetime(2024, 3, 1, 9, 0),
     )
-    assert (fourth.code, fourth.value_text) == ("388", "regel 1\nregel 2")
+    assert (third.code, third.system, third.text, third.value_text) == (
+        "1000",
+        "http://loinc.org",
+        "x",
+        "positief",
+    )
+    # the Tabel 45 coding is the code; the lab's own coding is kept beside it; C is a correction
+    assert (fourth.code, fourth.system, fourth.value_text, fourth.status) == (
+        "388",
+        None,
+        "regel 1\nregel 2",
+        "corrected",
+    )
+    assert [(c.code, c.system) for c in fourth.codings] == [("2000", "urn:his-gateway:hl7v2:coding-system:L")]
     assert fifth.id == "L1-1-5" and fifth.value_quantity == Decimal("12.5")
 
 
@@ -313,7 +323,7 @@ def test_timestamp_with_offset_is_converted_to_amsterdam_wall_clock():
 def test_unsupported_message_type_version_and_missing_segments():
     for change, code, loc in (
         (("ADT^A04", "QRY^A19"), "HL7-012", "MSH-9.1"),
-        (("|2.5|", "|2.2|"), "HL7-013", "MSH-12"),
+        (("|2.5|", "|3.0|"), "HL7-013", "MSH-12"),
         (("PID|1||", "NK1|1||"), "HL7-015", "PID"),
         (("|M1|", "||"), "HL7-010", "MSH-10"),
     ):

@@ -157,7 +157,7 @@ def test_content_errors_are_ae_with_err_naming_segment_and_field(store):
 def test_unsupported_type_event_version_and_syntax_errors_are_ar():
     cases = {
         b"ADT^A04^ADT_A01": (b"QRY^A19", "HL7-012"),
-        b"|2.5|": (b"|2.1|", "HL7-013"),
+        b"|2.5|": (b"|3.0|", "HL7-013"),
         b"ADT^A04": (b"ADT^A99", "HL7-014"),
         b"Berg^Jan": (b"Berg\\F^Jan", "HL7-006"),
         b"UNICODE UTF-8": (b"UNICODE UTF-16", "HL7-004"),

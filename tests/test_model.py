@@ -4,7 +4,7 @@ import datetime as dt
 
 import msgspec
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 
 from mappings import model as m
 from tests.strategies import dossiers, postbox_items
@@ -55,7 +55,7 @@ def test_canonical_json_reports_path():
         )
 
 
-@settings(max_examples=200)
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(dossiers())
 def test_canonical_json_round_trip(d):
     assert m.from_json(m.to_json(d)) == d

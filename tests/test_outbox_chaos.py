@@ -21,8 +21,9 @@ from gateway.outbox.testkit import SimProcess, WorkerZygote, make_item, patients
 
 N_ITEMS = 1000
 PRACTICES = [f"020000{i:02d}" for i in range(10)]
-# practice index -> channel: 3 MLLP, 2 HTTP inbox, 2 FHIR, 3 drop directories (one per dialect)
-CHANNEL_OF = ["mllp", "mllp", "mllp", "http", "http", "fhir", "fhir", "drop", "drop", "drop"]
+# practice index -> channel: 2 MLLP, 1 Edifact mail-client directory (numbered MEDVRI interchanges, issue 17),
+# 2 HTTP inbox, 2 FHIR, 3 drop directories (one per dialect)
+CHANNEL_OF = ["mllp", "mllp", "edifact", "http", "http", "fhir", "fhir", "drop", "drop", "drop"]
 DIALECT_OF = {7: "medicom", 8: "microhis", 9: "omnihis"}
 FAST = {
     "backoff_initial": 0.02,
@@ -38,8 +39,8 @@ pytestmark = pytest.mark.slow
 
 
 class Scenario:
-    """Five postboxes (MLLP, HTTP for inbox and FHIR, three drop directories), a routing file and the
-    items.
+    """Six postboxes (MLLP, HTTP for inbox and FHIR, an Edifact mail-client directory, three drop
+    directories), a routing file and the items.
     """
 
     def __init__(self, tmp: Path, *, fail_rate: float, outages: bool, limits: dict | None = None):
@@ -50,6 +51,15 @@ class Scenario:
             "mllp": SimProcess("mllp", tmp, "mllp", *common, *out("1.5:3")),
             "http": SimProcess("http", tmp, "http", *common, *out("2.5:3")),
         }
+        self.sims["edifact"] = SimProcess(
+            "numbered",
+            tmp,
+            "edifact",
+            *common,
+            *out("2:2"),
+            directory=tmp / "edifact-out",
+            dialect="edifact-medvri",
+        )
         for i, dialect in DIALECT_OF.items():
             self.sims[f"drop{i}"] = SimProcess(
                 "drop",
@@ -66,6 +76,8 @@ class Scenario:
             lines.append(f'[practice.{agb}]\nchannel = "{ch}"')
             if ch == "mllp":
                 lines.append(f'host = "127.0.0.1"\nport = {self.sims["mllp"].port}')
+            elif ch == "edifact":
+                lines.append(f'dir = "{tmp / "edifact-out"}"\nsender = "HISGW"')
             elif ch in ("http", "fhir"):
                 path = "/inbox" if ch == "http" else "/fhir"
                 lines.append(f'url = "http://127.0.0.1:{self.sims["http"].port}{path}"')

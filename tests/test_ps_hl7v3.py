@@ -96,8 +96,23 @@ def test_real_ps_spot_values(read_real):
     assert first.author_id == "huisarts"
     assert first.deelcontacten[0].episode_id == "532" and first.deelcontacten[0].icpc == "L86.01"
     assert first.deelcontacten[0].lines[0] == m.SoepLine(
-        type="S", text="Voelt zich beter, maar het is nog erg stijf"
+        type="S",
+        text="Voelt zich beter, maar het is nog erg stijf",
+        source_root="2.16.840.1.113883.2.4.6.6.90000258.4.2.1",  # the journal line's own id (issue 20)
+        source_ext="5837",
     )
+    # the HIS's own ids, OID root + extension, on every item (issue 20)
+    assert (first.source_root, first.source_ext) == ("2.16.840.1.113883.2.4.6.6.90000258.4.1", "5837")
+    assert (ep.source_root, ep.source_ext) == ("2.16.840.1.113883.2.4.6.6.90000258.4.6", "525")
+    rx = next(x for x in d.medications if x.id == "101")
+    assert (rx.source_root, rx.source_ext) == ("2.16.528.1.1007.3.3.2222.6", "101")
+    # PIVL_TS period 0.5 d: twice a day, beside the text "2 maal per dag 1 tablet"
+    assert (rx.timing_frequency, rx.timing_period, rx.timing_unit) == (2, Decimal(1), "d")
+    # CK's effectiveTime is 20140430: a day, not a moment
+    ck_day = next(x for x in d.measurements if x.code == "193")
+    assert ck_day.date_only and ck_day.effective == dt.datetime(2014, 4, 30)
+    assert not next(x for x in d.measurements if x.id == "5330").date_only  # 20170226000000 has a time
+    assert all(x.source_root for x in (*d.measurements, *d.intolerances, *d.contraindications))
     # the JournalEntry ids 5838 (.4.2.x) link to episode 529 (Keelpijn) through that episode's actReferences
     assert next(c for c in d.contacts if c.id == "5838").deelcontacten[0].episode_id == "529"
     assert (
@@ -155,9 +170,10 @@ def test_real_ps_trace_names_only_what_the_dossier_lacks(read_real):
         "/QUPC_IN990002NL/ControlActProcess/queryAck",
     }
     assert wrapper <= envelope
-    # what stays a warning is about the patient: birthplace, care periods, dispense status, frequency
+    # what stays a warning is about the patient: birthplace, care periods, dispense status (the frequency is
+    # read since issue 20: the schedule as Timing)
     content = [t for t in trace if t not in envelope]
-    assert len(content) == 9 and content[0].endswith("/Patient/Person/birthplace")
+    assert len(content) == 8 and content[0].endswith("/Patient/Person/birthplace")
     assert all(not t.endswith(("/id", "/templateId")) for t in content)
     assert not any(
         t.endswith(("/JournalEntry/value", "/episodeOfCondition/text", "/Person/name")) for t in trace
@@ -544,7 +560,9 @@ def test_deelcontact_lines_linked_to_two_episodes_keep_the_first():
     )
     d, problems = _read(_with(episodes + _encounter(lines)))
     assert d.contacts[0].deelcontacten[0].episode_id == "E1"
-    assert [c for c, _ in problems] == ["PS-032", "PS-091"]  # the second line's id is not read
+    assert [c for c, _ in problems] == ["PS-032"]
+    # each line keeps its own id (issue 20), also the one whose episode link is not kept
+    assert all(line.source_ext for line in d.contacts[0].deelcontacten[0].lines)
 
 
 def test_product_outside_the_g_standaard_keeps_only_its_name():

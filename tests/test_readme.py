@@ -198,3 +198,18 @@ def test_every_readme_command_block_runs_as_written(demo):
     assert any("hisgw convert" in c for c in done) and any("--drain" in c for c in done)
     summary = demo.workdir / "tmp" / "summary.json"
     assert summary.stat().st_size > 0  # the README's summary example made its file
+
+
+def test_demo_script_is_quiet():
+    """``bash scripts/demo.sh`` (named in the README's prose): exit 0, the real summary's problems once
+    (not once per dialect), an ``ok`` line per validation and for the summary."""
+    r = subprocess.run(
+        ["bash", str(ROOT / "scripts/demo.sh")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert len(PROBLEM_LINE.findall(r.stderr)) <= MAX_PROBLEM_LINES, r.stderr
+    assert r.stderr.count("\nok: ") == 5 and "summary(ies) as of 2017-06-21" in r.stderr

@@ -145,7 +145,7 @@ def attach_summary(
         )
     except InputError as exc:
         raise _export_error("the chosen episodes are not in the export", exc.problems) from None
-    bundle = summary_document(summary, as_of=as_of)
+    bundle = summary_document(summary, as_of=as_of, source=dossier)
     doc = fr.summary_reference(patient=patient_id, bundle=bundle, author=author, now=now, episodes=episodes)
     result = ix.create(conn, ctx, "DocumentReference", doc)
     assert result.resource is not None

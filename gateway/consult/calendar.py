@@ -3,9 +3,13 @@
 - The answer to a consult is due 48 hours after it was sent, unless the specialism has its own term
   (``config.toml``): ``hours`` count elapsed time, so 48 h across a DST change are 48 real hours and the
   wall-clock time moves by one hour; ``working_days`` keep the Europe/Amsterdam wall-clock time and count
-  Monday to Friday minus the configured holidays (a consult sent on Saturday with one working day is due on
+  Monday to Friday minus the public holidays (a consult sent on Saturday with one working day is due on
   Monday at the time it was sent). A wall-clock time that does not exist on the due day (02:30 on the
   last Sunday of March) is moved forward by the gap, as ``zoneinfo`` resolves it.
+- Public holidays come from the kept ``holidays`` library (python-holidays, country ``NL``: New Year,
+  Easter and Easter Monday, King's Day, Liberation Day, Ascension, Whit Monday, Christmas), not a hand
+  list: :class:`Holidays`; ``config.toml`` may leave some out (Good Friday is no general day off) and add
+  regional ones.
 - Conversation replies are due after the subject's term (Medicatie 24 h, the others 48 h).
 - The clock is injectable: every function takes the time it works with; the service holds a
   :class:`Clock` that tests replace with a :class:`FixedClock`.
@@ -17,11 +21,14 @@ from __future__ import annotations
 
 import datetime as dt
 import tomllib
+from collections.abc import Container, Iterable
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Protocol
 from zoneinfo import ZoneInfo
+
+import holidays as holiday_library
 
 CONFIG_PATH = Path(__file__).with_name("config.toml")
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
@@ -71,6 +78,33 @@ class Term:
             raise ValueError("a term is either hours or working_days")
 
 
+class Holidays:
+    """The public holidays of a country from python-holidays, minus the names left out, plus extra dates.
+
+    ``day in Holidays()`` answers for any year: the library computes Easter and the days that move with it.
+    """
+
+    def __init__(
+        self, country: str = "NL", *, leave_out: Iterable[str] = (), extra: Iterable[dt.date] = ()
+    ) -> None:
+        self.country = country
+        self._calendar = holiday_library.country_holidays(country)
+        self._leave_out = frozenset(leave_out)
+        self._extra = frozenset(extra)
+
+    def __contains__(self, day: object) -> bool:
+        if not isinstance(day, dt.date):
+            return False
+        if day in self._extra:
+            return True
+        names = self._calendar.get_list(day)
+        return any(n not in self._leave_out for n in names)
+
+    def name(self, day: dt.date) -> str | None:
+        """The holiday's (English) name, or None on an ordinary day."""
+        return "; ".join(self._calendar.get_list(day)) or ("extra" if day in self._extra else None)
+
+
 @dataclass(frozen=True)
 class ConsultConfig:
     """``config.toml`` read once: terms, attachments, subjects, tariffs, holidays."""
@@ -80,7 +114,7 @@ class ConsultConfig:
     specialisms: dict[str, dict] = field(default_factory=dict)
     subjects: dict[str, float] = field(default_factory=dict)
     tariffs: dict[str, dict] = field(default_factory=dict)
-    holidays: frozenset[dt.date] = frozenset()
+    holidays: Container[dt.date] = field(default_factory=Holidays)
 
     def term(self, specialism: str | None) -> Term:
         """The answer term of a specialism (by HealthcareService name), else the default."""
@@ -112,17 +146,21 @@ def load_config(path: Path = CONFIG_PATH) -> ConsultConfig:
         specialisms=dict(raw.get("specialism", {})),
         subjects={k: float(v) for k, v in raw.get("subjects", {}).items()},
         tariffs=dict(raw.get("tariffs", {})),
-        holidays=frozenset(dt.date.fromisoformat(d) for d in raw.get("holidays", [])),
+        holidays=Holidays(
+            raw.get("holidays", {}).get("country", "NL"),
+            leave_out=raw.get("holidays", {}).get("leave_out", []),
+            extra=[dt.date.fromisoformat(d) for d in raw.get("holidays", {}).get("extra", [])],
+        ),
     )
 
 
-def is_working_day(day: dt.date, holidays: frozenset[dt.date] = frozenset()) -> bool:
-    """Monday to Friday and not a configured holiday."""
+def is_working_day(day: dt.date, holidays: Container[dt.date] = frozenset()) -> bool:
+    """Monday to Friday and not a public holiday."""
     return day.weekday() < 5 and day not in holidays
 
 
 def due_time(
-    sent: dt.datetime, term: Term, *, tz: ZoneInfo = AMSTERDAM, holidays: frozenset[dt.date] = frozenset()
+    sent: dt.datetime, term: Term, *, tz: ZoneInfo = AMSTERDAM, holidays: Container[dt.date] = frozenset()
 ) -> dt.datetime:
     """When the answer to something sent at ``sent`` is due (UTC)."""
     if sent.tzinfo is None:

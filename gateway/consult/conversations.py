@@ -6,9 +6,13 @@
   shared inbox: a HealthcareService such as "Huisartsenpraktijk X – POH", which belongs to its practice),
   a ``subject`` (Medicatie: reply due in 24 h; Zorg, Administratie, Overig: 48 h; ``config.toml``) and the
   first message ``text``. The conversation is identified by its first Communication (later messages are
-  ``partOf`` it); the answer is that Communication.
+  ``partOf`` it); the answer is that Communication. A practice opens one about its own patient; a care
+  partner ("start nieuw gesprek": a district team asking for collaboration) about the patient of an open
+  ``referral`` to it, the referring practice always taking part.
 - ``message``: a message in ``conversation``; it answers every message of the other participants still
-  awaiting a reply, and itself awaits one.
+  awaiting a reply, and itself awaits one, unless it is marked ``noReply`` (a closing answer, a
+  notification: the seed asks people not to write "ok" just to close a thread). Only a message awaiting a
+  reply (a question) can become overdue; ``open`` takes ``noReply`` as well.
 - ``feedback`` (terugkoppeling; ``feedbackKind`` interim or final): from a care partner to the GP about a
   patient, in a ``conversation`` or under an open ``referral``. It is a Communication on the patient's
   timeline (``Communication?patient=...&category=feedback``) AND a postbox item for the GP's HIS, queued
@@ -38,6 +42,8 @@ from gateway.fhir.outcome import FhirError
 from gateway.tenancy import identifier_keys
 
 SUBJECT_SYSTEM = "urn:his-gateway:conversation-subject"
+NO_REPLY_EXTENSION = "urn:his-gateway:fhir:extension:no-reply-needed"
+"""On a conversation message that needs no reply (``noReply``): it never becomes overdue."""
 ACTIONS = ("open", "message", "feedback", "refer", "close-referral")
 
 
@@ -86,15 +92,31 @@ def _participant(value: object, where: str) -> dict:
     )
 
 
-def _open(conn: Connection, ctx: ix.Ctx, env: Env, params: Params) -> ix.Result:
-    if party(ctx) != "practice":
+def _partner_link(conn: Connection, ctx: ix.Ctx, params: Params, what: str):
+    """The open referral link to the calling care partner named by ``referral`` (CON-052 / CON-053)."""
+    found = params.reference("referral", "ServiceRequest", required=True)
+    assert found is not None
+    link = conn.execute(select(referral_link).where(referral_link.c.id == found[1])).first()
+    if link is None or link.partner not in ctx.orgs:
         raise FhirError(
-            403,
-            "forbidden",
-            "CON-011",
-            "a conversation about a patient is opened by the practice",
-            "Parameters.action",
+            404,
+            "not-found",
+            "CON-052",
+            f"ServiceRequest/{found[1]} is no referral to the caller",
+            "Parameters.referral",
         )
+    if link.state != "open":
+        raise FhirError(
+            409,
+            "business-rule",
+            "CON-053",
+            f"the practice closed this referral link; {what}",
+            "Parameters.referral",
+        )
+    return link
+
+
+def _open(conn: Connection, ctx: ix.Ctx, env: Env, params: Params) -> ix.Result:
     subject = params.get("subject", required=True)
     if subject not in env.config.subjects:
         raise FhirError(
@@ -104,11 +126,28 @@ def _open(conn: Connection, ctx: ix.Ctx, env: Env, params: Params) -> ix.Result:
             f"subject must be one of {', '.join(env.config.subjects)} (each has its reply term)",
             "Parameters.subject",
         )
-    patient = params.reference("patient", "Patient", required=True)
-    assert patient is not None
-    ctx.store.read(conn, ctx.orgs, "Patient", patient[1])  # the practice's own patient
-    text = params.get("text", required=True)
     participants = [_participant(v, "Parameters.participant") for v in params.values.get("participant", [])]
+    if party(ctx) == "practice":
+        found = params.reference("patient", "Patient", required=True)
+        assert found is not None
+        ctx.store.read(conn, ctx.orgs, "Patient", found[1])  # the practice's own patient
+        patient, practice, practice_agb = found[1], ctx.orgs[0], ctx.principal.organization.agb
+    else:  # a care partner: about the patient the practice referred to it, the practice taking part
+        from gateway.consult.workflow import _key_reference
+
+        link = _partner_link(conn, ctx, params, "a new conversation needs an open referral")
+        named = params.reference("patient", "Patient")
+        if named is not None and named[1] != link.patient:
+            raise FhirError(
+                400,
+                "invalid",
+                "CON-052",
+                "the patient is not the one of the referral",
+                "Parameters.patient",
+            )
+        patient, practice, practice_agb = link.patient, link.practice, link.practice_agb
+        participants.insert(0, _key_reference(practice))
+    text = params.get("text", required=True)
     if not participants:
         raise FhirError(
             400,
@@ -118,22 +157,24 @@ def _open(conn: Connection, ctx: ix.Ctx, env: Env, params: Params) -> ix.Result:
             "Parameters.participant",
         )
     now = env.clock.now()
-    comm = _message_resource(ctx, patient[1], subject, participants, text, now, part_of=None)
+    no_reply = params.flag("noReply")
+    comm = _message_resource(ctx, patient, subject, participants, text, now, part_of=None, no_reply=no_reply)
     result = ix.create(conn, ctx, "Communication", comm)
     assert result.resource is not None
     cid = result.resource.rid
     conn.execute(
         insert(conversation).values(
             id=cid,
-            practice=ctx.orgs[0],
-            practice_agb=ctx.principal.organization.agb,
-            patient=patient[1],
+            practice=practice,
+            practice_agb=practice_agb,
+            patient=patient,
             subject=subject,
             opened_at=column(now),
         )
     )
-    _await_reply(conn, cid, cid, ctx.orgs[0], now, subject, env)
-    return _result(201, result.resource.body, [f"Communication/{cid}"], patient[1])
+    if not no_reply:
+        _await_reply(conn, cid, cid, ctx.orgs[0], now, subject, env)
+    return _result(201, result.resource.body, [f"Communication/{cid}"], patient)
 
 
 def _message_resource(
@@ -146,6 +187,7 @@ def _message_resource(
     *,
     part_of: str | None,
     kind: str = "message",
+    no_reply: bool = False,
 ) -> dict:
     res = fr.communication(
         kind=kind,
@@ -161,6 +203,8 @@ def _message_resource(
     res["topic"] = {"coding": [{"system": SUBJECT_SYSTEM, "code": subject}], "text": subject}
     if part_of:
         res["partOf"] = [fr.ref("Communication", part_of)]
+    if no_reply:  # says so to every participant: this message waits for no answer
+        res.setdefault("extension", []).append({"url": NO_REPLY_EXTENSION, "valueBoolean": True})
     return res
 
 
@@ -205,7 +249,10 @@ def _message(conn: Connection, ctx: ix.Ctx, env: Env, params: Params) -> ix.Resu
     recipients = [
         r for r in recipients if not (identifier_keys(r.get("identifier") or []) & me)
     ] or recipients
-    comm = _message_resource(ctx, row.patient, row.subject, recipients, text, now, part_of=row.id)
+    no_reply = params.flag("noReply")
+    comm = _message_resource(
+        ctx, row.patient, row.subject, recipients, text, now, part_of=row.id, no_reply=no_reply
+    )
     result = ix.create(conn, ctx, "Communication", comm)
     assert result.resource is not None
     mid = result.resource.rid
@@ -218,7 +265,8 @@ def _message(conn: Connection, ctx: ix.Ctx, env: Env, params: Params) -> ix.Resu
         )
         .values(replied_at=column(now))
     )
-    _await_reply(conn, mid, row.id, ctx.orgs[0], now, row.subject, env)
+    if not no_reply:
+        _await_reply(conn, mid, row.id, ctx.orgs[0], now, row.subject, env)
     return _result(
         201, result.resource.body, [f"Communication/{mid}", f"Communication/{row.id}"], row.patient
     )
@@ -247,23 +295,7 @@ def _feedback(conn: Connection, ctx: ix.Ctx, env: Env, params: Params) -> ix.Res
         found = params.reference("referral", "ServiceRequest", required=True)
         assert found is not None
         ctx.store.read(conn, ctx.orgs, "ServiceRequest", found[1])
-        link = conn.execute(select(referral_link).where(referral_link.c.id == found[1])).first()
-        if link is None or link.partner not in ctx.orgs:
-            raise FhirError(
-                404,
-                "not-found",
-                "CON-052",
-                f"ServiceRequest/{found[1]} is no referral to the caller",
-                "Parameters.referral",
-            )
-        if link.state != "open":
-            raise FhirError(
-                409,
-                "business-rule",
-                "CON-053",
-                "the practice closed this referral link; feedback goes in a conversation",
-                "Parameters.referral",
-            )
+        link = _partner_link(conn, ctx, params, "feedback goes in a conversation")
         patient, practice, practice_agb, part_of = link.patient, link.practice, link.practice_agb, None
     from gateway.consult.workflow import _key_reference
 

@@ -38,7 +38,7 @@ from gateway.consult.calendar import (
     quarter_bounds,
     quarter_of,
 )
-from gateway.consult.resources import INSURER_EXTENSION
+from gateway.consult.resources import INSURER_EXTENSION, NO_DEDUCTIBLE_EXTENSION
 from gateway.consult.schema import consult, consult_declaration, declaration_batch
 from gateway.fhir.outcome import FhirError
 from gateway.schema import resource
@@ -53,7 +53,10 @@ CSV_COLUMNS = (
     "tariff",
     "amount_eur",
     "closed",
+    "deductible",
 )
+"""``deductible`` is ``no`` for a claim marked not to count towards the patient's eigen risico (every
+digital consult, :data:`~gateway.consult.resources.NO_DEDUCTIBLE_EXTENSION`), else ``yes``."""
 
 
 @dataclass
@@ -81,6 +84,13 @@ class Declaration:
     consult_ids: list[str]
     insurers: dict[str, InsurerBatch]
     patients: list[str]
+
+
+def _no_deductible(charge: dict) -> bool:
+    return any(
+        x.get("url") == NO_DEDUCTIBLE_EXTENSION and x.get("valueBoolean") is True
+        for x in charge.get("extension", [])
+    )
 
 
 def _task_of(charge: dict) -> str:
@@ -208,6 +218,7 @@ def to_csv(quarter: str, batch: InsurerBatch, tz: ZoneInfo = AMSTERDAM) -> str:
                 c["code"]["coding"][0]["code"],
                 f"{Decimal(str(c['priceOverride']['value'])):.2f}",
                 closed.date().isoformat(),
+                "no" if _no_deductible(c) else "yes",
             )
         )
     return out.getvalue()

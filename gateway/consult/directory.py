@@ -7,7 +7,10 @@ what that page says further on: clinical genetics at the UMCG answers general qu
 "Algemene Genetica" and specific ones as the subspecialisms Cardiogenetica, Oncogenetica and
 Neurogenetica, which need the patient's family form as an attachment (``config.toml``
 ``requires_attachment``). A HealthcareService of a subspecialism carries both specialties
-(Klinische Genetica, the subspecialism). A few demo specialists (fictional names) make a named consult
+(Klinische Genetica, the subspecialism). The page also names the care group's **kaderhuisarts Astma/COPD**
+(a GP with a special interest) as a consult target since August 2022: the demo adds the care group as an
+organisation (type Zorggroep) whose HealthcareService "Kaderhuisarts Astma/COPD" takes consults like a
+specialism (:func:`kaderhuisarts_targets`). A few demo specialists (fictional names) make a named consult
 possible in the demo.
 
 Another region loads its own directory from a configuration file (:data:`DIRECTORY_EXAMPLE`) with
@@ -45,8 +48,20 @@ def genetics_subspecialisms(text: str) -> list[str]:
     return out
 
 
-def hospital(ura: str, name: str) -> tuple[dict, str]:
-    """A hospital as an Organization, and the criteria that find it again (its URA)."""
+def kaderhuisarts_targets(text: str) -> list[str]:
+    """The kaderhuisartsen the GHC page (seeds/000) offers digital consultation with, as service names:
+    "Digitale consultatie met kaderhuisarts Astma/COPD" gives ``["Kaderhuisarts Astma/COPD"]``."""
+    found = re.findall(r"consultatie met (?:onze |de )?kaderhuisarts\s+([^\n.,]+)", text, re.IGNORECASE)
+    return list(dict.fromkeys(f"Kaderhuisarts {t.strip()}" for t in found))
+
+
+CARE_GROUP = "GHC (zorggroep)"
+"""The care group of the demo region, whose page seeds/000 is: it offers the kaderhuisarts."""
+
+
+def hospital(ura: str, name: str, kind: str = "Ziekenhuis") -> tuple[dict, str]:
+    """A hospital (or another consultant organisation, ``kind``) as an Organization, and the criteria that
+    find it again (its URA)."""
     from gateway.clients import URA_SYSTEM
 
     res = {
@@ -54,7 +69,7 @@ def hospital(ura: str, name: str) -> tuple[dict, str]:
         "identifier": [{"system": URA_SYSTEM, "value": ura}],
         "active": True,
         "name": name,
-        "type": [{"text": "Ziekenhuis"}],
+        "type": [{"text": kind}],
     }
     return res, f"identifier={URA_SYSTEM}|{ura}"
 
@@ -119,6 +134,16 @@ def seed_demo(
                 keys, who, *specialist(value, person, org_id, service_ids[spec], spec)
             )
             out[f"specialism:{name}:{spec}"] = service_ids[spec]
+    targets = kaderhuisarts_targets(seed_text)
+    if targets:  # the care group's kaderhuisartsen: consult targets like a specialism
+        ura = ura_of(len(hospitals))
+        keys, who = (f"ura:{ura}",), agent_of(ura, CARE_GROUP)
+        org_id = put(keys, who, *hospital(ura, CARE_GROUP, "Zorggroep"))
+        for target in targets:
+            value = f"{ura}-{target.lower().replace(' ', '-').replace('/', '-')}"
+            out[f"specialism:{CARE_GROUP}:{target}"] = put(
+                keys, who, *specialism(value, org_id, target, ["Kaderhuisarts", target.split(" ", 1)[1]])
+            )
     return out
 
 

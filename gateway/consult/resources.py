@@ -29,6 +29,9 @@ COMMUNICATION_SYSTEM = "urn:his-gateway:consult-message"
 TARIFF_SYSTEM = "urn:his-gateway:consult-tariff"
 CHARGE_SYSTEM = "urn:his-gateway:consult-charge"
 INSURER_EXTENSION = "urn:his-gateway:fhir:StructureDefinition:insurer-uzovi"
+NO_DEDUCTIBLE_EXTENSION = "urn:his-gateway:fhir:StructureDefinition:no-deductible"
+"""On every consult claim (valueBoolean true): a digital consult does not count towards the patient's
+deductible (eigen risico; DOMAIN.md §2, seeds/000 "gaat niet ten koste van het eigen risico")."""
 UZOVI_SYSTEM = "http://fhir.nl/fhir/NamingSystem/uzovi"
 SUMMARY_TYPE = {
     "coding": [
@@ -181,7 +184,8 @@ def charge_item(
     return {
         "resourceType": "ChargeItem",
         "extension": [
-            {"url": INSURER_EXTENSION, "valueIdentifier": {"system": UZOVI_SYSTEM, "value": uzovi}}
+            {"url": INSURER_EXTENSION, "valueIdentifier": {"system": UZOVI_SYSTEM, "value": uzovi}},
+            {"url": NO_DEDUCTIBLE_EXTENSION, "valueBoolean": True},  # not at the cost of the eigen risico
         ],
         "identifier": [{"system": CHARGE_SYSTEM, "value": f"{task_id}-{party}"}],
         "status": "billable",

@@ -30,7 +30,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from gateway.mllp.store import KEY_LENGTH, InboundRecord
-from mappings.hl7v2 import ack, messages
+from mappings.hl7v2 import ack, fast, messages
 from mappings.hl7v2.er7 import Hl7ParseError, Segment, parse_bytes
 from mappings.problems import InputError, Problem, ProblemSink, Severity
 
@@ -126,7 +126,7 @@ def decide(
         if parse_error is not None:
             raise parse_error
         assert msg is not None
-        result = messages.read(msg, sink, accepted=messages.INBOUND)
+        result = fast.accept(msg, sink, accepted=messages.INBOUND)  # the one mapping (docs/hl7v2.md §6a)
         outcome = "accept"
     except InputError as exc:
         sink.problems.extend(p for p in exc.problems if p not in sink.problems)

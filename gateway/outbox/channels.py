@@ -302,7 +302,82 @@ class HttpChannel(Channel):
 HttpInboxChannel = HttpChannel
 """The earlier name of :class:`HttpChannel` (then only the OmniHIS inbox)."""
 
-TRANSPORTS: dict[str, Callable[[Route], Channel]] = {"mllp": MllpChannel, "http": HttpChannel}
+
+class NumberedDropChannel(Channel):
+    """Transport ``numbered-files``: each item as ``<number><extension>`` into ``route.dir``, the number
+    kept per message id in the directory's journal (``gateway/outbox/numbered_drop.py``,
+    ``docs/postbox-delivery.md`` §4.5)."""
+
+    def __init__(self, route: Route) -> None:
+        from gateway.outbox.numbered_drop import DEFAULT_SENDER
+
+        fmt = route.postbox_format()
+        self.name = route.channel
+        self.dir = Path(route.dir)  # type: ignore[arg-type]
+        self.sender = route.sender or DEFAULT_SENDER
+        self.codec = fmt.postbox_codec()
+        self.ext = fmt.extension
+
+    def close(self) -> None:
+        pass
+
+    def send(self, batch: list[tuple[str, PostboxItem]]) -> list[Outcome]:
+        from gateway.outbox.numbered_drop import file_name, number_for
+
+        out: list[Outcome] = []
+        written = False
+        for mid, item in batch:
+            if not self.dir.is_dir():  # a share not mounted: never created here
+                out.append(Outcome("transient", "drop directory absent"))
+                continue
+            try:
+                number = number_for(self.dir, mid)
+            except OSError as exc:
+                out.append(Outcome("transient", f"journal: {type(exc).__name__}"))
+                continue
+            try:
+                data = self.codec.write_numbered(item, number, self.sender)
+            except Exception as exc:  # noqa: BLE001 - the format cannot carry it (a character outside ISO 8859-1)
+                out.append(Outcome("permanent", f"writer: {type(exc).__name__}"))
+                continue
+            final = self.dir / file_name(number, self.ext)
+            if final.exists():
+                out.append(Outcome("delivered", "already there"))
+                continue
+            tmp = self.dir / f".{file_name(number, self.ext)}.{os.getpid()}.tmp"
+            try:
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+                try:
+                    os.write(fd, data)
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+                os.rename(tmp, final)
+                written = True
+                out.append(Outcome("delivered", "renamed"))
+            except OSError as exc:
+                try:
+                    os.unlink(tmp)
+                except OSError:
+                    pass
+                out.append(Outcome("transient", f"write: {type(exc).__name__}"))
+        if written:
+            try:
+                fd = os.open(self.dir, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+            except OSError:
+                pass
+        return out
+
+
+TRANSPORTS: dict[str, Callable[[Route], Channel]] = {
+    "mllp": MllpChannel,
+    "http": HttpChannel,
+    "numbered-files": NumberedDropChannel,  # a mail client's directory of numbered interchanges
+}
 """The channel class of each transport a postbox form names (:attr:`formats.PostboxForm.transport`)."""
 
 

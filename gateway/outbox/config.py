@@ -32,6 +32,11 @@ A TOML file, validated as a whole before the worker starts (``OUT-001`` names th
     channel = "fhir"           # FHIR Communication POSTed to <url>/Communication, Idempotency-Key
     url = "http://127.0.0.1:8081/fhir"
 
+    [practice.01000005]
+    channel = "edifact"        # MEDVRI interchanges <number>.edi for the practice's mail client
+    dir = "/srv/zorgmail/uit"
+    sender = "HISGW"           # UNB-2, the gateway's mail address (default HISGW)
+
 A practice that is not in the file keeps its items queued (``OUT-002`` in ``hisgw outbox list``): nothing is
 lost, nothing is sent to a guess.
 
@@ -97,6 +102,9 @@ class Route(Limits):
     dialect: str | None = None
     """The format of the files of a drop directory (:func:`drop_dialects`)."""
     url: str | None = None
+    sender: str | None = Field(default=None, pattern=r"^[A-Za-z0-9]{1,35}$")
+    """Who the interchanges of a ``numbered-files`` channel come from (Edifact UNB-2: the gateway's mail
+    address; default ``HISGW``)."""
     auto_filing: bool = False
 
     @field_validator("channel")
@@ -123,7 +131,8 @@ class Route(Limits):
             need: tuple[str, ...] = ("dir", "dialect")
         else:
             form = formats.channels()[self.channel].postbox
-            need = ("host", "port") if form is not None and form.transport == "mllp" else ("url",)
+            transport = form.transport if form is not None else None
+            need = {"mllp": ("host", "port"), "numbered-files": ("dir",)}.get(transport or "", ("url",))
         missing = [k for k in need if getattr(self, k) is None]
         if missing:
             raise ValueError(f"channel {self.channel!r} needs {', '.join(missing)}")

@@ -4,6 +4,7 @@
     python -m gateway.outbox.simulators mllp --port 2575 --filed-log filed.log [options]
     python -m gateway.outbox.simulators http --port 8081 --filed-log filed.log [options]
     python -m gateway.outbox.simulators drop --dir DIR --dialect DIALECT --filed-log filed.log [options]
+    python -m gateway.outbox.simulators numbered --dir DIR --dialect FORMAT --filed-log filed.log [options]
 
 Common options: ``--fail-rate F`` (0..1) fails that fraction of attempts at random; ``--outage START:SECONDS``
 (repeatable) goes fully down for that stretch, START seconds after the start; ``--reject-file PATH``
@@ -416,6 +417,42 @@ class DropPostbox(Postbox):
             await asyncio.sleep(0.1 if down else self.args.poll)
 
 
+class NumberedPostbox(DropPostbox):
+    """A practice's medical-mail client: takes ``<number><ext>`` interchanges of a ``numbered-files``
+    postbox form (``--dialect``, e.g. the MEDVRI one) from the directory, reads them with the format's
+    postbox reader and files each interchange number once (a repeated number from the same sender is
+    dropped, ISO 9735 duplicate detection). The message id of a number is the one in the sender's journal
+    (``gateway/outbox/numbered_drop.py``)."""
+
+    def scan(self) -> None:
+        from gateway.outbox.numbered_drop import number_of, read_journal
+
+        for folder in (self.dir, self.offline):
+            try:
+                names = sorted(n for n in os.listdir(folder) if number_of(n, self.ext) is not None)
+            except FileNotFoundError:
+                continue
+            journal = read_journal(folder) if names else {}
+            for name in names:
+                path = folder / name
+                self.counts["attempts"] += 1
+                try:
+                    item = self.fmt.read_postbox(path.read_bytes(), source=name)
+                    mid = journal[number_of(name, self.ext)]  # type: ignore[index]
+                except FileNotFoundError:
+                    continue
+                except Exception:  # noqa: BLE001 - unreadable: set aside, never filed
+                    self.counts["invalid"] += 1
+                    os.replace(path, folder / f".invalid-{name}")
+                    continue
+                self.file(mid, item.practice_agb, "auto" if item.filing else "manual")
+                if self.keep is not None:
+                    self.keep.mkdir(parents=True, exist_ok=True)
+                    os.replace(path, self.keep / name)
+                else:
+                    path.unlink(missing_ok=True)
+
+
 # --------------------------------------------------------------------------- command line
 
 
@@ -428,12 +465,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="python -m gateway.outbox.simulators", description=__doc__.split("\n")[0]
     )
-    p.add_argument("kind", choices=("mllp", "http", "drop"))
+    p.add_argument("kind", choices=("mllp", "http", "drop", "numbered"))
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=0)
     p.add_argument("--dir", help="drop directory (drop)")
     drops = [f.name for f in formats.drop_formats()]
-    p.add_argument("--dialect", choices=drops, default=drops[0])
+    numbered = [
+        f.name for f in formats.channels().values() if f.postbox and f.postbox.transport == "numbered-files"
+    ]
+    p.add_argument("--dialect", choices=drops + numbered, default=drops[0])
     p.add_argument("--keep", help="drop: move filed files here instead of removing them")
     p.add_argument("--poll", type=float, default=0.05, help="drop: seconds between scans")
     p.add_argument("--filed-log", required=True)
@@ -443,17 +483,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--reject-file")
     p.add_argument("--seed", type=int, default=None)
     a = p.parse_args(argv)
-    if a.kind == "drop" and not a.dir:
-        p.error("drop needs --dir")
-    if a.kind != "drop" and not a.port:
+    if a.kind in ("drop", "numbered") and not a.dir:
+        p.error(f"{a.kind} needs --dir")
+    if a.kind not in ("drop", "numbered") and not a.port:
         p.error(f"{a.kind} needs --port")
     return a
 
 
 async def _main(args: argparse.Namespace) -> None:
     box: Postbox
-    if args.kind == "drop":
-        box = DropPostbox(args)
+    if args.kind in ("drop", "numbered"):
+        box = NumberedPostbox(args) if args.kind == "numbered" else DropPostbox(args)
         tasks = [box.run()]
     else:
         box = MllpPostbox(args) if args.kind == "mllp" else HttpPostbox(args)

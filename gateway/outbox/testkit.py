@@ -135,7 +135,7 @@ class SimProcess:
         self.kind, self.name = kind, name
         self.filed_log = workdir / f"{name}.filed"
         self.stats = workdir / f"{name}.stats.json"
-        self.port = port or (free_port() if kind != "drop" else None)
+        self.port = port or (free_port() if kind not in ("drop", "numbered") else None)
         self.dir = directory
         cmd = [
             sys.executable,

@@ -9,6 +9,9 @@ code                code.coding (G-Standaard thesaurus 122 "ongewenste medicatie
                     urn:oid:2.16.840.1.113883.2.4.4.1.902.122)
 start               onsetDateTime (a date)
 status              clinicalStatus (allergyintolerance-clinical active / inactive)
+episode_id          extension ext-Context-EpisodeOfCare (valueReference)
+shielded            meta.security v3 Confidentiality R
+source_root/ext     identifier (system urn:oid:<root>, value the extension), first
 (fixed)             category medication: thesaurus 122 names medication groups
 ==================  =========================================================================================
 """
@@ -27,10 +30,14 @@ from mappings.fhir.common import (
     code_in,
     code_value,
     coding,
+    episode_context,
+    episode_of,
     fdate,
-    local_identifier,
+    identifiers,
+    is_shielded,
     meta,
     pdate,
+    source_of,
     table_code,
 )
 
@@ -44,8 +51,8 @@ def to_fhir(x: m.Intolerance, ctx: WriteContext = _NO_CONTEXT) -> dict:
     res: dict = {
         "resourceType": "AllergyIntolerance",
         "id": ctx.id("AllergyIntolerance", x.id),
-        "meta": meta(c.P_ALLERGY),
-        "identifier": [local_identifier(KIND, x.id)],  # id
+        "meta": meta(c.P_ALLERGY, x.shielded),  # shielded
+        "identifier": identifiers(KIND, x),  # source_root/ext, id
         "clinicalStatus": _STATUS[x.status],
         "category": ["medication"],
     }  # status
@@ -60,6 +67,8 @@ def to_fhir(x: m.Intolerance, ctx: WriteContext = _NO_CONTEXT) -> dict:
         res["patient"] = ctx.patient
     if x.start is not None:
         res["onsetDateTime"] = fdate(x.start)  # start
+    if x.episode_id is not None:
+        res["extension"] = [episode_context(ctx, x.episode_id)]  # episode_id
     return res
 
 
@@ -86,7 +95,14 @@ def from_fhir(
         )
     try:
         return m.Intolerance(
-            id=iid, text=as_str(code.get("text")) or "", code=thesaurus, start=onset, status=status
+            id=iid,
+            text=as_str(code.get("text")) or "",
+            code=thesaurus,
+            start=onset,
+            status=status,
+            episode_id=episode_of(res, ctx, where),
+            shielded=is_shielded(res),
+            **source_of(res),
         )
     except ValueError as exc:  # pragma: no cover - every part was checked above
         ctx.error("FHIR-030", where, f"not a valid intolerance: {exc}")

@@ -120,6 +120,49 @@ def local_identifier(kind: str, value: str) -> dict:
     return {"use": "usual", "system": c.LOCAL_ID + kind, "value": value}
 
 
+_OID_RE = re.compile(r"[0-2](\.(0|[1-9][0-9]*))+\Z")
+
+
+def identifiers(kind: str, x: Any) -> list[dict]:
+    """A record's identifiers: the HIS's own first (nl-core: system ``urn:oid:<root>``, value the
+    extension, use official), so a receiver can trace it back to the sending HIS; ours
+    (:func:`local_identifier`) beside it."""
+    out = []
+    if x.source_root is not None:
+        out.append({"use": "official", "system": "urn:oid:" + x.source_root, "value": x.source_ext})
+    out.append(local_identifier(kind, x.id))
+    return out
+
+
+def source_of(res: dict) -> dict:
+    """The HIS's own id of a record (``source_root``/``source_ext``): its first ``urn:oid:`` identifier
+    that is no gateway id; empty when it has none."""
+    for ident in as_list(res.get("identifier")):
+        if not isinstance(ident, dict):
+            continue
+        system, value = ident.get("system"), ident.get("value")
+        if (
+            isinstance(system, str)
+            and system.startswith("urn:oid:")
+            and _OID_RE.match(system[8:])
+            and isinstance(value, str)
+            and 0 < len(value) <= 200
+        ):
+            return {"source_root": system[8:], "source_ext": value}
+    return {}
+
+
+def episode_context(ctx: WriteContext, episode_id: str) -> dict:
+    """The link of a record to its episode: extension ext-Context-EpisodeOfCare (valueReference)."""
+    return {"url": c.EXT_CONTEXT_EPISODE, "valueReference": ctx.ref("EpisodeOfCare", episode_id)}
+
+
+def episode_of(res: dict, ctx: ReadContext, where: str) -> str | None:
+    """The episode an ext-Context-EpisodeOfCare extension names, or ``None``."""
+    ref = ext_value(res, c.EXT_CONTEXT_EPISODE, "valueReference")
+    return None if ref is None else ctx.local(ref, f"{where}.extension", ("EpisodeOfCare",))
+
+
 def coding(system: str, code: str, display: str | None = None) -> dict:
     """A Coding; ``display`` only when known."""
     if display is None:

@@ -62,11 +62,14 @@ from mappings.fhir.common import (
     ext_text,
     ext_value,
     fdatetime,
+    identifiers,
+    is_shielded,
     local_identifier,
     meta,
     pdate,
     pdatetime,
     put,
+    source_of,
     table_code,
     take,
 )
@@ -83,11 +86,11 @@ def to_fhir(k: m.Correspondence, ctx: WriteContext = _NO_CONTEXT) -> dict:
     res: dict = {
         "resourceType": "Communication",
         "id": ctx.id("Communication", k.id),
-        "meta": meta(c.P_CORRESPONDENCE),
+        "meta": meta(c.P_CORRESPONDENCE, k.shielded),  # shielded
     }
     if k.sender_discipline is not None:
         res["extension"] = [ext_string(c.EXT_SENDER_DISCIPLINE, k.sender_discipline)]  # sender_discipline
-    ids = [local_identifier(KIND, k.id)]  # id
+    ids = identifiers(KIND, k)  # source_root/ext, id
     if k.sender_reference is not None:
         ref: dict = {"system": c.SENDER_REFERENCE}
         put(ref, "value", k.sender_reference)  # sender_reference
@@ -174,6 +177,8 @@ def from_fhir(
             addressee_name=take(recipients[0], "display") if recipients else None,
             episode_id=episode_id,
             sender_reference=reference,
+            shielded=is_shielded(res),
+            **source_of(res),
         )
     except ValueError as exc:
         ctx.error("FHIR-030", where, f"not a valid letter: {exc}")

@@ -58,6 +58,7 @@ from mappings.fhir.common import (
 )
 from mappings.fhir.datatypes import name_text
 from mappings.fhir.practitioner import display as professional_display
+from mappings.record import left_out, status_as_of, without_shielded
 
 DOCUMENT_TYPE = {
     "coding": [coding(c.LOINC, "67781-5", "Summarization of episode note")],
@@ -65,6 +66,7 @@ DOCUMENT_TYPE = {
 }
 TITLE = "Professionele samenvatting huisarts"
 _NILKNOWN = {"coding": [coding(c.LIST_EMPTY_REASON, "nilknown", "Nil Known")]}
+_WITHHELD = {"coding": [coding(c.LIST_EMPTY_REASON, "withheld", "Information Withheld")]}
 
 SECTIONS: dict[str, tuple[str, tuple[str, str] | None, str]] = {
     # part: (title, LOINC code and display or None, what an empty section says)
@@ -368,22 +370,40 @@ _COUNT = {
 # --------------------------------------------------------------------------- the document
 
 
-def summary_document(d: m.Dossier, *, as_of: dt.date) -> dict:
-    """The professional summary ``d`` (already selected: :mod:`mappings.summary`) as a document Bundle."""
+def summary_document(d: m.Dossier, *, as_of: dt.date, source: m.Dossier | None = None) -> dict:
+    """The professional summary ``d`` (already selected: :mod:`mappings.summary`) as a document Bundle.
+
+    ``source`` is the dossier the summary was selected from (``d`` itself when not given). Whatever ``d``
+    holds, shielded data is left out (:func:`~mappings.summary.without_shielded`) and prescriptions carry
+    their status as on ``as_of``; a section says in its narrative how many shielded items it leaves out
+    (an empty one then has emptyReason ``withheld``), and the medication section says "nil known" only
+    when the source holds no prescription at all."""
+    held = left_out(source if source is not None else d)
+    earlier = bool((source if source is not None else d).medications)
+    d = status_as_of(without_shielded(d), as_of)
     ctx = context(d)
     by_part = parts(d, ctx)
     sections = []
     for part in PARTS:
-        if part == "correspondence" and not d.correspondence:
-            continue
+        if part == "correspondence" and not d.correspondence and not held.get(part):
+            continue  # no letters, none held back: no section
         title, _, empty = SECTIONS[part]
         section: dict = {"title": title, "code": _section_code(part)}
         resources = by_part[part]
+        note = ""
+        if held.get(part):
+            n = held[part]
+            note = f"<p>{n} afgeschermd{'e' if n > 1 else ''} item{'s' if n > 1 else ''} niet opgenomen.</p>"
         if part != "administrative" and not getattr(d, _COUNT[part]):
-            section["text"] = h.div(f"<p>{empty}</p>")
-            section["emptyReason"] = _NILKNOWN
+            if part == "medication" and earlier and not held.get(part):
+                section["text"] = h.div(
+                    "<p>Geen actuele medicatie; eerdere voorschriften niet opgenomen.</p>"
+                )
+            else:
+                section["text"] = h.div(f"<p>{empty}</p>{note}")
+                section["emptyReason"] = _WITHHELD if note else _NILKNOWN
         else:
-            section["text"] = h.div(_NARRATIVE[part](d))
+            section["text"] = h.div(_NARRATIVE[part](d) + note)
             section["entry"] = [{"reference": "urn:uuid:" + r["id"]} for r in resources]
         sections.append(section)
     author = ctx.ref("Practitioner", d.gp.id) if d.gp is not None else ctx.practice
@@ -416,14 +436,18 @@ def summary_document(d: m.Dossier, *, as_of: dt.date) -> dict:
     }
 
 
-def write_summary_documents(summaries: Iterable[m.Dossier], out: BinaryIO, *, as_of: dt.date) -> int:
+def write_summary_documents(
+    summaries: Iterable[m.Dossier | tuple[m.Dossier, m.Dossier]], out: BinaryIO, *, as_of: dt.date
+) -> int:
     """Write each summary's document Bundle as one line of JSON (NDJSON when there are many); return how many.
 
-    One summary gives one line that is a JSON document by itself. Streaming: one dossier at a time.
+    One summary gives one line that is a JSON document by itself. Streaming: one dossier at a time. An item
+    may be a pair (summary, the dossier it was selected from): see :func:`summary_document`.
     """
     n = 0
-    for d in summaries:
-        out.write(dumps(summary_document(d, as_of=as_of)) + b"\n")
+    for item in summaries:
+        d, source = item if isinstance(item, tuple) else (item, None)
+        out.write(dumps(summary_document(d, as_of=as_of, source=source)) + b"\n")
         n += 1
     return n
 

@@ -37,10 +37,11 @@ from mappings.fhir.common import (
     ext_string,
     extension,
     fdatetime,
+    identifiers,
     is_shielded,
-    local_identifier,
     meta,
     pdatetime,
+    source_of,
     string_of,
     table_code,
 )
@@ -74,7 +75,7 @@ def to_fhir(k: m.Contact, ctx: WriteContext = _NO_CONTEXT) -> list[dict]:
     }
     if k.video is not None:
         enc["extension"] = [_video(k.video)]  # video
-    enc["identifier"] = [local_identifier(KIND, k.id)]  # id
+    enc["identifier"] = identifiers(KIND, k)  # source_root/ext, id
     enc["status"] = "finished"
     enc["class"] = _VR if k.video is not None else _AMB
     if k.contact_type is not None:
@@ -176,6 +177,7 @@ def from_fhir(
             deelcontacten=tuple(deelcontacten),
             video=video,
             shielded=is_shielded(enc),
+            **source_of(enc),
         )
     except ValueError as exc:
         ctx.error("FHIR-030", where, f"not a valid contact: {exc}")

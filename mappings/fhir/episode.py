@@ -4,6 +4,7 @@
 canonical          FHIR
 =================  ==========================================================================================
 id                 EpisodeOfCare.identifier (system urn:his-gateway:id:episode)
+source_root/ext    EpisodeOfCare.identifier (system urn:oid:<root>, value the extension), first
 title              EpisodeOfCare extension ext-EpisodeOfCare.EpisodeOfCareName (valueString); also
                    Condition.code.text
 icpc               Condition.code.coding (http://hl7.org/fhir/sid/icpc-1-nl), the Condition being
@@ -12,7 +13,8 @@ start, end         EpisodeOfCare.period; also Condition.onsetDateTime / abatemen
 (end)              EpisodeOfCare.status (active / finished); Condition.clinicalStatus (active / inactive)
 attention          a Flag (nl-core-Alert) "Attentiewaarde" about the episode: extension flag-detail
                    (valueReference to the EpisodeOfCare), as Nictiz's conversion of the professional summary
-                   does; its status follows the episode's end (active / inactive)
+                   does; its status is active, also for a closed episode: the flag is why the episode is
+                   still shown (a receiver that shows active flags only would hide it otherwise)
 shielded           meta.security v3 Confidentiality R (restricted), on all three resources
 =================  ==========================================================================================
 
@@ -35,10 +37,11 @@ from mappings.fhir.common import (
     ext_value,
     fdate,
     icpc_code,
+    identifiers,
     is_shielded,
-    local_identifier,
     meta,
     pdate,
+    source_of,
 )
 
 KIND = "episode"
@@ -68,7 +71,7 @@ def to_fhir(e: m.Episode, ctx: WriteContext = _NO_CONTEXT) -> list[dict]:
     }
     if e.title:
         eoc["extension"] = [{"url": c.EXT_EPISODE_NAME, "valueString": e.title}]  # title
-    eoc["identifier"] = [local_identifier(KIND, e.id)]  # id
+    eoc["identifier"] = identifiers(KIND, e)  # source_root/ext, id
     eoc["status"] = "active" if e.end is None else "finished"  # end
     eoc["diagnosis"] = [{"condition": ctx.ref("Condition", e.id)}]  # icpc (via the Condition)
     if ctx.patient is not None:
@@ -106,7 +109,7 @@ def to_fhir(e: m.Episode, ctx: WriteContext = _NO_CONTEXT) -> list[dict]:
         "extension": [
             {"url": c.EXT_FLAG_DETAIL, "valueReference": ctx.ref("EpisodeOfCare", e.id)}
         ],  # attention
-        "status": "active" if e.end is None else "inactive",
+        "status": "active",  # the attention flag itself is active: it is why a closed episode is shown
         "category": _ALERT_CATEGORY,
         "code": {"text": "Attentiewaarde: " + (e.title or e.icpc or e.id)},
     }
@@ -160,7 +163,14 @@ def from_fhir(
         ctx.warning("FHIR-024", f"{where}.status", "a finished episode without an end date reads as active")
     try:
         return m.Episode(
-            id=eid, title=title or "", icpc=icpc, start=start, end=end, attention=attention, shielded=shielded
+            id=eid,
+            title=title or "",
+            icpc=icpc,
+            start=start,
+            end=end,
+            attention=attention,
+            shielded=shielded,
+            **source_of(res),
         )
     except ValueError as exc:
         ctx.error("FHIR-030", where, f"not a valid episode: {exc}")

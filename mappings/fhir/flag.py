@@ -37,11 +37,15 @@ from mappings.fhir.common import (
     code_in,
     code_value,
     coding,
+    episode_context,
+    episode_of,
     fdate,
     has_profile,
-    local_identifier,
+    identifiers,
+    is_shielded,
     meta,
     pdate,
+    source_of,
     table_code,
 )
 
@@ -69,8 +73,8 @@ def contraindication_to_fhir(x: m.ContraIndication, ctx: WriteContext = _NO_CONT
     res: dict = {
         "resourceType": "Flag",
         "id": ctx.id("Flag", ci_key(x.id)),
-        "meta": meta(c.P_CONTRA_INDICATION),
-        "identifier": [local_identifier(CI_KIND, x.id)],  # id
+        "meta": meta(c.P_CONTRA_INDICATION, x.shielded),  # shielded
+        "identifier": identifiers(CI_KIND, x),  # source_root/ext, id
         "status": "active" if x.end is None else "inactive",
         "category": _CI_CATEGORY,
     }
@@ -82,6 +86,8 @@ def contraindication_to_fhir(x: m.ContraIndication, ctx: WriteContext = _NO_CONT
     res["code"] = code or _ABSENT
     if ctx.patient is not None:
         res["subject"] = ctx.patient
+    if x.episode_id is not None:
+        res["extension"] = [episode_context(ctx, x.episode_id)]  # episode_id
     period = {}
     if x.start is not None:
         period["start"] = fdate(x.start)  # start
@@ -97,8 +103,8 @@ def note_to_fhir(x: m.AttentionNote, ctx: WriteContext = _NO_CONTEXT) -> dict:
     res: dict = {
         "resourceType": "Flag",
         "id": ctx.id("Flag", note_key(x.id)),
-        "meta": meta(c.P_ALERT),
-        "identifier": [local_identifier(NOTE_KIND, x.id)],  # id
+        "meta": meta(c.P_ALERT, x.shielded),  # shielded
+        "identifier": identifiers(NOTE_KIND, x),  # source_root/ext, id
         "status": "active",
         "category": _ALERT_CATEGORY,
         "code": {"text": x.text},
@@ -107,6 +113,8 @@ def note_to_fhir(x: m.AttentionNote, ctx: WriteContext = _NO_CONTEXT) -> dict:
         res["subject"] = ctx.patient
     if x.date is not None:
         res["period"] = {"start": fdate(x.date)}  # date
+    if x.episode_id is not None:
+        res["extension"] = [episode_context(ctx, x.episode_id)]  # episode_id
     return res
 
 
@@ -134,6 +142,9 @@ def contraindication_from_fhir(
             code=table_code(code, c.THESAURUS40, f"{where}.code", ctx),
             start=pdate(period.get("start"), f"{where}.period.start", ctx),
             end=pdate(period.get("end"), f"{where}.period.end", ctx),
+            episode_id=episode_of(res, ctx, where),
+            shielded=is_shielded(res),
+            **source_of(res),
         )
     except ValueError as exc:  # pragma: no cover - every part was checked above
         ctx.error("FHIR-030", where, f"not a valid contra-indication: {exc}")
@@ -151,5 +162,10 @@ def note_from_fhir(
         ctx.error("FHIR-020", f"{where}.code.text", "an attention note needs its text")
         return None
     return m.AttentionNote(
-        id=nid, text=text, date=pdate(as_dict(res.get("period")).get("start"), f"{where}.period.start", ctx)
+        id=nid,
+        text=text,
+        date=pdate(as_dict(res.get("period")).get("start"), f"{where}.period.start", ctx),
+        episode_id=episode_of(res, ctx, where),
+        shielded=is_shielded(res),
+        **source_of(res),
     )

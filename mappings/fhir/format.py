@@ -122,9 +122,12 @@ class FhirFormat(DossierFormat):
             n += 1
         return n
 
-    def write_summaries(self, summaries: Iterable[Dossier], out: BinaryIO, *, as_of: dt.date) -> int:
+    def write_summaries(
+        self, summaries: Iterable[Dossier | tuple[Dossier, Dossier]], out: BinaryIO, *, as_of: dt.date
+    ) -> int:
         """Professional summaries as FHIR document Bundles (``hisgw summary --to fhir``), not collections:
-        :func:`mappings.fhir.document.write_summary_documents`."""
+        :func:`mappings.fhir.document.write_summary_documents` (an item may be a pair: the summary and the
+        dossier it was selected from)."""
         from mappings.fhir.document import write_summary_documents
 
         return write_summary_documents(summaries, out, as_of=as_of)

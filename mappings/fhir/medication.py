@@ -17,6 +17,10 @@ prescriber_id       requester (Practitioner)
 quantity,           dispenseRequest.quantity value / unit
 quantity_unit
 episode_id          extension ext-Context-EpisodeOfCare (mp9 relationEpisodeOfCare, valueReference)
+timing_frequency,   dosageInstruction[0].timing.repeat frequency / period / periodUnit, beside the text
+timing_period/unit  (every 0.5 day in HL7v3 is frequency 2 per period 1 d: twice a day)
+shielded            meta.security v3 Confidentiality R
+source_root/ext     identifier (system urn:oid:<root>, value the extension), first
 (fixed)             intent order; category SNOMED 16076005 (medicatieafspraak)
 ==================  ==========================================================================================
 
@@ -41,14 +45,18 @@ from mappings.fhir.common import (
     as_str,
     code_value,
     coding,
+    episode_context,
+    episode_of,
     ext_value,
     fdate,
     find_coding,
-    local_identifier,
+    identifiers,
+    is_shielded,
     meta,
     pdate,
     pdecimal,
     put,
+    source_of,
     table_code,
     take,
 )
@@ -64,7 +72,7 @@ def to_fhir(x: m.Medication, ctx: WriteContext = _NO_CONTEXT) -> dict:
     req: dict = {
         "resourceType": "MedicationRequest",
         "id": ctx.id("MedicationRequest", x.id),
-        "meta": meta(c.P_MEDICATION_AGREEMENT),
+        "meta": meta(c.P_MEDICATION_AGREEMENT, x.shielded),  # shielded
     }
     ext = []
     if x.start is not None or x.end is not None:
@@ -75,12 +83,10 @@ def to_fhir(x: m.Medication, ctx: WriteContext = _NO_CONTEXT) -> dict:
             period["end"] = fdate(x.end)  # end
         ext.append({"url": c.EXT_PERIOD_OF_USE, "valuePeriod": period})
     if x.episode_id is not None:
-        ext.append(
-            {"url": c.EXT_CONTEXT_EPISODE, "valueReference": ctx.ref("EpisodeOfCare", x.episode_id)}
-        )  # episode_id
+        ext.append(episode_context(ctx, x.episode_id))  # episode_id
     if ext:
         req["extension"] = ext
-    req["identifier"] = [local_identifier(KIND, x.id)]  # id
+    req["identifier"] = identifiers(KIND, x)  # source_root/ext, id
     req["status"] = x.status  # status
     req["intent"] = "order"
     req["category"] = _CATEGORY
@@ -102,6 +108,14 @@ def to_fhir(x: m.Medication, ctx: WriteContext = _NO_CONTEXT) -> dict:
         req["requester"] = ctx.ref("Practitioner", x.prescriber_id)  # prescriber_id
     dosage: dict = {}
     put(dosage, "text", x.dosage_text)  # dosage_text
+    repeat: dict = {}
+    if x.timing_frequency is not None:
+        repeat["frequency"] = x.timing_frequency  # timing_frequency
+    if x.timing_period is not None:
+        repeat["period"] = x.timing_period  # timing_period
+        repeat["periodUnit"] = x.timing_unit  # timing_unit
+    if repeat:
+        dosage["timing"] = {"repeat": repeat}
     if x.dosage_code is not None:
         dosage["additionalInstruction"] = [
             {
@@ -160,7 +174,6 @@ def from_fhir(
         )
         status = "stopped"
     period = as_dict(ext_value(req, c.EXT_PERIOD_OF_USE, "valuePeriod"))
-    episode = ext_value(req, c.EXT_CONTEXT_EPISODE, "valueReference")
     dosages = as_list(req.get("dosageInstruction"))
     dosage = as_dict(dosages[0]) if dosages else {}
     if len(dosages) > 1:
@@ -172,6 +185,23 @@ def from_fhir(
         if dosage_code is not None:
             break
     q = as_dict(as_dict(req.get("dispenseRequest")).get("quantity"))
+    repeat = as_dict(as_dict(dosage.get("timing")).get("repeat"))
+    frequency = repeat.get("frequency")
+    if frequency is not None and (type(frequency) is not int or frequency < 1):
+        ctx.warning(
+            "FHIR-023", f"{where}.dosageInstruction[0].timing.repeat.frequency", "not a count: not kept"
+        )
+        frequency = None
+    unit: Any = repeat.get("periodUnit")
+    every = pdecimal(repeat.get("period"), f"{where}.dosageInstruction[0].timing.repeat.period", ctx)
+    if (every is None) != (unit is None) or unit not in (None, "h", "d", "wk", "mo"):
+        if every is not None or unit is not None:
+            ctx.warning(
+                "FHIR-023",
+                f"{where}.dosageInstruction[0].timing.repeat",
+                "a period needs a unit h, d, wk or mo: the schedule's period is not kept",
+            )
+        every = unit = None
     try:
         return m.Medication(
             id=mid,
@@ -190,9 +220,12 @@ def from_fhir(
             ),
             quantity=pdecimal(q.get("value"), f"{where}.dispenseRequest.quantity.value", ctx),
             quantity_unit=take(q, "unit") if take(q, "unit") is not None else as_str(q.get("code")),
-            episode_id=ctx.local(episode, f"{where}.extension", ("EpisodeOfCare",))
-            if episode is not None
-            else None,
+            episode_id=episode_of(req, ctx, where),
+            shielded=is_shielded(req),
+            timing_frequency=frequency,
+            timing_period=every,
+            timing_unit=unit,
+            **source_of(req),
         )
     except ValueError as exc:
         ctx.error("FHIR-030", where, f"not a valid prescription: {exc}")

@@ -126,7 +126,7 @@ def from_fhir(
     if name is None and not any(isinstance(x, dict) for x in as_list(res.get("name"))):
         ctx.error("FHIR-020", f"{where}.name", "the patient has no name")
     birth = pdate(res.get("birthDate"), f"{where}.birthDate", ctx)
-    if birth is None and "birthDate" not in res:
+    if birth is None and res.get("birthDate") is None:  # absent, or an explicit null
         ctx.error("FHIR-020", f"{where}.birthDate", "the patient has no birth date")
     gender = res.get("gender", "unknown")
     if gender not in ("male", "female", "other", "unknown"):

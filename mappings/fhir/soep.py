@@ -44,6 +44,7 @@ from mappings.fhir.common import (
     fdatetime,
     icpc_code,
     meta,
+    source_of,
 )
 
 _NO_CONTEXT = WriteContext()
@@ -72,6 +73,10 @@ def line_to_fhir(
         "id": ctx.id("Observation", key),
         "meta": meta(c.P_SOAP_LINE, shielded),
     }
+    if s.source_root is not None:
+        obs["identifier"] = [
+            {"use": "official", "system": "urn:oid:" + s.source_root, "value": s.source_ext}
+        ]  # source_root, source_ext: the journal line's id in the HIS
     if s.icpc is not None:
         obs["extension"] = [
             {
@@ -156,7 +161,7 @@ def line_from_fhir(
     if not isinstance(text, str):
         ctx.error("FHIR-021", f"{where}.valueString", "the line's text is a string")
         return None
-    return m.SoepLine(type=kind, text=text, icpc=icpc)
+    return m.SoepLine(type=kind, text=text, icpc=icpc, **source_of(obs))
 
 
 def is_line(obs: dict) -> bool:

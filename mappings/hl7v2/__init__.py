@@ -1,4 +1,4 @@
-"""HL7 v2 (v2.5 base; 2.3 to 2.8.2 accepted where the structure allows): messages <-> canonical model.
+"""HL7 v2 (v2.5 base; 2.1 to 2.8.2 accepted where the structure allows): messages <-> canonical model.
 
 - :mod:`.er7` the tokenizer and serializer (delimiters, escapes, character sets, batches, limits),
 - one module per segment (``msh``, ``evn``, ``pid``, ``pv1``, ``in1``, ``obr``, ``obx``, ``txa``, ``rf1``,

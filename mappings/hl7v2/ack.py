@@ -21,7 +21,16 @@ from typing import Literal
 from mappings.hl7v2 import er7, err, msa
 from mappings.hl7v2 import msh as msh_seg
 from mappings.hl7v2.canonical import AckMessage, Hd, MessageHeader
-from mappings.hl7v2.er7 import CHARSETS, Delimiters, Hl7ParseError, Message, Segment, build, codec_for, parse
+from mappings.hl7v2.er7 import (
+    Delimiters,
+    Hl7ParseError,
+    Message,
+    Segment,
+    build,
+    codec_for,
+    known_charset,
+    parse,
+)
 from mappings.hl7v2.trace import warn_unread
 from mappings.problems import Problem, ProblemSink, Severity
 
@@ -92,9 +101,11 @@ def build_ack(
         timestamp=(now or dt.datetime.now()).replace(microsecond=0),
         processing_id=(incoming.get(11) if incoming is not None else "") or "P",
         version=version if version in msh_seg.VERSIONS else "2.5",
-        charset=charset if charset in CHARSETS else "",
+        charset=charset if known_charset(charset) else "",
     )
-    delims = incoming.codec.delims if incoming is not None else Delimiters()
+    delims = (
+        incoming.codec.delims if incoming is not None and incoming.codec.delims.complete else Delimiters()
+    )
     codec = codec_for(delims, header.charset)
     segments = [msa.to_segment(code, incoming.get(10) if incoming is not None else "", text)]
     ordered = sorted(problems, key=lambda p: p.severity is not Severity.ERROR)[:MAX_ERR]

@@ -8,8 +8,9 @@ canonical JSON validates like :func:`mappings.model.from_json` (every ``__post_i
 
 Segment[Struct] map, in the notation of the HL7 V2-to-FHIR IG::
 
-    MSH[MessageHeader]  EVN[event_time]  PID[Patient]+PID-3[Identifier]  PV1[Visit]
+    MSH[MessageHeader]  EVN[event_time]  PID[Patient]+PID-3[Identifier]  PV1[Visit]  MRG[PriorPatient]
     OBR[LabOrder]  OBX[Measurement]  TXA+OBX[PostboxItem.correspondence]  OBX(sub-id "filing")[AutoFiling]
+    ORC+OBR+NTE+OBX[Order]  SCH+TQ1+NTE+AIS/AIG/AIL/AIP[Appointment]
     RF1+PRD+NTE[ConsultRequest] / [ConsultReply]  MSA+ERR[AckMessage]
 """
 
@@ -62,17 +63,76 @@ class Identifier(_Base, frozen=True):
     type: str | None = None
 
 
+class Location(_Base, frozen=True):
+    """PL: a place in a hospital (point of care = ward or clinic, room, bed, facility), as sent."""
+
+    point_of_care: str | None = None  # PL.1
+    room: str | None = None  # PL.2
+    bed: str | None = None  # PL.3
+    facility: str | None = None  # PL.4 (HD.1)
+    description: str | None = None  # PL.9
+
+
 class Visit(_Base, frozen=True):
-    """PV1: patient class (``O`` outpatient, ``N`` not applicable ...), visit number, attending doctor."""
+    """PV1: patient class (``O`` outpatient, ``N`` not applicable ...), visit number, attending doctor, and
+    what the ADT events move: locations, admission and discharge."""
 
     patient_class: str
     visit_number: str | None = None  # PV1-19
+    preadmit_number: str | None = None  # PV1-5 (CX.1)
+    alternate_visit_id: str | None = None  # PV1-50 (CX.1)
     attending: tuple[m.HealthProfessional, ...] = ()  # PV1-7
     admitted: dt.datetime | None = None  # PV1-44
+    referring: tuple[m.HealthProfessional, ...] = ()  # PV1-8 referring doctor (often the GP)
+    consulting: tuple[m.HealthProfessional, ...] = ()  # PV1-9
+    admitting: tuple[m.HealthProfessional, ...] = ()  # PV1-17
+    location: Location | None = None  # PV1-3 assigned patient location
+    admission_type: str | None = None  # PV1-4 (table 0007)
+    prior_location: Location | None = None  # PV1-6
+    hospital_service: str | None = None  # PV1-10 (table 0069)
+    admit_source: str | None = None  # PV1-14 (table 0023)
+    discharge_disposition: str | None = None  # PV1-36 (table 0112)
+    discharged: dt.datetime | None = None  # PV1-45
+    admit_reason: str | None = None  # PV2-3.1 admit reason (CWE code)
+    admit_reason_text: str | None = None  # PV2-3.2
+    admit_reason_system: str | None = None  # PV2-3.3
+    expected_admit: dt.datetime | None = None  # PV2-8 expected admit date/time
+    expected_discharge: dt.datetime | None = None  # PV2-9 expected discharge date/time
+
+
+class OtherInsurance(_Base, frozen=True):
+    """IN1 of an insurer that is no Dutch health insurer (IN1-3 not a UZOVI code, or empty): kept as sent
+    with warning ``HL7-065`` (the canonical Insurance holds UZOVI insurers only)."""
+
+    insurer_id: str | None = None  # IN1-3.1
+    insurer_authority: str | None = None  # IN1-3.4 (HD.1)
+    insurer_name: str | None = None  # IN1-4.1
+    policy_number: str | None = None  # IN1-36
+
+
+class PriorPatient(_Base, frozen=True):
+    """MRG (ADT^A40 merge): the identifiers of the record merged into the PID's patient. Nothing is
+    deleted: the prior record is kept and linked (FHIR ``Patient.link`` replaces / replaced-by)."""
+
+    identifiers: tuple[Identifier, ...]  # MRG-1 prior patient identifier list
+    account_number: str | None = None  # MRG-3
+    visit_number: str | None = None  # MRG-5
+
+
+class OrderCommon(_Base, frozen=True):
+    """ORC, the common order segment (IG ``ORC[ServiceRequest]``)."""
+
+    control: str  # ORC-1 order control (NW new, CA cancel, RE observations to follow ..., table 0119)
+    placer_number: str | None = None  # ORC-2
+    filler_number: str | None = None  # ORC-3
+    group_number: str | None = None  # ORC-4 placer group number
+    status: str | None = None  # ORC-5 order status (table 0038)
+    transaction_time: dt.datetime | None = None  # ORC-9
+    ordering: tuple[m.HealthProfessional, ...] = ()  # ORC-12
 
 
 class LabOrder(_Base, frozen=True):
-    """OBR with its results: the order and the OBX measurements under it."""
+    """OBR with its results: the order and the OBX measurements under it (and the ORC before it)."""
 
     service_code: str  # OBR-4.1
     service_text: str | None = None  # OBR-4.2
@@ -82,7 +142,9 @@ class LabOrder(_Base, frozen=True):
     observed: dt.datetime | None = None  # OBR-7
     ordering: tuple[m.HealthProfessional, ...] = ()  # OBR-16
     result_status: str | None = None  # OBR-25
-    measurements: tuple[m.Measurement, ...] = ()
+    measurements: tuple[m.LabResult, ...] = ()
+    notes: tuple[str, ...] = ()  # NTE after the OBR
+    common: OrderCommon | None = None  # the ORC in front of the OBR (ORU^R30 always has one)
 
 
 class ConsultParty(_Base, frozen=True):
@@ -142,13 +204,16 @@ class AckError(_Base, frozen=True):
 
 
 class AdtMessage(_Base, frozen=True, tag="ADT", tag_field="message"):
-    """ADT^A04/A08/A28/A31: a patient registered or updated."""
+    """ADT^A01-A13, A28, A31, A40: a patient admitted, transferred, discharged, registered, updated or
+    merged (the event is MSH-9.2)."""
 
     header: MessageHeader
     patient: m.Patient
     event_time: dt.datetime | None = None  # EVN-2
     identifiers: tuple[Identifier, ...] = ()
     visit: Visit | None = None
+    merged: PriorPatient | None = None  # MRG (A40)
+    other_insurance: OtherInsurance | None = None  # IN1 of an insurer without a UZOVI code
 
 
 class OruMessage(_Base, frozen=True, tag="ORU", tag_field="message"):
@@ -159,17 +224,120 @@ class OruMessage(_Base, frozen=True, tag="ORU", tag_field="message"):
     orders: tuple[LabOrder, ...]
     identifiers: tuple[Identifier, ...] = ()
     visit: Visit | None = None
+    patient_notes: tuple[str, ...] = ()  # NTE after the PID
 
     @property
-    def measurements(self) -> tuple[m.Measurement, ...]:
+    def measurements(self) -> tuple[m.LabResult, ...]:
         return tuple(x for o in self.orders for x in o.measurements)
 
 
 class MdmMessage(_Base, frozen=True, tag="MDM", tag_field="message"):
-    """MDM^T02: a document (letter, feedback, consult answer) for a practice's postbox."""
+    """MDM^T01-T11: a document (letter, feedback, consult answer) for a practice's postbox, or a notice
+    about one (status change, addendum, edit, replacement, cancellation; the event is MSH-9.2)."""
 
     header: MessageHeader
     item: m.PostboxItem
+    identifiers: tuple[Identifier, ...] = ()
+    visit: Visit | None = None
+    parent_document: str | None = None  # TXA-13 (addendum, replacement: the document it concerns)
+    completion_status: str | None = None  # TXA-17 as sent; None = AU (authenticated)
+    availability: str | None = None  # TXA-19 as sent; None = AV (available)
+
+
+class Coded(_Base, frozen=True):
+    """CWE/CE: code, text, coding system (the v2 name as sent: ``LN``, ``99zdl`` ...)."""
+
+    code: str | None = None
+    text: str | None = None
+    system: str | None = None
+
+
+class Specimen(_Base, frozen=True):
+    """SPM (OML^O21): the specimen an order is for."""
+
+    placer_id: str | None = None  # SPM-2.1 (EIP placer EI.1)
+    placer_namespace: str | None = None  # SPM-2.1.2
+    filler_id: str | None = None  # SPM-2.2 (EIP filler EI.1)
+    type: Coded | None = None  # SPM-4 specimen type
+    collected: dt.datetime | None = None  # SPM-17.1 collection date/time
+    received: dt.datetime | None = None  # SPM-18 received date/time
+    available: str | None = None  # SPM-20 specimen availability (Y/N)
+    reject_reason: Coded | None = None  # SPM-21 specimen reject reason (table 0490)
+
+
+class Order(_Base, frozen=True):
+    """One order of an ORM^O01 or OML^O21: ORC (common order) with its OBR (the service requested), NTE
+    notes and OBX observations sent with it (FHIR: ServiceRequest, IG ``ORC[ServiceRequest]``)."""
+
+    control: str  # ORC-1 order control (NW new, CA cancel, XO change ..., table 0119)
+    service: Coded | None = None  # OBR-4 universal service identifier
+    placer_number: str | None = None  # ORC-2 (else OBR-2)
+    filler_number: str | None = None  # ORC-3 (else OBR-3)
+    group_number: str | None = None  # ORC-4 placer group number
+    status: str | None = None  # ORC-5 order status (table 0038)
+    transaction_time: dt.datetime | None = None  # ORC-9
+    ordering: tuple[m.HealthProfessional, ...] = ()  # ORC-12 (else OBR-16)
+    priority: str | None = None  # OBR-5 (v2.4-) / TQ1-9 priority: S stat, A asap, R routine
+    requested: dt.datetime | None = None  # OBR-6 requested date/time (else TQ1-7 start)
+    reason: Coded | None = None  # OBR-31 reason for study
+    specimen_source: str | None = None  # OBR-15.1 (v2.5) / SPM-4.1 specimen type
+    notes: str | None = None  # NTE-3 under the order, one line each
+    observations: tuple[m.LabResult, ...] = ()  # OBX sent with the order
+    specimens: tuple[Specimen, ...] = ()  # SPM (OML^O21)
+
+
+class OrderMessage(_Base, frozen=True, tag="ORM", tag_field="message"):
+    """ORM^O01 (general order) and OML^O21 (laboratory order): a patient and one or more orders."""
+
+    header: MessageHeader
+    patient: m.Patient
+    orders: tuple[Order, ...]
+    identifiers: tuple[Identifier, ...] = ()
+    visit: Visit | None = None
+    notes: str | None = None  # NTE before the patient (message notes)
+
+
+class Resource(_Base, frozen=True):
+    """One resource of an appointment: AIS service, AIG general resource, AIL location, AIP person."""
+
+    kind: str  # AIS, AIG, AIL or AIP
+    code: Coded | None = None  # AIS-3 service (e.g. a video consult), AIG-3 resource
+    professional: m.HealthProfessional | None = None  # AIP-3 (XCN)
+    location: Location | None = None  # AIL-3 (PL)
+    role: Coded | None = None  # AIG-4 / AIP-4 resource role, AIL-4 location type
+    start: dt.datetime | None = None  # AIS-4, AIG-8, AIL-6, AIP-6
+    duration: str | None = None  # AIS-7, AIG-11, AIL-9, AIP-9 (as sent)
+    duration_units: str | None = None  # AIS-8, AIG-12, AIL-10, AIP-10
+    status: str | None = None  # AIS-10, AIG-14, AIL-12, AIP-12 filler status (table 0278)
+    action: str | None = None  # AIx-2 segment action code (A add, D delete, U update)
+
+
+class Appointment(_Base, frozen=True):
+    """SCH (+ TQ1, NTE, AIS/AIG/AIL/AIP): an appointment, e.g. a video consult (AIS-3)."""
+
+    placer_id: str | None = None  # SCH-1
+    filler_id: str | None = None  # SCH-2
+    event_reason: Coded | None = None  # SCH-6
+    reason: Coded | None = None  # SCH-7 appointment reason
+    type: Coded | None = None  # SCH-8 appointment type
+    duration: str | None = None  # SCH-9 (as sent)
+    duration_units: str | None = None  # SCH-10
+    start: dt.datetime | None = None  # SCH-11.4 or TQ1-7
+    end: dt.datetime | None = None  # SCH-11.5 or TQ1-8
+    timing_in_tq1: bool = False  # the timing came in TQ1 (and is written there again)
+    filler_status: str | None = None  # SCH-25 (table 0278: Booked, Cancelled, Complete, Noshow ...)
+    placer_order: str | None = None  # SCH-26 placer order number (EI.1): the order this appointment is for
+    filler_order: str | None = None  # SCH-27 filler order number (EI.1)
+    notes: str | None = None  # NTE after SCH
+    resources: tuple[Resource, ...] = ()
+
+
+class SiuMessage(_Base, frozen=True, tag="SIU", tag_field="message"):
+    """SIU^S12-S15: an appointment booked, rescheduled, modified or cancelled (the event is MSH-9.2)."""
+
+    header: MessageHeader
+    appointment: Appointment
+    patient: m.Patient | None = None
     identifiers: tuple[Identifier, ...] = ()
     visit: Visit | None = None
 
@@ -194,7 +362,9 @@ class AckMessage(_Base, frozen=True, tag="ACK", tag_field="message"):
     errors: tuple[AckError, ...] = ()
 
 
-Hl7Canonical = AdtMessage | OruMessage | MdmMessage | RefMessage | RriMessage | AckMessage
+Hl7Canonical = (
+    AdtMessage | OruMessage | MdmMessage | OrderMessage | SiuMessage | RefMessage | RriMessage | AckMessage
+)
 
 _ENCODER = msgspec.json.Encoder(decimal_format="string")
 _DECODER = msgspec.json.Decoder(Hl7Canonical)

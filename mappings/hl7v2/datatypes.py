@@ -24,7 +24,9 @@ Dutch conventions (documented in ``docs/hl7v2.md`` §3):
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
+import threading
 from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
 
@@ -64,9 +66,27 @@ def opt(value: str) -> str | None:
 # --------------------------------------------------------------------------- primitives
 
 
+_SENDER = threading.local()
+
+
+def set_sender_offset(raw7: str | None) -> None:
+    """The offset of MSH-7 (``20240301120000+0100`` -> ``+0100``), or none: what an unzoned time in the
+    message being read is taken in (HL7 v2.5 §2.A.22: a time without offset is the sender's local time;
+    MSH-7's offset says which). Set by :func:`mappings.hl7v2.msh.from_segment` for each message, per
+    thread."""
+    mt = _DTM.match(raw7) if raw7 else None
+    _SENDER.offset = mt.group(8) if mt else None
+
+
+def sender_offset() -> str | None:
+    """The offset unzoned times of the message being read take (``None``: Europe/Amsterdam)."""
+    return getattr(_SENDER, "offset", None)
+
+
 def parse_dtm(raw: str, location: str, sink: ProblemSink, *, code: str = "HL7-011") -> dt.datetime | None:
     """DTM/TS.1 ``YYYY[MM[DD[HH[MM[SS[.S[S[S[S]]]]]]]]][+/-ZZZZ]`` -> local wall-clock, whole seconds.
-    A date alone is midnight; less than a date is an error (the model needs a day)."""
+    A date alone is midnight; less than a date is an error (the model needs a day). A time without an
+    offset takes the sender's (MSH-7's, :func:`set_sender_offset`), else it is Amsterdam time already."""
     if not raw:
         return None
     mt = _DTM.match(raw)
@@ -81,6 +101,8 @@ def parse_dtm(raw: str, location: str, sink: ProblemSink, *, code: str = "HL7-01
     except ValueError:
         sink.error(code, location, f"{raw!r} is not a valid date/time")
         return None
+    if not off and h:  # a date alone is a day, in no zone
+        off = sender_offset()
     if off:
         sign = -1 if off[0] == "-" else 1
         delta = dt.timedelta(hours=int(off[1:3]), minutes=int(off[3:5])) * sign
@@ -92,7 +114,8 @@ def parse_dtm(raw: str, location: str, sink: ProblemSink, *, code: str = "HL7-01
     return t
 
 
-_DTM_CACHE: dict[str, dt.datetime] = {}
+_DTM_CACHE: dict[tuple[str, str | None], dt.datetime] = {}
+"""(DTM as written, the sender's offset) -> the wall-clock time read."""
 
 
 def dtm_at(raw: str, seg, n: int, sink: ProblemSink) -> dt.datetime | None:
@@ -100,14 +123,15 @@ def dtm_at(raw: str, seg, n: int, sink: ProblemSink) -> dt.datetime | None:
     one time, and the location string is only built when there is something to report."""
     if not raw:
         return None
-    hit = _DTM_CACHE.get(raw)
+    key = (raw, getattr(_SENDER, "offset", None))
+    hit = _DTM_CACHE.get(key)
     if hit is not None:
         return hit
     value = parse_dtm(raw, seg.loc(n), sink)
     if value is not None:
         if len(_DTM_CACHE) > 4096:
             _DTM_CACHE.clear()
-        _DTM_CACHE[raw] = value
+        _DTM_CACHE[key] = value
     return value
 
 
@@ -288,7 +312,10 @@ def write_xcn(p: m.HealthProfessional) -> list:
                 )
             )
     if not reps:
-        reps.append((None, *name, None, None, name_type))
+        ident = authority = None
+        if p.id.startswith("xcn-") and "-" in p.id[4:]:  # the sender's own identifier (read_xcn)
+            authority, ident = p.id[4:].split("-", 1)
+        reps.append((ident, *name, None, authority if authority != "local" else None, name_type))
     return reps
 
 
@@ -310,22 +337,38 @@ def read_xcn(reps: list[list[list[str]]], location: str, sink: ProblemSink) -> l
                     person[attr] = ident
                     break
             else:
+                person.setdefault("other", f"xcn-{ns or oid or 'local'}-{ident}")
                 sink.warning(
                     "HL7-051",
                     f"{loc}.1",
                     f"identifier {ident!r} of authority {ns or oid or '(none)'!r} "
-                    "is not AGB, UZI or BIG; not kept",
+                    "is not AGB, UZI or BIG; kept only as the professional's local id",
                 )
     out = []
     for person in people:
         loc = person.pop("loc")
+        other = person.pop("other", None)
         ids = {k: v for k, v in person.items() if k != "name"}
-        pid = next((f"{k}-{v}" for k, v in ids.items()), re.sub(r"[^A-Za-z0-9.\-_:]", "-", loc))
+        pid = next((f"{k}-{v}" for k, v in ids.items()), None) or _local_professional_id(
+            other, person["name"], loc
+        )
         try:
             out.append(m.HealthProfessional(id=pid, name=person["name"], **ids))
         except ValueError as exc:
             sink.error("HL7-020", loc, str(exc))
     return out
+
+
+def _local_professional_id(other: str | None, name: m.PersonName | None, loc: str) -> str:
+    """The local id of a professional without a Dutch identifier: made of what identifies them in the
+    message (the sender's identifier with its authority, else the name), so two such doctors never share
+    one and one doctor named twice is one Practitioner (never the field's name, ``PV1-7``, for all)."""
+    if other is not None and len(other) <= 64:
+        return re.sub(r"[^A-Za-z0-9.\-_:]", "-", other)
+    if other is None and name is not None:
+        return "name-" + hashlib.sha1(name_display(name).encode("utf-8")).hexdigest()[:16]
+    text = other or loc
+    return "xcn-" + hashlib.sha1(text.encode("utf-8")).hexdigest()[:16]
 
 
 # --------------------------------------------------------------------------- addresses (XAD)

@@ -32,11 +32,13 @@ segment or :data:`MAX_REPETITIONS` repetitions in a field are parse errors (``HL
 from __future__ import annotations
 
 import codecs
+import csv
 import functools
 import itertools
 import re
 import uuid
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import NamedTuple
 
 from mappings.problems import InputError, Problem, Severity
@@ -66,23 +68,18 @@ class Hl7ParseError(InputError):
 
 # --------------------------------------------------------------------------- character sets
 
-CHARSETS: dict[str, str] = {
-    "": "ascii",
-    "ASCII": "ascii",
-    "8859/1": "latin-1",
-    "8859/2": "iso8859-2",
-    "8859/3": "iso8859-3",
-    "8859/4": "iso8859-4",
-    "8859/5": "iso8859-5",
-    "8859/6": "iso8859-6",
-    "8859/7": "iso8859-7",
-    "8859/8": "iso8859-8",
-    "8859/9": "iso8859-9",
-    "8859/15": "iso8859-15",
-    "UNICODE UTF-8": "utf-8",
-}
-"""MSH-18 value (HL7 table 0211) -> Python codec. Only ASCII-compatible single-byte sets and UTF-8:
-UTF-16/32 and ISO 2022 code switching would break byte-level framing and are refused (``HL7-004``)."""
+
+def _load_charsets() -> dict[str, str]:
+    with (Path(__file__).parent / "tables" / "charsets.csv").open(encoding="utf-8", newline="") as fh:
+        return {row["msh18"]: row["python"] for row in csv.DictReader(fh)}
+
+
+CHARSETS: dict[str, str] = _load_charsets()
+"""MSH-18 value -> Python codec, from ``tables/charsets.csv``: HL7 table 0211 and the legacy names senders
+use (``UNICODE``, ``UTF-8``, ``ISO-8859-1`` ...; looked up without regard to case and spacing). Only
+ASCII-compatible single-byte sets and UTF-8: UTF-16/32 and ISO 2022 code switching would break byte-level
+framing and are refused (``HL7-004``)."""
+_CHARSET_KEYS = {" ".join(k.upper().split()): v for k, v in CHARSETS.items()}
 
 
 def python_codec(charset: str, location: str = "MSH-18") -> str:
@@ -90,12 +87,21 @@ def python_codec(charset: str, location: str = "MSH-18") -> str:
     try:
         return CHARSETS[charset]
     except KeyError:
+        pass
+    try:
+        return _CHARSET_KEYS[" ".join(charset.upper().split())]
+    except KeyError:
         raise Hl7ParseError.at(
             "HL7-004",
             location,
-            f"character set {charset!r} is not supported "
+            f"character set {charset[:40]!r} is not supported "
             f"(use one of {', '.join(repr(k) for k in CHARSETS if k)})",
         ) from None
+
+
+def known_charset(charset: str) -> bool:
+    """True when :func:`python_codec` knows ``charset`` (a table 0211 or legacy name)."""
+    return charset in CHARSETS or " ".join(charset.upper().split()) in _CHARSET_KEYS
 
 
 # --------------------------------------------------------------------------- delimiters and escapes
@@ -113,8 +119,21 @@ class Delimiters(NamedTuple):
 
     @property
     def encoding_characters(self) -> str:
-        """MSH-2 as written."""
-        return self.component + self.repetition + self.escape + self.subcomponent + self.truncation
+        """MSH-2 as written (a delimiter the sender did not declare is not written)."""
+        chars = self.component + self.repetition + self.escape + self.subcomponent + self.truncation
+        return chars if self.complete else "".join(c for c in chars if c not in _UNDECLARED)
+
+    @property
+    def complete(self) -> bool:
+        """False when MSH-2 declared fewer than the four encoding characters (see :data:`_UNDECLARED`)."""
+        return self.subcomponent not in _UNDECLARED and self.escape not in _UNDECLARED
+
+
+_UNDECLARED = ("\x02", "\x03", "\x04")
+"""Stand-ins for the repetition, escape and subcomponent separators when MSH-2 declares fewer than four
+encoding characters (as v2.1-era senders and some interfaces do): the character is then no delimiter at
+all (v2.5 §2.5.4 gives each its meaning only when declared), and a control character cannot occur in
+a valid message unescaped."""
 
 
 DEFAULT_DELIMITERS = Delimiters()
@@ -569,6 +588,8 @@ def _delimiters(first: str, location: str = "MSH-2") -> Delimiters:
 @functools.lru_cache(maxsize=64)
 def _checked_delimiters(fs: str, enc: str, location: str) -> Delimiters:
     chars = fs + enc
+    if 1 <= len(enc) < 4:  # fewer encoding characters: the ones not declared are no delimiters
+        enc = enc + "".join(_UNDECLARED[len(enc) - 1 :])
     if (
         not 4 <= len(enc) <= 5
         or len(set(chars)) != len(chars)
@@ -577,7 +598,7 @@ def _checked_delimiters(fs: str, enc: str, location: str) -> Delimiters:
         raise Hl7ParseError.at(
             "HL7-003",
             location,
-            f"delimiters {chars!r} are not 5 or 6 distinct printable "
+            f"delimiters {chars!r} are not 2 to 6 distinct printable "
             "non-alphanumeric characters (MSH-1 and MSH-2)",
         )
     return Delimiters(fs, enc[0], enc[1], enc[2], enc[3], enc[4] if len(enc) == 5 else "")
@@ -758,11 +779,13 @@ def split_messages(data: bytes, *, max_bytes: int = MAX_FILE_BYTES) -> Iterator[
         )
     if data.startswith(codecs.BOM_UTF8):
         data = data[3:]
+    data = unframe(data)
     current: list[bytes] = []
     start_line = 0
     number = 0
     in_batch = 0
     batches = 0
+    messages_in_file = 0
     for lineno, line in enumerate(data.splitlines(), 1):
         if not line.strip():
             continue
@@ -773,6 +796,7 @@ def split_messages(data: bytes, *, max_bytes: int = MAX_FILE_BYTES) -> Iterator[
                 in_batch += 1
                 yield BatchPart(number, start_line, b"\r".join(current) + b"\r")
             current = [line]
+            messages_in_file += 1
             start_line = lineno
             continue
         if head in (b"FHS", b"BHS", b"BTS", b"FTS"):
@@ -785,6 +809,7 @@ def split_messages(data: bytes, *, max_bytes: int = MAX_FILE_BYTES) -> Iterator[
             if head == b"FHS":
                 _delimiters(text, f"line {lineno} FHS-2")
                 batches = 0
+                messages_in_file = 0
             elif head == b"BHS":
                 _delimiters(text, f"line {lineno} BHS-2")
                 in_batch = 0
@@ -793,7 +818,10 @@ def split_messages(data: bytes, *, max_bytes: int = MAX_FILE_BYTES) -> Iterator[
                 fs = text[3:4] or "|"
                 count = text.split(fs)[1].strip() if fs in text else ""
                 expected = in_batch if head == b"BTS" else batches
-                if count and (not count.isdigit() or int(count) != expected):
+                # FHS without BHS (v2.5 §2.10.3 makes BHS optional in practice): FTS-1 then counts the
+                # one implicit batch or, as several senders write it, the messages
+                allowed = {expected} if head == b"BTS" or batches else {0, 1, messages_in_file}
+                if count and (not count.isdigit() or int(count) not in allowed):
                     what = "messages in the batch" if head == b"BTS" else "batches in the file"
                     raise Hl7ParseError.at(
                         "HL7-040",
@@ -811,6 +839,20 @@ def split_messages(data: bytes, *, max_bytes: int = MAX_FILE_BYTES) -> Iterator[
     if current:
         number += 1
         yield BatchPart(number, start_line, b"\r".join(current) + b"\r")
+
+
+_FRAME_START = re.compile(rb"(\A|[\r\n])[ \t]*\x0b")
+_FRAME_END = re.compile(rb"(?:\r\n|\r|\n)?\x1c(?:\r\n|\r|\n)?")
+
+
+def unframe(data: bytes) -> bytes:
+    """A file of MLLP frames (``0x0B message 0x1C 0x0D``, as captured from a connection, also inside an
+    FHS envelope) as plain messages: start blocks at the start of a line are removed and each end block
+    ends the last segment. A file without a start block is returned as it is (a 0x0B or 0x1C elsewhere is
+    then the parse error it always was)."""
+    if b"\x0b" not in data or not _FRAME_START.search(data):
+        return data
+    return _FRAME_START.sub(rb"\1", _FRAME_END.sub(b"\r", data))
 
 
 def iter_messages(data: bytes, *, default_charset: str = "") -> Iterator[Message]:

@@ -56,7 +56,7 @@ SEVERITY = {Severity.ERROR: "E", Severity.WARNING: "W", Severity.INFORMATION: "I
 SEVERITY_BACK = {"E": "error", "F": "error", "W": "warning", "I": "information"}
 _LOC = re.compile(r"([A-Z][A-Z0-9]{2})(?:\[(\d+)\])?(?:-(\d+)(?:\[(\d+)\])?(?:\.(\d+)(?:\.(\d+))?)?)?\Z")
 _SEG = re.compile(r"segment (\d+)(?: \(([A-Z][A-Z0-9]{2})\))?")
-OLD_VERSIONS = frozenset({"2.3", "2.3.1", "2.4"})
+OLD_VERSIONS = frozenset({"2.1", "2.2", "2.3", "2.3.1", "2.4"})
 
 
 def hl7_code(p: Problem) -> str:

@@ -23,45 +23,59 @@ ORU^R01 and on generated variations of the benchmark message.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import re
 from decimal import Decimal
+from typing import Any, NamedTuple
 
 import orjson
 
 from mappings.codetables import code_tables
 from mappings.fhir import codes as fc
 from mappings.fhir import observation
-from mappings.fhir.common import _VARIANT, coding, dumps, fdatetime
+from mappings.fhir.common import _VARIANT, WriteContext, coding, dumps, fdatetime
 from mappings.hl7v2 import canonical as c
-from mappings.hl7v2 import fhir, in1, messages, msh, obr, obx, pid, pv1
+from mappings.hl7v2 import fhir, in1, messages, msh, obr, obx, oru, pid, pv1
 from mappings.hl7v2.canonical import LabOrder, OruMessage
-from mappings.hl7v2.datatypes import _DTM_CACHE
+from mappings.hl7v2.datatypes import _DTM_CACHE, sender_offset
 from mappings.hl7v2.er7 import (
     MAX_FIELDS,
     MAX_MESSAGE_BYTES,
     MAX_SEGMENTS,
+    Codec,
     Delimiters,
     Message,
+    Segment,
     _decode,
     parse,
 )
+from mappings.model import Precision
 from mappings.problems import ProblemSink
 
-_AFTER_ID = (
-    b'","meta":'
-    + orjson.dumps({"profile": [fc.P_LAB_RESULT]})
-    + b',"identifier":[{"use":"usual","system":'
-    + orjson.dumps(fc.LOCAL_ID + observation.KIND)
-    + b',"value":"'
+_IDENTIFIER = (
+    b',"identifier":[{"use":"usual","system":' + orjson.dumps(fc.LOCAL_ID + observation.KIND) + b',"value":"'
 )
-_AFTER_VALUE = b'"}],"status":"final","category":' + orjson.dumps(observation._LAB) + b',"code":'
+_CATEGORY = b'"}],"status":"final","category":'
+
+
+def _framed(category: str, concept: dict) -> tuple[bytes, bytes]:
+    """(meta and the start of the identifier, category and code) as observation.to_fhir writes them for a
+    result of ``category`` (the Tabel 45 table's, issue 20): the profile follows the category."""
+    profile = fc.P_LAB_RESULT if category == "laboratory" else fc.P_GENERAL_MEASUREMENT
+    head = b'","meta":' + orjson.dumps({"profile": [profile]}) + _IDENTIFIER
+    tail = (
+        _CATEGORY + orjson.dumps(observation.category_concept(category)) + b',"code":' + orjson.dumps(concept)
+    )
+    return head, tail
+
+
 _INTERPRETATION = {
     k: b',"interpretation":' + orjson.dumps([{"coding": [coding(fc.V3_INTERPRETATION, k, v)]}])
     for k, v in observation._INTERPRETATIONS.items()
 }
 _CODINGS: dict[str, bytes] = {}
-_TIMES: dict[str, bytes] = {}
+_TIMES: dict[tuple[str, str | None], bytes] = {}
 _UNITS: dict[str | None, bytes] = {}
 _RANGES: dict[tuple[str, str | None], bytes] = {}
 _CACHE_MAX = 4096
@@ -98,14 +112,14 @@ def _code(code: str) -> bytes:
     return hit
 
 
-def _time(raw14: str) -> bytes | None:
+def _time(raw14: str, off: str | None) -> bytes | None:
     """The FHIR dateTime (JSON) of an OBX-14 the OBX reader has parsed before (its cache)."""
-    effective = _DTM_CACHE.get(raw14)
-    if effective is None:
+    effective = _DTM_CACHE.get((raw14, off))
+    if effective is None or obx.precision_of(raw14) != "second":
         return None
     if len(_TIMES) > _CACHE_MAX:
         _TIMES.clear()
-    hit = _TIMES[raw14] = orjson.dumps(fdatetime(effective))
+    hit = _TIMES[(raw14, off)] = orjson.dumps(fdatetime(effective))
     return hit
 
 
@@ -119,15 +133,26 @@ _REFUSED = (9, 10, 12, 13, *range(15, 22))
 OBX-21 (an id of the sender's); checked against ``obx.UNREAD`` in ``tests/test_hl7v2_fast.py``."""
 
 
-def _code3(raw3: str, comp: str) -> bytes | None:
-    """The ``code`` JSON of an OBX-3 of the common form (a Tabel 45 code in the first triplet), or
-    ``None`` (cached either way: it depends on the text alone)."""
-    parts = raw3.split(comp, 3)
+def _code3(
+    raw3: str, comp: str, sender: str, cache: dict[str, tuple[bytes, bytes] | None]
+) -> tuple[bytes, bytes] | None:
+    """The ``code`` JSON of an OBX-3 without escapes, repetitions or subcomponents, as
+    :func:`mappings.hl7v2.obx.read_code` and :func:`mappings.fhir.observation.code_concept` make it, or
+    ``None`` when the general route must read it (a Tabel 45 code outside the table warns; no code).
+    Cached either way: for one sender it depends on the text alone."""
+    got = obx.read_code([[x] for x in raw3.split(comp)], sender)
     hit = None
-    tabel45 = _TABLES[0].tables["tabel45"].codes
-    if len(parts) >= 3 and parts[2] in _TABEL45_SYSTEMS and parts[0] in tabel45:
-        hit = _CODINGS.get(parts[0]) or _code(parts[0])
-    cache = _CODE3.setdefault(comp, {})
+    if got is not None:
+        code, system, text, others = got
+        tabel45 = _TABLES[0]["tabel45"]
+        if system is None:
+            if code in tabel45.codes:
+                text = None if text == tabel45.display(code) else text
+                hit = _framed(
+                    observation.category(code), observation.code_concept(system, code, text, others)
+                )
+        else:
+            hit = _framed("laboratory", observation.code_concept(system, code, text, others))
     if len(cache) < _CACHE_MAX:
         cache[raw3] = hit
     return hit
@@ -157,24 +182,28 @@ def _tail(unit: str, raw7: str, flag: str, comp: str) -> bytes | None:
 _TABLES: list = [None]
 """The code tables the caches below were filled from (``HISGW_CODE_TABLES_PATH`` may name others); set
 by the first message, not at import."""
-_CODE3: dict[str, dict[str, bytes | None]] = {}
-"""Per component separator: OBX-3 as written -> its ``code`` JSON, or ``None`` for another form."""
+_CODE3: dict[tuple[str, str], dict[str, tuple[bytes, bytes] | None]] = {}
+"""Per component separator and sender: OBX-3 as written -> its ``code`` JSON, or ``None`` for another
+form."""
 _TAILS: dict[str, dict[tuple[str, str, str], bytes]] = {}
 """Per component separator: (OBX-6, OBX-7, OBX-8) -> what :func:`_tail` gives."""
+_MISS: Any = object()
 _INTERP = {"": b"", **{k: _INTERPRETATION[k] for k in _FLAGS}}
 
 
 def _lean_obx(
     rows: Rows,
-    occurrence: int,
+    position: int,
     comp: str,
     subject: bytes,
     ids,
     default_time: bytes | None,
     id_prefix: str,
+    sender: str,
+    other: Other | None = None,
 ) -> tuple[bytes, bytes] | None:
     """The Observations of OBX of the common form (``rows``: their fields, segments without repetitions,
-    subcomponents or escapes; ``occurrence``: that of the first OBX in the message), exactly as
+    subcomponents or escapes; ``position``: that of the first under its OBR), exactly as
     ``observation.to_fhir(obx.from_segment(...))`` gives them: their Bundle entries and the references to
     them, each as JSON separated by commas; ``None`` when any OBX is of another form (the caller takes the
     general route for it).
@@ -185,16 +214,25 @@ def _lean_obx(
     and a call per OBX; about 2 us with the code, the unit + flag + range and the time each looked up once
     in a cache of their JSON (those repeat in a lab's traffic; the value, the ids and the subject do not and
     are spliced in every time), the module's names bound to locals, and one call per OBR."""
-    code3, tails = _CODE3.setdefault(comp, {}), _TAILS.setdefault(comp, {})
+    code3, tails = _CODE3.setdefault((comp, sender), {}), _TAILS.setdefault(comp, {})
     times, plain, nm = _TIMES, _PLAIN.match, _NM_RE.match
+    off = sender_offset()
     entries: list[bytes] = []
     refs: list[bytes] = []
     middles: dict[str, bytes] = {}
     extend, add_ref = entries.extend, refs.extend
-    occurrence -= 1
+    position -= 1
     for f in rows:
-        occurrence += 1
+        position += 1
         n = len(f)
+        if other is not None and (f[2] != "NM" or (n > 11 and f[11] and f[11] != "F")):
+            default_id = f"{id_prefix}-{position}"
+            got = _templated(f, other, subject, ids, default_id)
+            if got is None:
+                return None
+            extend(got[0])
+            add_ref(got[1])
+            continue
         if n == 15:  # the usual length (OBX-14 the time): _REFUSED is then 9, 10, 12 and 13
             if f[2] != "NM" or f[9] or f[10] or f[12] or f[13] or (f[11] and f[11] != "F"):
                 return None
@@ -211,15 +249,11 @@ def _lean_obx(
             raw7 = f[7] if n > 7 else ""
             flag = f[8] if n > 8 else ""
             raw14 = f[14] if n > 14 else ""
-        set_id = f[1]
-        default_id = f"{id_prefix}-{set_id if set_id.isdigit() else occurrence}"
-        coding = code3.get(f[3])
-        if coding is None:  # not cached, or cached as another form
-            if f[3] in code3:
-                return None
-            coding = _code3(f[3], comp)
-            if coding is None:
-                return None
+        default_id = f"{id_prefix}-{position}"
+        raw3 = f[3]
+        coding = code3[raw3] if raw3 in code3 else _code3(raw3, comp, sender, code3)
+        if coding is None:
+            return None
         raw5 = f[5]
         if plain(raw5):
             value = raw5  # as dumps writes the reader's Decimal: str(Decimal(raw5)) is raw5 for this form
@@ -232,7 +266,7 @@ def _lean_obx(
             return None
         middle = middles.get(raw14)
         if middle is None:  # subject, time and the start of the value: the same for most OBX of a report
-            time = (times.get(raw14) or _time(raw14)) if raw14 else default_time
+            time = (times.get((raw14, off)) or _time(raw14, off)) if raw14 else default_time
             if time is None:
                 return None
             middle = middles[raw14] = (
@@ -256,10 +290,9 @@ def _lean_obx(
                 rid,
                 b'","resource":{"resourceType":"Observation","id":"',
                 rid,
-                _AFTER_ID,
+                coding[0],
                 did,
-                _AFTER_VALUE,
-                coding,
+                coding[1],
                 middle,
                 value.encode(),
                 tail,
@@ -269,7 +302,77 @@ def _lean_obx(
     return b"".join(entries)[1:], b"".join(refs)[1:]
 
 
-def oru_fhir(msg: Message, obx_lines: list[tuple[int, Rows]] | None = None) -> dict | None:
+class Other(NamedTuple):
+    """What an OBX of another form (a value type other than NM, a status other than F) needs for
+    :func:`_templated`: the message's delimiters, the OBR's time and its precision, the sender."""
+
+    codec: Codec
+    observed: dt.datetime | None
+    precision: Precision
+    observed_text: bytes | None
+    sender: str
+
+
+_TEMPLATES: dict[tuple, bytes | None] = {}
+"""(sender, OBR-7 as JSON, OBX-1 .. OBX-n) -> the Observation's Bundle entry as a ``bytes % (resource id,
+resource id, local id, subject)`` format (``None``: that OBX takes the general route)."""
+_ID_MARK = "lean-template-id"
+_SUBJECT_MARK = {"reference": "urn:uuid:lean-template-subject"}
+_TEMPLATE_CTX = WriteContext("lean-template")
+_TEMPLATE_CTX.patient = _SUBJECT_MARK
+_MARKS = (_TEMPLATE_CTX.id("Observation", _ID_MARK).encode(), _ID_MARK.encode(), orjson.dumps(_SUBJECT_MARK))
+_CUT = re.compile(b"(" + b"|".join(map(re.escape, _MARKS)) + b")")
+_ORDER = [_MARKS[0], _MARKS[0], _MARKS[1], _MARKS[2]]
+
+
+def _template(f: list[str], other: Other) -> bytes | None:
+    """The entry of an OBX of another form, made once by the general route (:func:`obx.from_segment`,
+    :func:`observation.to_fhir`, ``dumps``) with marks where the ids and the subject go, as a ``%``
+    format: such OBX (a coded or text finding, a ``<0.5``, a preliminary result) repeat in a lab's
+    traffic, value and all. ``None`` when the general route reports anything about it."""
+    key = (other.sender, other.observed_text, sender_offset(), *f[1:])
+    seg = Segment(list(f), other.codec)
+    seg.simple = True  # rows come without repetition, subcomponent or escape characters
+    sink = ProblemSink()
+    x = obx.from_segment(
+        seg,
+        sink,
+        default_time=other.observed,
+        default_id=_ID_MARK,
+        sender=other.sender,
+        default_precision=other.precision,
+    )
+    out = None
+    if x is not None and not sink.problems and x.id == _ID_MARK:
+        obs = observation.to_fhir(x, _TEMPLATE_CTX)
+        parts = _CUT.split(b"," + dumps({"fullUrl": "urn:uuid:" + obs["id"], "resource": obs}))
+        if parts[1::2] == _ORDER:  # the order observation.to_fhir writes them in
+            out = b"%b".join(p.replace(b"%", b"%%") for p in parts[0::2])
+    if len(_TEMPLATES) > _CACHE_MAX:
+        _TEMPLATES.clear()
+    _TEMPLATES[key] = out
+    return out
+
+
+def _templated(
+    f: list[str], other: Other, subject: bytes, ids, default_id: str
+) -> tuple[tuple, tuple] | None:
+    """The entry and the reference of an OBX of another form, from its template (:func:`_template`)."""
+    key = (other.sender, other.observed_text, sender_offset(), *f[1:])
+    fmt = _TEMPLATES[key] if key in _TEMPLATES else _template(f, other)
+    if fmt is None or len(default_id) > 64:
+        return None
+    h = ids.copy()
+    h.update(default_id.encode())
+    x = h.hexdigest()
+    rid = f"{x[:8]}-{x[8:12]}-5{x[13:16]}-{_VARIANT[x[16]]}{x[17:20]}-{x[20:32]}".encode()
+    entry = fmt % (rid, rid, default_id.encode(), subject[11:])  # type: ignore[operator]
+    return (entry,), (b',{"reference":"urn:uuid:', rid, b'"}')
+
+
+def oru_fhir(
+    msg: Message, obx_lines: list[tuple[int, Rows]] | None = None, found: list[OruMessage] | None = None
+) -> dict | None:
     """The FHIR message Bundle of an ORU^R01 by the lean path; ``None`` when the message has any problem
     (the caller then takes the general route, which reports them). Mirrors :func:`mappings.hl7v2.oru.read`.
     ``obx_lines``: the message's OBX taken out by :func:`_split_obx` (``msg`` then holds none), per OBR;
@@ -279,6 +382,7 @@ def oru_fhir(msg: Message, obx_lines: list[tuple[int, Rows]] | None = None) -> d
         _TABLES[0] = tables
         _CODE3.clear()
         _CODINGS.clear()
+        _TEMPLATES.clear()
     sink = ProblemSink()
     header = msh.from_segment(msg.msh, sink)
     if header is None or sink.problems:
@@ -287,6 +391,9 @@ def oru_fhir(msg: Message, obx_lines: list[tuple[int, Rows]] | None = None) -> d
     ctx = w.ctx
     ctx.patient = ctx.ref("Patient", fhir.patient.KEY)
     control = msg.msh.get(10)
+    sender = oru.sender_of(msg)
+    precision: Precision = "second"
+    other: Other | None = None
     subject = b',"subject":' + orjson.dumps(ctx.patient)
     ids = hashlib.sha1(ctx._ns + b"Observation/")  # WriteContext.id's namespace (see _lean_obx)
     pid_seg = pv1_seg = in1_seg = obr_seg = None
@@ -299,17 +406,25 @@ def oru_fhir(msg: Message, obx_lines: list[tuple[int, Rows]] | None = None) -> d
     for seg in msg.segments[1:]:
         name = seg.fields[0]
         if name == "OBX" and obr_seg is not None:
+            position = len(current) + 1
             lean = (
-                _lean_obx([seg.fields], seg.occurrence, comp, subject, ids, observed_text, id_prefix)
+                _lean_obx([seg.fields], position, comp, subject, ids, observed_text, id_prefix, sender, other)
                 if seg.simple
                 else None
             )
             if lean is not None:
                 res = lean
+            elif len(seg.fields) > 21 and seg.fields[21]:
+                return None  # the sender's own id: the general route checks that no two OBX share one
             else:
-                f = seg.fields
-                set_id = f[1] if len(f) > 1 and f[1].isdigit() else str(seg.occurrence)
-                x = obx.from_segment(seg, sink, default_time=observed, default_id=f"{id_prefix}-{set_id}")
+                x = obx.from_segment(
+                    seg,
+                    sink,
+                    default_time=observed,
+                    default_id=f"{id_prefix}-{position}",
+                    sender=sender,
+                    default_precision=precision,
+                )
                 if x is None or sink.problems:
                     return None
                 obs = observation.to_fhir(x, ctx)
@@ -331,11 +446,19 @@ def oru_fhir(msg: Message, obx_lines: list[tuple[int, Rows]] | None = None) -> d
             current = []
             observations.append(current)
             observed = order.observed
-            observed_text = orjson.dumps(fdatetime(observed)) if observed is not None else None
-            id_prefix = obx.safe_id(f"{control}-{seg.get(1) or seg.occurrence}")
+            precision = obx.precision_of(seg.get(7)) if seg.get(7) else "second"
+            observed_text = None
+            if observed is not None:
+                observed_text = orjson.dumps(
+                    fdatetime(observed)
+                    if precision == "second"
+                    else observed.date().isoformat()[: {"year": 4, "month": 7, "day": 10}[precision]]
+                )
+            id_prefix = obx.safe_id(f"{control}-{len(orders)}")
+            other = Other(msg.codec, observed, precision, observed_text, sender)
             if obx_lines is not None and obx_lines[len(orders) - 1][1]:
                 base, group = obx_lines[len(orders) - 1]
-                rows = _lean_obx(group, base, comp, subject, ids, observed_text, id_prefix)
+                rows = _lean_obx(group, 1, comp, subject, ids, observed_text, id_prefix, sender, other)
                 if rows is None:
                     return None
                 current.append(rows)
@@ -352,6 +475,8 @@ def oru_fhir(msg: Message, obx_lines: list[tuple[int, Rows]] | None = None) -> d
     message = OruMessage(
         header=header, patient=patient, orders=tuple(orders), identifiers=identifiers, visit=visit
     )
+    if found is not None:  # the message without its results: what the MLLP listener audits (the BSN)
+        found.append(message)
     # per order: its Observation entries as one fragment of comma-separated entries (spliced into the
     # Bundle's entry list), and the DiagnosticReport's result list
     fragments = [
@@ -453,6 +578,22 @@ def oru_bytes(data: bytes, sink: ProblemSink | None = None) -> bytes:
         if bundle is not None:
             return dumps(bundle)
     return bundle_bytes(messages.read(msg, sink))
+
+
+def accept(msg: Message, sink: ProblemSink, *, accepted: tuple[str, ...] | None = None) -> c.Hl7Canonical:
+    """Map a parsed message as the MLLP listener does before acknowledging it: an ORU^R01 by the lean
+    path (the mapping ``hisgw convert`` and ``bench/`` use; its Bundle is not kept), any other message or
+    one with a problem by :func:`mappings.hl7v2.messages.read`. Returns the canonical message (for an
+    ORU^R01 by the lean path: without its results, which the Bundle held); raises as ``messages.read``."""
+    if (
+        msg.msh.get(9, 1) == "ORU"
+        and msg.msh.get(9, 2) == "R01"
+        and (accepted is None or "ORU^R01" in accepted)
+    ):
+        found: list[OruMessage] = []
+        if oru_fhir(msg, found=found) is not None:
+            return found[0]
+    return messages.read(msg, sink, accepted=accepted)
 
 
 def bundle_bytes(obj: c.Hl7Canonical) -> bytes:

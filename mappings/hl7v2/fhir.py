@@ -23,6 +23,9 @@ HL7 v2 result and a HIS result are the same Observation::
                          MSA-2 -> MessageHeader.response.identifier
     MSA+ERR (ACK)        MessageHeader.response (AA/CA ok, AE/CE transient-error, AR/CR fatal-error)
                          with an OperationOutcome, one issue per ERR
+    PV1-3/-6, MRG        Encounter.location -> Location; the prior record of an A40 merge as a Patient
+                         linked replaces / replaced-by; Encounter.status from the ADT event
+    ORC, ORM/OML, SIU    ServiceRequest, Specimen, Appointment: the section "orders and appointments"
 
 What HL7 v2 carries and FHIR has no element for (the MSH fields besides time and control id, EVN-2, the
 v2 result status OBR-25, OBR-16 ordering providers, the RF1 codes as sent, the PRD role and address, MSA-1
@@ -36,9 +39,11 @@ resource the message needs is missing), and the ``FHIR-0xx`` of the mappings use
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 from collections.abc import Callable
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote as _quote
 
@@ -55,6 +60,7 @@ from mappings.fhir.common import (
 )
 from mappings.fhir.datatypes import address, canonical_address, contact_point, telecoms
 from mappings.hl7v2 import canonical as c
+from mappings.hl7v2.adt import ENCOUNTER_STATUS
 from mappings.problems import InputError, ProblemSink
 
 V2 = "http://terminology.hl7.org/CodeSystem/"
@@ -63,6 +69,11 @@ EXT_HEADER = EXT + "header"  # MSH fields, EVN-2, MSA-1/-3
 EXT_ORDER = EXT + "order"  # OBR-25 as sent, OBR-16 ordering providers
 EXT_REFERRAL = EXT + "referral"  # RF1-1..5 as sent
 EXT_PARTY = EXT + "party"  # PRD-1, PRD-3
+EXT_LOCATION = EXT + "location"  # PL components as sent
+EXT_MERGE = EXT + "merge"  # MRG-3, MRG-5
+EXT_DOCUMENT = EXT + "document"  # TXA-13, TXA-17, TXA-19 as sent
+EXT_VISIT = EXT + "visit"  # PV2-8, PV2-9
+EXT_INSURANCE = EXT + "insurance"  # an IN1 without a UZOVI code (its Coverage carries this extension)
 IDS = "urn:his-gateway:hl7v2:"
 CODING_SYSTEM = IDS + "coding-system:"  # + the v2 coding system name (CWE.3) as sent
 PROBLEM_CODE = "urn:his-gateway:problem-code"
@@ -146,6 +157,15 @@ def _type(code: str) -> dict:
     return {"coding": [{"system": _V2_0203, "code": code}]}
 
 
+def _field(name: str) -> dict:
+    """An identifier type naming the v2 field it came from (for fields table 0203 has no code for)."""
+    return {"coding": [{"system": IDS + "field", "code": name}]}
+
+
+def _cc(system: str, code: str) -> dict:
+    return {"coding": [{"system": system, "code": code}]}
+
+
 def _code_of(cc: Any) -> str | None:
     for cd in as_list(as_dict(cc).get("coding")):
         return as_str(as_dict(cd).get("code"))
@@ -187,20 +207,96 @@ class _Writer:
             self.add(patient.coverage_to_fhir(p.insurance, self.ctx))
         return ref
 
-    def visit(self, v: c.Visit) -> dict:
-        enc: dict = {"resourceType": "Encounter", "id": self.ctx.id("Encounter", "pv1"), "status": "unknown"}
-        if v.visit_number is not None:
-            enc["identifier"] = [{"type": _type("VN"), "value": v.visit_number}]  # PV1-19
+    def location(self, loc: c.Location, key: str) -> dict:
+        """A PL as a Location: ``name`` the parts joined, the parts as sent in ``hl7v2-location``."""
+        parts = [
+            ("PL.1", loc.point_of_care),
+            ("PL.2", loc.room),
+            ("PL.3", loc.bed),
+            ("PL.4", loc.facility),
+            ("PL.9", loc.description),
+        ]
+        res: dict = {"resourceType": "Location", "id": self.ctx.id("Location", key)}
+        res["extension"] = [_v2ext(EXT_LOCATION, parts)]
+        res["name"] = loc.description or " ".join(v for _, v in parts[:4] if v)
+        res["mode"] = "instance"
+        return self.add(res)
+
+    def visit(self, v: c.Visit, event: str = "") -> dict:
+        status = ENCOUNTER_STATUS.get(event, "unknown")
+        enc: dict = {"resourceType": "Encounter", "id": self.ctx.id("Encounter", "pv1"), "status": status}
+        expected = _v2ext(EXT_VISIT, [("PV2-8", v.expected_admit), ("PV2-9", v.expected_discharge)])
+        if expected["extension"]:
+            enc["extension"] = [expected]
+        # PV1-19 visit number; PV1-5 pre-admit number and PV1-50 alternate visit id (no table 0203 code)
+        idents = [
+            {"type": _type("VN"), "value": v.visit_number}
+            if code == "VN"
+            else {"type": _field(code), "value": value}
+            for code, value in (
+                ("VN", v.visit_number),
+                ("PV1-5", v.preadmit_number),
+                ("PV1-50", v.alternate_visit_id),
+            )
+            if value is not None
+        ]
+        if idents:
+            enc["identifier"] = idents
         enc["class"] = {"system": V2 + "v2-0004", "code": v.patient_class}  # PV1-2
+        if v.admission_type is not None:
+            enc["type"] = [_cc(V2 + "v2-0007", v.admission_type)]  # PV1-4
+        if v.hospital_service is not None:
+            enc["serviceType"] = _cc(V2 + "v2-0069", v.hospital_service)  # PV1-10
         if self.ctx.patient is not None:
             enc["subject"] = self.ctx.patient
-        if v.attending:
-            atnd = [{"coding": [{"system": _PARTICIPATION, "code": "ATND"}]}]
-            enc["participant"] = [
-                {"type": atnd, "individual": self.practitioner(p)} for p in v.attending
-            ]  # PV1-7
+        participants = [
+            {
+                "type": [{"coding": [{"system": _PARTICIPATION, "code": code}]}],
+                "individual": self.practitioner(p),
+            }
+            for code, people in (
+                ("ATND", v.attending),  # PV1-7
+                ("REF", v.referring),  # PV1-8
+                ("CON", v.consulting),  # PV1-9
+                ("ADM", v.admitting),  # PV1-17
+            )
+            for p in people
+        ]
+        if participants:
+            enc["participant"] = participants
+        period = {}
         if v.admitted is not None:
-            enc["period"] = {"start": fdatetime(v.admitted)}  # PV1-44
+            period["start"] = fdatetime(v.admitted)  # PV1-44
+        if v.discharged is not None:
+            period["end"] = fdatetime(v.discharged)  # PV1-45
+        if period:
+            enc["period"] = period
+        hosp = {}
+        if v.admit_source is not None:
+            hosp["admitSource"] = _cc(V2 + "v2-0023", v.admit_source)  # PV1-14
+        if v.discharge_disposition is not None:
+            hosp["dischargeDisposition"] = _cc(V2 + "v2-0112", v.discharge_disposition)  # PV1-36
+        if hosp:
+            enc["hospitalization"] = hosp
+        locations = []
+        if v.location is not None:
+            locations.append({"location": self.location(v.location, "pv1-3"), "status": "active"})  # PV1-3
+        if v.prior_location is not None:
+            prior = self.location(v.prior_location, "pv1-6")
+            locations.append({"location": prior, "status": "completed"})  # PV1-6
+        if locations:
+            enc["location"] = locations
+        if v.admit_reason is not None or v.admit_reason_text is not None:  # PV2-3
+            reason: dict = {}
+            if v.admit_reason is not None:
+                reason = {"code": v.admit_reason}
+                if v.admit_reason_system is not None:
+                    reason = {"system": CODING_SYSTEM + quote(v.admit_reason_system, safe=""), **reason}
+                if v.admit_reason_text is not None:
+                    reason["display"] = v.admit_reason_text
+                enc["reasonCode"] = [{"coding": [reason]}]
+            else:
+                enc["reasonCode"] = [{"text": v.admit_reason_text}]
         return self.add(enc)
 
     def bundle(
@@ -275,8 +371,34 @@ def _identifier(i: c.Identifier) -> dict:
 def _adt(x: c.AdtMessage) -> dict:
     w = _Writer(x.header)
     focus = [w.patient(x.patient, x.identifiers)]
+    if x.merged is not None:  # MRG: the prior record kept, linked both ways (nothing deleted)
+        survivor = next(e["resource"] for e in w.entries if e["fullUrl"] == focus[0]["reference"])
+        prior: dict = {"resourceType": "Patient", "id": w.ctx.id("Patient", "mrg")}
+        ext = _v2ext(EXT_MERGE, [("MRG-3", x.merged.account_number), ("MRG-5", x.merged.visit_number)])
+        if ext["extension"]:
+            prior["extension"] = [ext]
+        prior["identifier"] = [_identifier(i) for i in x.merged.identifiers]  # MRG-1
+        prior["active"] = False
+        prior["link"] = [{"other": focus[0], "type": "replaced-by"}]
+        survivor["link"] = [{"other": w.add(prior), "type": "replaces"}]
+        focus.append({"reference": "urn:uuid:" + prior["id"]})
+    if x.other_insurance is not None:  # IN1 without a UZOVI code
+        o = x.other_insurance
+        cov: dict = {"resourceType": "Coverage", "id": w.ctx.id("Coverage", "in1-other")}
+        cov["extension"] = [_v2ext(EXT_INSURANCE, [("IN1-3.4", o.insurer_authority)])]
+        cov["status"] = "active"
+        if o.policy_number is not None:
+            cov["subscriberId"] = o.policy_number  # IN1-36
+        cov["beneficiary"] = focus[0]
+        payor: dict = {"type": "Organization"}
+        if o.insurer_id is not None:
+            payor["identifier"] = {"value": o.insurer_id}  # IN1-3
+        if o.insurer_name is not None:
+            payor["display"] = o.insurer_name  # IN1-4
+        cov["payor"] = [payor]
+        w.add(cov)
     if x.visit is not None:
-        w.visit(x.visit)
+        w.visit(x.visit, x.header.trigger_event)
     return w.bundle(x.header, [("EVN-2", x.event_time)], focus)
 
 
@@ -294,7 +416,10 @@ def _order(w: _Writer, i: int, o: c.LabOrder, lean: tuple[Any, Any] | None = Non
             obs.append(w.add(observation.to_fhir(x, w.ctx)))
     ordering = [w.practitioner(p) for p in o.ordering]  # OBR-16
     dr: dict = {"resourceType": "DiagnosticReport", "id": w.ctx.id("DiagnosticReport", str(i))}
-    ext = _v2ext(EXT_ORDER, [("OBR-25", o.result_status), *(("OBR-16", r) for r in ordering)])
+    ext = _v2ext(
+        EXT_ORDER,
+        [("OBR-25", o.result_status), *(("OBR-16", r) for r in ordering), *(("NTE", n) for n in o.notes)],
+    )
     if ext["extension"]:
         dr["extension"] = [ext]
     ids = []
@@ -313,6 +438,8 @@ def _order(w: _Writer, i: int, o: c.LabOrder, lean: tuple[Any, Any] | None = Non
     dr["code"] = {"coding": [cd]}
     if w.ctx.patient is not None:
         dr["subject"] = w.ctx.patient
+    if o.common is not None:  # ORC[ServiceRequest]: the order this report is based on
+        dr["basedOn"] = [common_request(w, f"orc-{i}", o.common, dr["code"])]
     if o.observed is not None:
         dr["effectiveDateTime"] = fdatetime(o.observed)  # OBR-7
     if obs:
@@ -331,7 +458,7 @@ def oru_bundle(w: _Writer, x: c.OruMessage, lean: list[tuple[Any, Any] | None] |
     if x.visit is not None:
         w.visit(x.visit)
     focus = [_order(w, i, o, lean[i - 1] if lean else None) for i, o in enumerate(x.orders, 1)]
-    return w.bundle(x.header, [], focus)
+    return w.bundle(x.header, [("PID-NTE", n) for n in x.patient_notes], focus)
 
 
 def _mdm(x: c.MdmMessage) -> dict:
@@ -341,6 +468,12 @@ def _mdm(x: c.MdmMessage) -> dict:
         for cont in res["contained"]:
             if cont.get("resourceType") == "Patient":
                 cont["identifier"] = cont.get("identifier", []) + [_identifier(i) for i in x.identifiers]
+    doc = _v2ext(
+        EXT_DOCUMENT,
+        [("TXA-13", x.parent_document), ("TXA-17", x.completion_status), ("TXA-19", x.availability)],
+    )
+    if doc["extension"]:
+        res["extension"] = [*res.get("extension", []), doc]
     focus = [w.add(res)]
     if x.visit is not None:
         w.visit(x.visit)
@@ -515,6 +648,10 @@ class _Reader:
         own = {**res, "identifier": [x for x in as_list(res.get("identifier")) if "system" in as_dict(x)]}
         insurance = None
         for k in self.of("Coverage"):
+            if any(
+                as_dict(e).get("url") == EXT_INSURANCE for e in as_list(self.ctx.resource(k).get("extension"))
+            ):
+                continue  # another insurer (IN1 without a UZOVI code): the message reads it
             insurance = patient.coverage_from_fhir(self.ctx.resource(k), self.ctx, self.ctx.at(k))
         return patient.from_fhir(own, self.ctx, self.ctx.at(i), insurance), ids
 
@@ -524,19 +661,64 @@ class _Reader:
             return None
         i = found[0]
         enc, at = self.ctx.resource(i), self.ctx.at(i)
-        number = None
+        numbers: dict[str, str | None] = {}
         for ident in as_list(enc.get("identifier")):
-            number = as_str(as_dict(ident).get("value"))
-        attending = []
+            kind = _code_of(as_dict(ident).get("type")) or "VN"
+            numbers[kind] = as_str(as_dict(ident).get("value"))
+        people: dict[str, list[m.HealthProfessional]] = {"ATND": [], "REF": [], "CON": [], "ADM": []}
         for k, part in enumerate(as_list(enc.get("participant"))):
             p = self.practitioner(as_dict(part).get("individual"), f"{at}.participant[{k}].individual")
+            role = _code_of((as_list(as_dict(part).get("type")) or [None])[0]) or "ATND"
             if p is not None:
-                attending.append(p)
+                people.get(role, people["ATND"]).append(p)
+        locations: dict[str, c.Location | None] = {}
+        for el in as_list(enc.get("location")):
+            el = as_dict(el)
+            locations.setdefault(as_str(el.get("status")) or "active", self.location(el.get("location")))
+        hosp = as_dict(enc.get("hospitalization"))
+        pv2 = _read_ext(enc, EXT_VISIT)
+        reason = as_dict((as_list(enc.get("reasonCode")) or [{}])[0])
+        rcd = as_dict((as_list(reason.get("coding")) or [{}])[0])
+        rsys = as_str(rcd.get("system"))
         return c.Visit(
             patient_class=as_str(as_dict(enc.get("class")).get("code")) or "",
-            visit_number=number,
-            attending=tuple(attending),
+            visit_number=numbers.get("VN"),
+            preadmit_number=numbers.get("PV1-5"),
+            alternate_visit_id=numbers.get("PV1-50"),
+            attending=tuple(people["ATND"]),
+            referring=tuple(people["REF"]),
+            consulting=tuple(people["CON"]),
+            admitting=tuple(people["ADM"]),
             admitted=self.dt(as_dict(enc.get("period")).get("start"), f"{at}.period.start"),
+            location=locations.get("active"),
+            admission_type=_code_of((as_list(enc.get("type")) or [None])[0]),
+            prior_location=locations.get("completed"),
+            hospital_service=_code_of(enc.get("serviceType")),
+            admit_source=_code_of(hosp.get("admitSource")),
+            discharge_disposition=_code_of(hosp.get("dischargeDisposition")),
+            discharged=self.dt(as_dict(enc.get("period")).get("end"), f"{at}.period.end"),
+            admit_reason=as_str(rcd.get("code")),
+            admit_reason_text=as_str(rcd.get("display")) if rcd else as_str(reason.get("text")),
+            admit_reason_system=_unquote_system(rsys) if rsys is not None else None,
+            expected_admit=self.dt(_one(pv2, "PV2-8"), f"{at}.extension"),
+            expected_discharge=self.dt(_one(pv2, "PV2-9"), f"{at}.extension"),
+        )
+
+    def location(self, ref: Any) -> c.Location | None:
+        """A Location made by :meth:`_Writer.location` (its PL parts), or one named only."""
+        i = self.ctx.resolve(ref, "Encounter.location", ("Location",))
+        if i is None:
+            return None
+        res = self.ctx.resource(i)
+        parts = _read_ext(res, EXT_LOCATION)
+        if not parts:
+            return c.Location(point_of_care=as_str(res.get("name")))
+        return c.Location(
+            point_of_care=_one(parts, "PL.1"),
+            room=_one(parts, "PL.2"),
+            bed=_one(parts, "PL.3"),
+            facility=_one(parts, "PL.4"),
+            description=_one(parts, "PL.9"),
         )
 
     def header(self, bundle: dict) -> tuple[c.MessageHeader, dict[str, list[Any]]] | None:
@@ -586,7 +768,7 @@ class _Reader:
         for k, ref in enumerate(as_list(dr.get("result"))):
             j = self.ctx.resolve(ref, f"{at}.result[{k}]", ("Observation",))
             if j is not None:
-                x = observation.from_fhir(self.ctx.resource(j), self.ctx, self.ctx.at(j), f"obx-{i}-{k}")
+                x = observation.lab_from_fhir(self.ctx.resource(j), self.ctx, self.ctx.at(j), f"obx-{i}-{k}")
                 if x is not None:
                     measurements.append(x)
         ordering = [self.practitioner(r, f"{at}.extension") for r in parts.get("OBR-16", [])]
@@ -615,7 +797,17 @@ class _Reader:
             ordering=tuple(p for p in ordering if p is not None),
             result_status=_one(parts, "OBR-25"),
             measurements=tuple(measurements),
+            notes=tuple(parts.get("NTE", [])),
+            common=self.common(dr, at),
         )
+
+    def common(self, dr: dict, at: str) -> c.OrderCommon | None:
+        """The ORC of a DiagnosticReport: the ServiceRequest it is based on (``basedOn``)."""
+        refs = as_list(dr.get("basedOn"))
+        if not refs:
+            return None
+        j = self.ctx.resolve(refs[0], f"{at}.basedOn[0]", ("ServiceRequest",))
+        return read_common(self, j) if j is not None else None
 
     def party(self, ref: Any, where: str) -> c.ConsultParty | None:
         i = self.ctx.resolve(ref, where, ("PractitionerRole",))
@@ -682,6 +874,29 @@ def _unsupported(r: _Reader, h: c.MessageHeader, parts: dict) -> None:
 def _read_adt(r: _Reader, h: c.MessageHeader, parts: dict) -> c.AdtMessage | None:
     p, ids = r.patient()
     visit = r.visit()
+    merged = None
+    for i in r.of("Patient")[1:]:  # the prior record of a merge (MRG)
+        prior = r.ctx.resource(i)
+        if any(as_dict(x).get("type") == "replaced-by" for x in as_list(prior.get("link"))):
+            mrg = _read_ext(prior, EXT_MERGE)
+            merged = c.PriorPatient(
+                identifiers=tuple(_read_identifier(x) for x in as_list(prior.get("identifier"))),
+                account_number=_one(mrg, "MRG-3"),
+                visit_number=_one(mrg, "MRG-5"),
+            )
+    other = None
+    for k in r.of("Coverage"):
+        cov = r.ctx.resource(k)
+        parts_in1 = _read_ext(cov, EXT_INSURANCE)
+        if not any(as_dict(e).get("url") == EXT_INSURANCE for e in as_list(cov.get("extension"))):
+            continue
+        payor = as_dict((as_list(cov.get("payor")) or [{}])[0])
+        other = c.OtherInsurance(
+            insurer_id=as_str(as_dict(payor.get("identifier")).get("value")),
+            insurer_authority=_one(parts_in1, "IN1-3.4"),
+            insurer_name=as_str(payor.get("display")),
+            policy_number=as_str(cov.get("subscriberId")),
+        )
     if p is None:
         return None
     return c.AdtMessage(
@@ -690,6 +905,8 @@ def _read_adt(r: _Reader, h: c.MessageHeader, parts: dict) -> c.AdtMessage | Non
         event_time=r.dt(_one(parts, "EVN-2"), "Bundle.entry[0].resource"),
         identifiers=ids,
         visit=visit,
+        merged=merged,
+        other_insurance=other,
     )
 
 
@@ -700,7 +917,12 @@ def _read_oru(r: _Reader, h: c.MessageHeader, parts: dict) -> c.OruMessage | Non
     if p is None or any(o is None for o in orders):
         return None
     return c.OruMessage(
-        header=h, patient=p, orders=tuple(o for o in orders if o is not None), identifiers=ids, visit=visit
+        header=h,
+        patient=p,
+        orders=tuple(o for o in orders if o is not None),
+        identifiers=ids,
+        visit=visit,
+        patient_notes=tuple(parts.get("PID-NTE", [])),
     )
 
 
@@ -720,11 +942,22 @@ def _read_mdm(r: _Reader, h: c.MessageHeader, parts: dict) -> c.MdmMessage | Non
                 del cont["identifier"]
         contained.append(cont)
     res["contained"] = contained
+    doc = _read_ext(res, EXT_DOCUMENT)
+    if doc:
+        res["extension"] = [e for e in as_list(res.get("extension")) if as_dict(e).get("url") != EXT_DOCUMENT]
     item = communication.postbox_from_fhir(res, r.ctx.sink, r.ctx.at(i), r.ctx.source)
     visit = r.visit()
     if item is None:
         return None
-    return c.MdmMessage(header=h, item=item, identifiers=ids, visit=visit)
+    return c.MdmMessage(
+        header=h,
+        item=item,
+        identifiers=ids,
+        visit=visit,
+        parent_document=_one(doc, "TXA-13"),
+        completion_status=_one(doc, "TXA-17"),
+        availability=_one(doc, "TXA-19"),
+    )
 
 
 def _read_ref(r: _Reader, h: c.MessageHeader, parts: dict) -> c.RefMessage | None:
@@ -824,7 +1057,7 @@ def _read_ack(r: _Reader, h: c.MessageHeader, parts: dict) -> c.AckMessage | Non
     )
 
 
-_READ = {
+_READ: dict[str, Callable[[_Reader, c.MessageHeader, dict], c.Hl7Canonical | None]] = {
     "ADT": _read_adt,
     "ORU": _read_oru,
     "MDM": _read_mdm,
@@ -832,5 +1065,519 @@ _READ = {
     "RRI": _read_rri,
     "ACK": _read_ack,
 }
+
+# --------------------------------------------------------------------------- orders and appointments
+#
+# ORM^O01/OML^O21 and SIU^S12-S15 <-> FHIR R4 message Bundles (after the HL7 V2-to-FHIR IG).
+#
+# Built on :mod:`mappings.hl7v2.fhir` (the MessageHeader, Patient, Encounter and Practitioner entries)::
+#
+#     ORC+OBR[ServiceRequest]  ORC-2/-3 -> identifier PLAC/FILL, ORC-4 -> requisition, ORC-5 (else ORC-1) ->
+#                              status (``tables/order-status.csv``), OBR-4 -> code, OBR-5/TQ1-9 -> priority,
+#                              OBR-6/TQ1-7 -> occurrenceDateTime, ORC-9 -> authoredOn, ORC-12 -> requester,
+#                              OBR-31 -> reasonCode, NTE -> note, OBX -> supportingInfo (Observations)
+#     SPM[Specimen]            SPM-2 -> identifier (placer, its namespace as assigner) / accessionIdentifier
+#                              (filler), SPM-4 -> type, SPM-17.1 -> collection.collectedDateTime
+#     SCH[Appointment]         SCH-1/-2 -> identifier PLAC/FILL, the event (S15 cancelled) or SCH-25 ->
+#                              status (``tables/appointment-status.csv``), SCH-7 -> reasonCode, SCH-8 ->
+#                              appointmentType, SCH-11/TQ1 -> start/end, SCH-9 -> minutesDuration,
+#                              NTE -> comment
+#     AIS                      serviceType (e.g. a video consult)
+#     AIP/AIL/AIG              participant: Practitioner, Location, a named resource (with the patient's)
+#
+# What FHIR has no element for travels in extensions named by the v2 field: ``hl7v2-order`` (ORC-1, ORC-5 as
+# sent, ORC-12 every orderer, OBR-15), ``hl7v2-appointment`` (SCH-6, SCH-9/-10 as sent, SCH-25 as sent, TQ1
+# used) and ``hl7v2-resource`` on each service and participant (segment, AIx-2, duration and units, filler
+# status). v2 coding systems: ``LN`` is LOINC, ``SCT`` SNOMED CT, any other name
+# ``urn:his-gateway:hl7v2:coding-system:<name>``.
+
+EXT_APPOINTMENT = EXT + "appointment"
+EXT_RESOURCE = EXT + "resource"
+SYSTEMS = {"LN": "http://loinc.org", "SCT": "http://snomed.info/sct"}
+"""v2 coding system names (table 0396) with a FHIR URI; any other keeps its name in a URN."""
+_SYSTEMS_BACK = {v: k for k, v in SYSTEMS.items()}
+_KIND_ORDER = ("AIS", "AIG", "AIL", "AIP")
+
+
+def _table(name: str, key: str) -> dict[str, str]:
+    with (Path(__file__).parent / "tables" / name).open(encoding="utf-8", newline="") as fh:
+        return {
+            row[key] if key != "field+code" else row["field"] + row["code"]: row["fhir"]
+            for row in csv.DictReader(fh)
+        }
+
+
+ORDER_STATUS = _table("order-status.csv", "field+code")
+APPOINTMENT_STATUS = _table("appointment-status.csv", "sch25")
+
+
+# --------------------------------------------------------------------------- coded values
+
+
+def system_uri(name: str) -> str:
+    return SYSTEMS.get(name) or CODING_SYSTEM + quote(name, safe="")
+
+
+def system_name(uri: str) -> str:
+    return _SYSTEMS_BACK.get(uri) or _unquote_system(uri)
+
+
+def codeable(x: c.Coded) -> dict:
+    """CWE -> CodeableConcept: one coding (system, code, display), or only ``text`` without a code."""
+    if x.code is None and x.system is None:
+        return {"text": x.text}
+    cd: dict = {}
+    if x.system is not None:
+        cd["system"] = system_uri(x.system)
+    if x.code is not None:
+        cd["code"] = x.code
+    if x.text is not None:
+        cd["display"] = x.text
+    return {"coding": [cd]}
+
+
+def coded(cc: Any) -> c.Coded | None:
+    cc = as_dict(cc)
+    codings = as_list(cc.get("coding"))
+    if not codings:
+        text = as_str(cc.get("text"))
+        return c.Coded(text=text) if text is not None else None
+    cd = as_dict(codings[0])
+    system = as_str(cd.get("system"))
+    return c.Coded(
+        code=as_str(cd.get("code")),
+        text=as_str(cd.get("display")),
+        system=system_name(system) if system is not None else None,
+    )
+
+
+def _coded_ext(name: str, x: c.Coded | None) -> list[dict]:
+    return [{"url": name, "valueCodeableConcept": codeable(x)}] if x is not None else []
+
+
+# --------------------------------------------------------------------------- ORM / OML
+
+
+def _order_status(o: c.Order) -> str:
+    if o.status is not None:
+        return ORDER_STATUS.get("ORC-5" + o.status, "unknown")
+    return ORDER_STATUS.get("ORC-1" + o.control, "unknown")
+
+
+def _specimen(w: _Writer, key: str, sp: c.Specimen) -> dict:
+    res: dict = {"resourceType": "Specimen", "id": w.ctx.id("Specimen", key)}
+    if sp.placer_id is not None:
+        ident: dict = {"type": _type("PLAC"), "value": sp.placer_id}  # SPM-2.1
+        if sp.placer_namespace is not None:
+            ident["assigner"] = {"display": sp.placer_namespace}
+        res["identifier"] = [ident]
+    if sp.filler_id is not None:
+        res["accessionIdentifier"] = {"type": _type("FILL"), "value": sp.filler_id}  # SPM-2.2
+    if sp.type is not None:
+        res["type"] = codeable(sp.type)  # SPM-4
+    res["subject"] = w.ctx.patient
+    if sp.available in ("Y", "N"):
+        res["status"] = "available" if sp.available == "Y" else "unavailable"  # SPM-20
+    ext: list[dict[str, Any]] = [{"url": "SPM-20", "valueString": sp.available}] if sp.available else []
+    if sp.reject_reason is not None:
+        ext.append({"url": "SPM-21", "valueCodeableConcept": codeable(sp.reject_reason)})
+    if ext:
+        res["extension"] = [{"url": EXT + "specimen", "extension": ext}]
+    if sp.received is not None:
+        res["receivedTime"] = fdatetime(sp.received)  # SPM-18
+    if sp.collected is not None:
+        res["collection"] = {"collectedDateTime": fdatetime(sp.collected)}  # SPM-17.1
+    return w.add(res)
+
+
+def _read_specimen(r: _Reader, ref: Any, where: str) -> c.Specimen | None:
+    i = r.ctx.resolve(ref, where, ("Specimen",))
+    if i is None:
+        return None
+    res, at = r.ctx.resource(i), r.ctx.at(i)
+    spm = _read_ext(res, EXT + "specimen")
+    ident = as_dict((as_list(res.get("identifier")) or [{}])[0])
+    return c.Specimen(
+        placer_id=as_str(ident.get("value")),
+        placer_namespace=as_str(as_dict(ident.get("assigner")).get("display")),
+        filler_id=as_str(as_dict(res.get("accessionIdentifier")).get("value")),
+        type=coded(res.get("type")) if "type" in res else None,
+        collected=r.dt(as_dict(res.get("collection")).get("collectedDateTime"), f"{at}.collection"),
+        received=r.dt(res.get("receivedTime"), f"{at}.receivedTime"),
+        available=_one(spm, "SPM-20"),
+        reject_reason=coded(_one(spm, "SPM-21")) if "SPM-21" in spm else None,
+    )
+
+
+def _service_request(w: _Writer, i: int, o: c.Order, encounter: dict | None) -> dict:
+    obs = [w.add(observation.to_fhir(x, w.ctx)) for x in o.observations]  # OBX
+    specimens = [_specimen(w, f"{i}-{k}", sp) for k, sp in enumerate(o.specimens, 1)]  # SPM
+    ordering = [w.practitioner(p) for p in o.ordering]  # ORC-12 / OBR-16
+    sr: dict = {"resourceType": "ServiceRequest", "id": w.ctx.id("ServiceRequest", str(i))}
+    ext = _v2ext(
+        EXT_ORDER,
+        [
+            ("ORC-1", o.control),
+            ("ORC-5", o.status),
+            *(("ORC-12", r) for r in ordering),
+            ("OBR-15", o.specimen_source),
+        ],
+    )
+    sr["extension"] = [ext]
+    ids = []
+    if o.placer_number is not None:
+        ids.append({"type": _type("PLAC"), "value": o.placer_number})  # ORC-2
+    if o.filler_number is not None:
+        ids.append({"type": _type("FILL"), "value": o.filler_number})  # ORC-3
+    if ids:
+        sr["identifier"] = ids
+    if o.group_number is not None:
+        sr["requisition"] = {"type": _type("PGN"), "value": o.group_number}  # ORC-4
+    sr["status"] = _order_status(o)  # ORC-5, else ORC-1
+    sr["intent"] = "order"
+    if o.priority is not None and o.priority in _PRIORITY:
+        sr["priority"] = _PRIORITY[o.priority]  # OBR-5 / TQ1-9
+    if o.service is not None:
+        sr["code"] = codeable(o.service)  # OBR-4
+    sr["subject"] = w.ctx.patient
+    if encounter is not None:
+        sr["encounter"] = encounter
+    if o.requested is not None:
+        sr["occurrenceDateTime"] = fdatetime(o.requested)  # OBR-6 / TQ1-7
+    if o.transaction_time is not None:
+        sr["authoredOn"] = fdatetime(o.transaction_time)  # ORC-9
+    if ordering:
+        sr["requester"] = ordering[0]  # ORC-12
+    if o.reason is not None:
+        sr["reasonCode"] = [codeable(o.reason)]  # OBR-31
+    if specimens:
+        sr["specimen"] = specimens
+    if obs:
+        sr["supportingInfo"] = obs
+    if o.notes is not None:
+        sr["note"] = [{"text": o.notes}]  # NTE
+    if o.priority is not None and o.priority not in _PRIORITY:
+        ext["extension"].append({"url": "TQ1-9", "valueString": o.priority})
+    return w.add(sr)
+
+
+def _orders(x: c.OrderMessage) -> dict:
+    w = _Writer(x.header)
+    w.patient(x.patient, x.identifiers)
+    encounter = w.visit(x.visit) if x.visit is not None else None
+    focus = [_service_request(w, i, o, encounter) for i, o in enumerate(x.orders, 1)]
+    return w.bundle(x.header, [("NTE", x.notes)], focus)
+
+
+def common_request(w: _Writer, key: str, o: c.OrderCommon, code: dict) -> dict:
+    """The ServiceRequest of the ORC in front of a result's OBR (``DiagnosticReport.basedOn``)."""
+    ordering = [w.practitioner(p) for p in o.ordering]  # ORC-12
+    sr: dict = {"resourceType": "ServiceRequest", "id": w.ctx.id("ServiceRequest", key)}
+    sr["extension"] = [
+        _v2ext(EXT_ORDER, [("ORC-1", o.control), ("ORC-5", o.status), *(("ORC-12", r) for r in ordering)])
+    ]
+    ids = []
+    if o.placer_number is not None:
+        ids.append({"type": _type("PLAC"), "value": o.placer_number})  # ORC-2
+    if o.filler_number is not None:
+        ids.append({"type": _type("FILL"), "value": o.filler_number})  # ORC-3
+    if ids:
+        sr["identifier"] = ids
+    if o.group_number is not None:
+        sr["requisition"] = {"type": _type("PGN"), "value": o.group_number}  # ORC-4
+    sr["status"] = ORDER_STATUS.get("ORC-5" + o.status, "unknown") if o.status else _control_status(o.control)
+    sr["intent"] = "order"
+    sr["code"] = code  # OBR-4
+    sr["subject"] = w.ctx.patient
+    if o.transaction_time is not None:
+        sr["authoredOn"] = fdatetime(o.transaction_time)  # ORC-9
+    if ordering:
+        sr["requester"] = ordering[0]  # ORC-12
+    return w.add(sr)
+
+
+def _control_status(control: str) -> str:
+    return ORDER_STATUS.get("ORC-1" + control, "unknown")
+
+
+def read_common(r: _Reader, i: int) -> c.OrderCommon | None:
+    sr, at = r.ctx.resource(i), r.ctx.at(i)
+    parts = _read_ext(sr, EXT_ORDER)
+    control = _one(parts, "ORC-1")
+    if control is None:
+        r.ctx.error("HL7-071", f"{at}.extension", "the order has no order control (ORC-1)")
+        return None
+    ordering = [r.practitioner(ref, f"{at}.extension") for ref in parts.get("ORC-12", [])]
+    placer = filler = None
+    for ident in as_list(sr.get("identifier")):
+        kind = _code_of(as_dict(ident).get("type"))
+        if kind == "PLAC":
+            placer = as_str(as_dict(ident).get("value"))
+        elif kind == "FILL":
+            filler = as_str(as_dict(ident).get("value"))
+    return c.OrderCommon(
+        control=control,
+        placer_number=placer,
+        filler_number=filler,
+        group_number=as_str(as_dict(sr.get("requisition")).get("value")),
+        status=_one(parts, "ORC-5"),
+        transaction_time=r.dt(sr.get("authoredOn"), f"{at}.authoredOn"),
+        ordering=tuple(p for p in ordering if p is not None),
+    )
+
+
+def _read_order(r: _Reader, i: int) -> c.Order | None:
+    sr, at = r.ctx.resource(i), r.ctx.at(i)
+    parts = _read_ext(sr, EXT_ORDER)
+    observations = []
+    for k, ref in enumerate(as_list(sr.get("supportingInfo"))):
+        j = r.ctx.resolve(ref, f"{at}.supportingInfo[{k}]", ("Observation",))
+        if j is not None:
+            x = observation.lab_from_fhir(r.ctx.resource(j), r.ctx, r.ctx.at(j), f"obx-{i}-{k}")
+            if x is not None:
+                observations.append(x)
+    ordering = [r.practitioner(ref, f"{at}.extension") for ref in parts.get("ORC-12", [])]
+    specimens = [
+        _read_specimen(r, ref, f"{at}.specimen[{k}]") for k, ref in enumerate(as_list(sr.get("specimen")))
+    ]
+    placer = filler = None
+    for ident in as_list(sr.get("identifier")):
+        kind = _code_of(as_dict(ident).get("type"))
+        if kind == "PLAC":
+            placer = as_str(as_dict(ident).get("value"))
+        elif kind == "FILL":
+            filler = as_str(as_dict(ident).get("value"))
+    priority = {v: k for k, v in _PRIORITY.items()}.get(as_str(sr.get("priority")) or "")
+    notes = [as_str(as_dict(n).get("text")) or "" for n in as_list(sr.get("note"))]
+    control = _one(parts, "ORC-1")
+    if control is None:
+        r.ctx.error("HL7-071", f"{at}.extension", "the order has no order control (ORC-1)")
+        return None
+    return c.Order(
+        control=control,
+        service=coded(sr.get("code")) if "code" in sr else None,
+        placer_number=placer,
+        filler_number=filler,
+        group_number=as_str(as_dict(sr.get("requisition")).get("value")),
+        status=_one(parts, "ORC-5"),
+        transaction_time=r.dt(sr.get("authoredOn"), f"{at}.authoredOn"),
+        ordering=tuple(p for p in ordering if p is not None),
+        priority=priority or _one(parts, "TQ1-9"),
+        requested=r.dt(sr.get("occurrenceDateTime"), f"{at}.occurrenceDateTime"),
+        reason=coded((as_list(sr.get("reasonCode")) or [None])[0]) if sr.get("reasonCode") else None,
+        specimen_source=_one(parts, "OBR-15"),
+        notes="\n".join(notes) if notes else None,
+        observations=tuple(observations),
+        specimens=tuple(s for s in specimens if s is not None),
+    )
+
+
+def _read_orders(r: _Reader, h: c.MessageHeader, parts: dict) -> c.OrderMessage | None:
+    p, ids = r.patient()
+    visit = r.visit()
+    orders = [_read_order(r, i) for i in r.of("ServiceRequest")]
+    if p is None or any(o is None for o in orders):
+        return None
+    if not orders:
+        r.ctx.error("HL7-071", "Bundle.entry", "no ServiceRequest: an order message needs its orders (ORC)")
+        return None
+    return c.OrderMessage(
+        header=h,
+        patient=p,
+        orders=tuple(o for o in orders if o is not None),
+        identifiers=ids,
+        visit=visit,
+        notes=_one(parts, "NTE"),
+    )
+
+
+# --------------------------------------------------------------------------- SIU
+
+
+def _resource_ext(res: c.Resource) -> dict:
+    return _v2ext(
+        EXT_RESOURCE,
+        [
+            ("segment", res.kind),
+            ("AIx-2", res.action),
+            ("duration", res.duration),
+            ("duration-units", res.duration_units),
+            ("filler-status", res.status),
+            ("start", res.start if res.kind == "AIS" else None),  # participants: period.start
+        ],
+    )
+
+
+def _appointment_status(x: c.SiuMessage) -> str:
+    if x.header.trigger_event == "S15":
+        return "cancelled"
+    a = x.appointment
+    return APPOINTMENT_STATUS.get(a.filler_status or "", "booked")
+
+
+def _appointment(x: c.SiuMessage) -> dict:
+    w = _Writer(x.header)
+    a = x.appointment
+    patient = w.patient(x.patient, x.identifiers) if x.patient is not None else None
+    if x.visit is not None:
+        w.visit(x.visit)
+    appt: dict = {"resourceType": "Appointment", "id": w.ctx.id("Appointment", "sch")}
+    ext: list[dict] = [
+        *_coded_ext("SCH-6", a.event_reason),
+        *_v2ext(
+            "",
+            [("SCH-9", a.duration), ("SCH-10", a.duration_units), ("SCH-25", a.filler_status)],
+        )["extension"],
+    ]
+    if a.timing_in_tq1:
+        ext.append({"url": "TQ1", "valueBoolean": True})
+    if ext:
+        appt["extension"] = [{"url": EXT_APPOINTMENT, "extension": ext}]
+    ids = []
+    if a.placer_id is not None:
+        ids.append({"type": _type("PLAC"), "value": a.placer_id})  # SCH-1
+    if a.filler_id is not None:
+        ids.append({"type": _type("FILL"), "value": a.filler_id})  # SCH-2
+    appt["identifier"] = ids
+    orders = [("PLAC", a.placer_order), ("FILL", a.filler_order)]
+    based = [{"type": "ServiceRequest", "identifier": {"type": _type(k), "value": v}} for k, v in orders if v]
+    if based:
+        appt["basedOn"] = based  # SCH-26, SCH-27
+    appt["status"] = _appointment_status(x)  # the event, SCH-25
+    if appt["status"] == "cancelled" and a.event_reason is not None:
+        appt["cancelationReason"] = codeable(a.event_reason)  # SCH-6
+    services = []
+    for res in a.resources:
+        if res.kind == "AIS" and res.code is not None:
+            services.append({**codeable(res.code), "extension": [_resource_ext(res)]})  # AIS-3
+    if services:
+        appt["serviceType"] = services
+    if a.type is not None:
+        appt["appointmentType"] = codeable(a.type)  # SCH-8
+    if a.reason is not None:
+        appt["reasonCode"] = [codeable(a.reason)]  # SCH-7
+    if a.start is not None:
+        appt["start"] = fdatetime(a.start)  # SCH-11.4 / TQ1-7
+    if a.end is not None:
+        appt["end"] = fdatetime(a.end)  # SCH-11.5 / TQ1-8
+    if a.duration is not None and a.duration.isdigit() and (a.duration_units or "min").lower() == "min":
+        appt["minutesDuration"] = int(a.duration)  # SCH-9
+    if a.notes is not None:
+        appt["comment"] = a.notes  # NTE
+    participants: list[dict] = []
+    if patient is not None:
+        participants.append({"actor": patient, "status": "accepted"})
+    for k, res in enumerate(a.resources):
+        if res.kind == "AIS":
+            continue
+        part: dict = {"extension": [_resource_ext(res)]}
+        if res.role is not None:
+            part["type"] = [codeable(res.role)]  # AIx-4
+        if res.kind == "AIP" and res.professional is not None:
+            part["actor"] = w.practitioner(res.professional)  # AIP-3
+        elif res.kind == "AIL" and res.location is not None:
+            part["actor"] = w.location(res.location, f"ail-{k}")  # AIL-3
+        elif res.code is not None:
+            ident: dict = {"value": res.code.code} if res.code.code else {}
+            if res.code.system is not None:
+                ident["system"] = system_uri(res.code.system)
+            part["actor"] = {"identifier": ident} if ident else {}
+            if res.code.text is not None:
+                part["actor"]["display"] = res.code.text  # AIG-3
+        part["status"] = "accepted"
+        if res.start is not None:
+            part["period"] = {"start": fdatetime(res.start)}  # AIx start
+        participants.append(part)
+    appt["participant"] = participants
+    return w.bundle(x.header, [], [w.add(appt)])
+
+
+def _read_resource(r: _Reader, el: dict, where: str) -> c.Resource | None:
+    parts = _read_ext(el, EXT_RESOURCE)
+    kind = _one(parts, "segment")
+    if kind not in _KIND_ORDER:
+        return None
+    fields: dict = {
+        "kind": kind,
+        "action": _one(parts, "AIx-2"),
+        "duration": _one(parts, "duration"),
+        "duration_units": _one(parts, "duration-units"),
+        "status": _one(parts, "filler-status"),
+    }
+    if kind == "AIS":
+        fields["code"] = coded({k: v for k, v in el.items() if k != "extension"})
+        fields["start"] = r.dt(_one(parts, "start"), f"{where}.extension")
+        return c.Resource(**fields)
+    types = as_list(el.get("type"))
+    fields["role"] = coded(types[0]) if types else None
+    fields["start"] = r.dt(as_dict(el.get("period")).get("start"), f"{where}.period.start")
+    actor = as_dict(el.get("actor"))
+    if kind == "AIP":
+        fields["professional"] = r.practitioner(actor, f"{where}.actor")
+    elif kind == "AIL":
+        fields["location"] = r.location(actor)
+    else:
+        ident = as_dict(actor.get("identifier"))
+        system = as_str(ident.get("system"))
+        fields["code"] = c.Coded(
+            code=as_str(ident.get("value")),
+            text=as_str(actor.get("display")),
+            system=system_name(system) if system is not None else None,
+        )
+    return c.Resource(**fields)
+
+
+def _read_appointment(r: _Reader, h: c.MessageHeader, parts: dict) -> c.SiuMessage | None:
+    i = r.need("Appointment", "the appointment (SCH)")
+    if i is None:
+        return None
+    appt, at = r.ctx.resource(i), r.ctx.at(i)
+    sch = _read_ext(appt, EXT_APPOINTMENT)
+    p, ids = r.patient() if r.of("Patient") else (None, ())
+    placer = filler = None
+    for ident in as_list(appt.get("identifier")):
+        kind = _code_of(as_dict(ident).get("type"))
+        if kind == "PLAC":
+            placer = as_str(as_dict(ident).get("value"))
+        elif kind == "FILL":
+            filler = as_str(as_dict(ident).get("value"))
+    orders: dict[str | None, str | None] = {}
+    for ref in as_list(appt.get("basedOn")):
+        ident = as_dict(as_dict(ref).get("identifier"))
+        orders[_code_of(ident.get("type"))] = as_str(ident.get("value"))
+    resources = []
+    for k, el in enumerate(as_list(appt.get("serviceType"))):
+        got = _read_resource(r, as_dict(el), f"{at}.serviceType[{k}]")
+        if got is not None:
+            resources.append(got)
+    for k, el in enumerate(as_list(appt.get("participant"))):
+        got = _read_resource(r, as_dict(el), f"{at}.participant[{k}]")
+        if got is not None:
+            resources.append(got)
+    resources.sort(key=lambda x: _KIND_ORDER.index(x.kind))
+    reasons = as_list(appt.get("reasonCode"))
+    appointment = c.Appointment(
+        placer_id=placer,
+        filler_id=filler,
+        event_reason=coded(_one(sch, "SCH-6")) if "SCH-6" in sch else None,
+        reason=coded(reasons[0]) if reasons else None,
+        type=coded(appt.get("appointmentType")) if "appointmentType" in appt else None,
+        duration=_one(sch, "SCH-9"),
+        duration_units=_one(sch, "SCH-10"),
+        start=r.dt(appt.get("start"), f"{at}.start"),
+        end=r.dt(appt.get("end"), f"{at}.end"),
+        timing_in_tq1=bool(_one(sch, "TQ1")),
+        filler_status=_one(sch, "SCH-25"),
+        placer_order=orders.get("PLAC"),
+        filler_order=orders.get("FILL"),
+        notes=as_str(appt.get("comment")),
+        resources=tuple(resources),
+    )
+    return c.SiuMessage(header=h, appointment=appointment, patient=p, identifiers=ids, visit=r.visit())
+
+
+_TO_FHIR.update({c.OrderMessage: _orders, c.SiuMessage: _appointment})
+_READ.update({"ORM": _read_orders, "OML": _read_orders, "SIU": _read_appointment})
+
 
 __all__ = ["to_fhir", "from_fhir", "EXT_HEADER"]

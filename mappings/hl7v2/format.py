@@ -29,6 +29,8 @@ def _relocate(sink: ProblemSink, problems: Iterable[Problem], prefix: str) -> No
     for p in problems:
         if p.severity is Severity.ERROR:
             sink.error(p.code, f"{prefix} {p.location}", p.message)
+        elif p.severity is Severity.INFORMATION:
+            sink.info(p.code, f"{prefix} {p.location}", p.message)
         else:
             sink.warning(p.code, f"{prefix} {p.location}", p.message)
 
@@ -46,7 +48,7 @@ class Hl7v2Format:
         fhir = FHIR_MESSAGES.name
         return {
             (self.name, self.name): (self, self),
-            (self.name, fhir): (self, FHIR_MESSAGES),
+            (self.name, fhir): (TO_FHIR, FHIR_MESSAGES),
             (fhir, self.name): (FHIR_MESSAGES, self),
         }
 
@@ -60,8 +62,11 @@ class Hl7v2Format:
 
     def iter_read(
         self, stream: BinaryIO, *, source: str = "<input>", sink: ProblemSink | None = None
-    ) -> Iterator[c.Hl7Canonical]:
+    ) -> Iterator[Any]:
         """Every message of the file as its canonical struct, in order (see the module docstring)."""
+        return self._iter(stream, source, sink, lambda data, one: messages.read(parse_bytes(data), one))
+
+    def _iter(self, stream: BinaryIO, source: str, sink: ProblemSink | None, read: Any) -> Iterator[Any]:
         sink = sink_or_new(sink)
         data = stream.read(MAX_FILE_BYTES + 1)
         try:
@@ -76,7 +81,7 @@ class Hl7v2Format:
             prefix = f"{source} message {part.number} (line {part.line})"
             one = ProblemSink(strict=sink.strict)
             try:
-                obj = messages.read(parse_bytes(part.data), one)
+                obj = read(part.data, one)
             except InputError as exc:
                 _relocate(sink, [*one.problems, *(p for p in exc.problems if p not in one.problems)], prefix)
                 continue
@@ -93,6 +98,19 @@ class Hl7v2Format:
         return n
 
 
+class Hl7v2ToFhir(Hl7v2Format):
+    """``--from hl7v2 --to fhir``: each message straight to its Bundle's JSON bytes by
+    :func:`mappings.hl7v2.fast.oru_bytes`, the one mapping the MLLP listener and ``bench/`` use too (the lean
+    ORU^R01 path, every other message by the general route: the same bytes either way)."""
+
+    def iter_read(
+        self, stream: BinaryIO, *, source: str = "<input>", sink: ProblemSink | None = None
+    ) -> Iterator[Any]:
+        from mappings.hl7v2.fast import oru_bytes
+
+        return self._iter(stream, source, sink, oru_bytes)
+
+
 class FhirMessages:
     """HL7 v2 messages as FHIR R4 message Bundles, one per NDJSON line (or one pretty-printed Bundle)."""
 
@@ -107,8 +125,8 @@ class FhirMessages:
         from mappings.hl7v2.fast import bundle_bytes
 
         n = 0
-        for obj in items:
-            out.write(bundle_bytes(obj) + b"\n")
+        for obj in items:  # Bundle bytes made already (Hl7v2ToFhir), or a canonical message
+            out.write((obj if isinstance(obj, bytes) else bundle_bytes(obj)) + b"\n")
             n += 1
         return n
 
@@ -159,4 +177,5 @@ class FhirMessages:
 
 
 FHIR_MESSAGES = FhirMessages()
+TO_FHIR = Hl7v2ToFhir()
 FORMAT = Hl7v2Format()

@@ -1,4 +1,9 @@
-"""MDM^T02 original document notification and content (HL7 v2.5 §9.5.2, structure MDM_T02) <-> PostboxItem.
+"""MDM^T01-T11 document notifications (HL7 v2.5 §9.5, structures MDM_T01 and MDM_T02) <-> PostboxItem.
+
+The events (:data:`EVENTS`): T01 original document notification, T02 the same with content, T03/T04
+status change, T05/T06 addendum, T07/T08 edit, T09/T10 replacement (TXA-13 the parent document), T11
+cancel. The odd events (MDM_T01) carry no content: no OBX, the item's text is empty. TXA-13 parent
+document, TXA-17 completion status and TXA-19 availability are kept as sent (:class:`MdmMessage`).
 
 Inbound (a letter, feedback or consult answer for a practice) and outbound (a postbox item delivered to
 a HIS with an HL7 interface) use the same form::
@@ -39,6 +44,8 @@ ICPC_SYSTEM = "ICPC1NL"
 SOEP_NAMES = {"S": "Subjectief", "O": "Objectief", "E": "Evaluatie", "P": "Plan"}
 TEXT_CODE = ("TEXT", "Brieftekst", HISGW)
 OBX_READ = frozenset({1, 2, 3, 4, 5, 11, 14})
+EVENTS = {f"T{n:02d}": "MDM_T01" if n % 2 else "MDM_T02" for n in range(1, 12)}
+"""Trigger event -> message structure (v2.5 §9.5: the odd events notify, the even ones carry content)."""
 _AGB = re.compile(r"[0-9]{8}\Z")
 
 
@@ -171,7 +178,16 @@ def read(msg: Message, sink: ProblemSink) -> MdmMessage | None:
     except ValueError as exc:
         sink.error("HL7-020", "TXA", str(exc))
         return None
-    return MdmMessage(header=header, item=item, identifiers=identifiers, visit=visit)
+    status, availability = seen["TXA"].get(17), seen["TXA"].get(19)  # type: ignore[union-attr]
+    return MdmMessage(
+        header=header,
+        item=item,
+        identifiers=identifiers,
+        visit=visit,
+        parent_document=t.opt(seen["TXA"].get(13)),  # type: ignore[union-attr]
+        completion_status=None if status in ("", "AU") else status,
+        availability=None if availability in ("", "AV") else availability,
+    )
 
 
 def _obx(
@@ -208,12 +224,20 @@ def write(d: MdmMessage) -> Message:
         evn.to_segment(d.header.trigger_event, item.created, d.header.version),
         pid.to_segment(item.patient, d.identifiers, item.patient.sender_reference),
         pv1.to_segment(d.visit),
-        txa.to_segment(c, item.id if item.id != c.id else None, item.kind),
+        txa.to_segment(
+            c,
+            item.id if item.id != c.id else None,
+            item.kind,
+            parent=d.parent_document,
+            status=d.completion_status or "AU",
+            availability=d.availability or "AV",
+        ),
     ]
     n = 0
-    for text_line in c.text.split("\n"):
-        n += 1
-        segments.append(_obx(n, "TX", TEXT_CODE, text_line))
+    if c.text or EVENTS.get(d.header.trigger_event) != "MDM_T01":  # a notice without content: no OBX
+        for text_line in c.text.split("\n"):
+            n += 1
+            segments.append(_obx(n, "TX", TEXT_CODE, text_line))
     f = item.filing
     if f is not None:
         e = f.journal_entry

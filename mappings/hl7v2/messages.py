@@ -1,27 +1,31 @@
 """Which HL7 v2 messages the gateway reads and writes, and the dispatch between ER7 and canonical.
 
-Inbound: ADT^A04/A08/A28/A31 -> :class:`AdtMessage` (Patient), ORU^R01 -> :class:`OruMessage` (Patient +
-Measurements), MDM^T02 -> :class:`MdmMessage` (PostboxItem), REF^I12 -> :class:`RefMessage`
-(ConsultRequest), RRI^I12 and ACK for the replies we receive. Outbound: the same writers, built from
-the canonical model by :func:`mappings.hl7v2.mdm.from_postbox`, :func:`mappings.hl7v2.oru.from_measurements`,
-:func:`mappings.hl7v2.ref.reply_to` and :func:`mappings.hl7v2.ack.build_ack`.
+Inbound: ADT^A01-A13/A28/A31/A40 -> :class:`AdtMessage` (Patient, visit, merge), ORU^R01/R30 ->
+:class:`OruMessage` (Patient + Measurements), MDM^T01-T11 -> :class:`MdmMessage` (PostboxItem), ORM^O01
+and OML^O21 -> :class:`OrderMessage` (orders), SIU^S12-S15 -> :class:`SiuMessage` (appointment), REF^I12
+-> :class:`RefMessage` (ConsultRequest), RRI^I12 and ACK for the replies we receive. Outbound: the same
+writers, built from the canonical model by :func:`mappings.hl7v2.mdm.from_postbox`,
+:func:`mappings.hl7v2.oru.from_measurements`, :func:`mappings.hl7v2.ref.reply_to` and
+:func:`mappings.hl7v2.ack.build_ack`.
 
-An unsupported MSH-9 message type is ``HL7-012``, an unsupported trigger event of a known type ``HL7-014``.
-"""
+An unsupported MSH-9 message type is ``HL7-012``, an unsupported trigger event of a known type
+``HL7-014``."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from mappings.hl7v2 import ack, adt, mdm, oru, ref
+from mappings.hl7v2 import ack, adt, mdm, orm, oru, ref, siu
 from mappings.hl7v2.canonical import (
     AckMessage,
     AdtMessage,
     Hl7Canonical,
     MdmMessage,
+    OrderMessage,
     OruMessage,
     RefMessage,
     RriMessage,
+    SiuMessage,
 )
 from mappings.hl7v2.er7 import Hl7ParseError, Message, parse_bytes
 from mappings.problems import InputError, ProblemSink
@@ -30,8 +34,11 @@ Reader = Callable[[Message, ProblemSink], Hl7Canonical | None]
 
 READERS: dict[str, dict[str, Reader]] = {
     "ADT": {e: adt.read for e in adt.EVENTS},
-    "ORU": {"R01": oru.read},
-    "MDM": {"T02": mdm.read},
+    "ORU": {e: oru.read for e in oru.EVENTS},
+    "MDM": {e: mdm.read for e in mdm.EVENTS},
+    "ORM": {"O01": orm.read},
+    "OML": {"O21": orm.read},
+    "SIU": {e: siu.read for e in siu.EVENTS},
     "REF": {"I12": ref.read_ref},
     "RRI": {"I12": ref.read_rri},
     "ACK": {"": ack.read},
@@ -40,11 +47,21 @@ WRITERS: dict[type, Callable[..., Message]] = {
     AdtMessage: adt.write,
     OruMessage: oru.write,
     MdmMessage: mdm.write,
+    OrderMessage: orm.write,
+    SiuMessage: siu.write,
     RefMessage: ref.write_ref,
     RriMessage: ref.write_rri,
     AckMessage: ack.write,
 }
-INBOUND = ("ADT^A04", "ADT^A08", "ADT^A28", "ADT^A31", "ORU^R01", "MDM^T02", "REF^I12")
+INBOUND = (
+    *(f"ADT^{e}" for e in adt.EVENTS),
+    *(f"ORU^{e}" for e in oru.EVENTS),
+    *(f"MDM^{e}" for e in mdm.EVENTS),
+    "ORM^O01",
+    "OML^O21",
+    *(f"SIU^{e}" for e in siu.EVENTS),
+    "REF^I12",
+)
 """What the MLLP listener accepts (RRI and ACK are replies; they come back on our own connections)."""
 
 

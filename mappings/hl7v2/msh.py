@@ -1,7 +1,7 @@
 """MSH[MessageHeader] (HL7 v2.5 §2.14.9; V2-to-FHIR IG "MSH[MessageHeader]").
 
 MSH-1/MSH-2 are the delimiters (the tokenizer reads them); MSH-9 message type^trigger^structure,
-MSH-10 control id, MSH-11 processing id and MSH-12 version are required. We accept versions 2.3 to
+MSH-10 control id, MSH-11 processing id and MSH-12 version are required. We accept versions 2.1 to
 2.8.2 (``HL7-013`` otherwise) and write 2.5. MSH-15/MSH-16 select enhanced acknowledgement mode.
 """
 
@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from mappings.hl7v2 import er7
 from mappings.hl7v2.canonical import Hd, MessageHeader
-from mappings.hl7v2.datatypes import fmt_dtm, opt, parse_dtm
+from mappings.hl7v2.datatypes import fmt_dtm, opt, parse_dtm, set_sender_offset
 from mappings.hl7v2.er7 import Codec, Delimiters, Segment
 from mappings.hl7v2.trace import warn_unread
 from mappings.problems import ProblemSink
 
-VERSIONS = frozenset({"2.3", "2.3.1", "2.4", "2.5", "2.5.1", "2.6", "2.7", "2.7.1", "2.8", "2.8.1", "2.8.2"})
+VERSIONS = frozenset(
+    {"2.1", "2.2", "2.3", "2.3.1", "2.4", "2.5", "2.5.1", "2.6", "2.7", "2.7.1", "2.8", "2.8.1", "2.8.2"}
+)
 ACK_TYPES = frozenset({"AL", "NE", "ER", "SU"})
 READ = frozenset({3, 4, 5, 6, 7, 9, 10, 11, 12, 15, 16, 17, 18})
 
@@ -56,7 +58,7 @@ def from_segment(seg: Segment, sink: ProblemSink) -> MessageHeader | None:
             sink.error("HL7-010", seg.loc(n), f"MSH-{n} is required")
             ok = False
     if version and version not in VERSIONS:
-        sink.error("HL7-013", seg.loc(12), f"version {version!r} is not supported (2.3 to 2.8.2)")
+        sink.error("HL7-013", seg.loc(12), f"version {version!r} is not supported (2.1 to 2.8.2)")
         ok = False
     for n in (15, 16):
         v = seg.get(n)
@@ -64,7 +66,9 @@ def from_segment(seg: Segment, sink: ProblemSink) -> MessageHeader | None:
             sink.error("HL7-011", seg.loc(n), f"acknowledgement type {v!r} is not AL, NE, ER or SU")
             ok = False
     raw7 = seg.get(7)
+    set_sender_offset(None)  # MSH-7 itself: its own offset or Amsterdam
     ts = parse_dtm(raw7, seg.loc(7), sink) if raw7 else None
+    set_sender_offset(raw7)
     warn_unread(seg, READ, sink)
     if not ok:
         return None

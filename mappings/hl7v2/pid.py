@@ -4,7 +4,8 @@ PID-3 identifiers: the BSN as ``<bsn>^^^NLMINBIZA^NNNLD`` (11-test checked, ``HL
 identifier is kept as an :class:`~mappings.hl7v2.canonical.Identifier`. PID-5 the name (first
 repetition; XPN with own and partner name parts, see :mod:`mappings.hl7v2.datatypes`), PID-7 birth date,
 PID-8 administrative sex (M F O U A N), PID-11 address, PID-13 home and PID-14 business telecom,
-PID-29/PID-30 death date and indicator.
+PID-29/PID-30 death date and indicator; PID-2, PID-4, PID-18, PID-19, PID-20 further identifiers (written
+back in PID-3). A valued field neither read nor in :data:`LISTED` refuses the message (``HL7-053``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,17 @@ from mappings.hl7v2.er7 import FieldValue, Segment
 from mappings.hl7v2.trace import warn_unread
 from mappings.problems import ProblemSink
 
-READ = frozenset({1, 3, 5, 7, 8, 11, 13, 14, 29, 30})
+READ = frozenset({1, 2, 3, 4, 5, 7, 8, 11, 13, 14, 18, 19, 20, 29, 30})
+LISTED = frozenset(
+    {6, 9, 10, 12, 15, 16, 17, 21, 22, 23, 24, 25, 26, 27, 28, 31, 32, 33, 34, 35, 36, 37, 38, 39}
+)
+"""Not mapped by design, listed as information (``HL7-060``): mother's maiden name, alias, race, county,
+language, marital status, religion, mother's identifier, ethnic group, birth place, multiple birth and birth
+order, citizenship, veteran status, nationality, identity (un)reliability, last update, species ... (v2.5
+§3.4.2); a Dutch GP record keeps none of these for a patient."""
+OTHER_IDS = ((2, None), (4, None), (18, "AN"), (19, "SS"), (20, "DL"))
+"""PID-2 patient id and PID-4 alternate id (CX), PID-18 account number (CX), PID-19 social security number
+(ST) and PID-20 driver's licence (DLN): kept as identifiers of that type (table 0203)."""
 GENDER = {"male": "M", "female": "F", "other": "O", "unknown": "U"}
 GENDER_BACK = {"M": "male", "F": "female", "O": "other", "A": "other", "U": "unknown", "N": "unknown"}
 
@@ -48,6 +59,13 @@ def read_parts(seg: Segment, sink: ProblemSink) -> dict[str, Any]:
             identifiers.append(
                 Identifier(value=value, authority=t.opt(t.comp(comps, 4)), type=t.opt(t.comp(comps, 5)))
             )
+    for n, kind in OTHER_IDS:
+        for comps in seg.all_components(n) if seg.raw(n) else ():
+            value = t.comp(comps, 1)
+            if value:
+                authority = t.comp(comps, 2) if n == 20 else t.comp(comps, 4)  # DLN.2 the issuing state
+                typ = kind or t.comp(comps, 5) or None
+                identifiers.append(Identifier(value=value, authority=t.opt(authority), type=typ))
     names = seg.all_components(5)
     name = t.read_name(names[0], 1, seg.loc(5), sink) if names else None
     if len(names) > 1:
@@ -71,7 +89,7 @@ def read_parts(seg: Segment, sink: ProblemSink) -> dict[str, Any]:
         if (x := t.read_xtn(c, seg.loc(14, i), sink, default_use="work"))
     ]
     deceased = _date(seg, 29, sink)
-    warn_unread(seg, READ, sink)
+    warn_unread(seg, READ, sink, LISTED)
     return {
         "bsn": bsn,
         "name": name,

@@ -15,18 +15,38 @@ from mappings.hl7v2.er7 import Segment
 from mappings.problems import ProblemSink
 
 
-def warn_unread(seg: Segment, read: frozenset[int], sink: ProblemSink) -> None:
+def warn_unread(
+    seg: Segment, read: frozenset[int], sink: ProblemSink, listed: frozenset[int] = frozenset()
+) -> None:
     """``HL7-053`` for every valued field of ``seg`` not in ``read`` (the explicit null ``""`` counts as
-    empty)."""
+    empty): an error, so the message is refused, unless the field is in ``listed`` (deliberately not
+    mapped: reported as information ``HL7-060``, once per segment)."""
     fields = seg.fields
+    skipped: list[int] = []
     for n in _unread(read, len(fields), 3 if fields[0] == "MSH" else 1):
         f = fields[n]
         if f and f != '""':
-            sink.warning(
-                "HL7-053",
-                seg.loc(n),
-                f"{seg.fields[0]}-{n} is not read by the gateway; its value is not kept",
-            )
+            if n in listed:
+                skipped.append(n)
+            elif listed:
+                sink.error(
+                    "HL7-053",
+                    seg.loc(n),
+                    f"{seg.fields[0]}-{n} is not mapped by the gateway; the message is refused rather than "
+                    "accepted without it",
+                )
+            else:
+                sink.warning(
+                    "HL7-053",
+                    seg.loc(n),
+                    f"{seg.fields[0]}-{n} is not read by the gateway; its value is not kept",
+                )
+    if skipped:
+        sink.info(
+            "HL7-060",
+            seg.loc(),
+            "not mapped by design: " + ", ".join(f"{fields[0]}-{n}" for n in skipped),
+        )
 
 
 @lru_cache(maxsize=512)

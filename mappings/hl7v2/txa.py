@@ -1,15 +1,15 @@
 """TXA[DocumentReference] (HL7 v2.5 §9.6.1) -> the canonical Correspondence of a postbox item.
 
-TXA-2 document type carries the NHG Tabel 69 kind of correspondence (the Dutch use of this
-user-defined table 0270), TXA-3 ``TX``, TXA-4 activity date/time -> ``date``, TXA-5 primary activity
-provider -> ``sender_name`` (FN.1 of XCN.2 when written by us; composed from the name parts otherwise),
-TXA-12 unique document number -> ``id``, TXA-14 placer order number -> ``sender_reference``, TXA-16 unique
-document file name -> the postbox item id, TXA-17 completion status (``AU`` written; ``IP``/``IN``/``DI``
-refused, ``HL7-058``), TXA-19 availability ``AV``, TXA-23 distributed copies -> ``addressee_name``.
-Three v2.6 fields are used in any version (a v2.5 receiver ignores fields it does not know, §2.5.5):
-TXA-24 folder assignment -> the postbox item kind (``consult-answer^^HISGW``), TXA-25 document title ->
-``subject``, TXA-28 creating specialty -> ``sender_discipline``.
-"""
+TXA-2 document type carries the NHG Tabel 69 kind of correspondence (the Dutch use of this user-defined
+table 0270), TXA-3 ``TX``, TXA-4 activity date/time -> ``date``, TXA-5 primary activity provider ->
+``sender_name`` (FN.1 of XCN.2 when written by us; composed from the name parts otherwise), TXA-12 unique
+document number -> ``id``, TXA-13 parent document (kept by the MDM message), TXA-14 placer order number ->
+``sender_reference``, TXA-16 unique document file name -> the postbox item id, TXA-17 completion status
+(``AU`` written unless another was read; ``IP``/``IN``/``DI`` refused, ``HL7-058``), TXA-19 availability
+(``AV`` unless another was read), TXA-23 distributed copies -> ``addressee_name``. Three v2.6 fields are
+used in any version (a v2.5 receiver ignores fields it does not know, §2.5.5): TXA-24 folder assignment ->
+the postbox item kind (``consult-answer^^HISGW``), TXA-25 document title -> ``subject``, TXA-28 creating
+specialty -> ``sender_discipline``."""
 
 from __future__ import annotations
 
@@ -22,7 +22,12 @@ from mappings.hl7v2.er7 import FieldValue, Segment
 from mappings.hl7v2.trace import warn_unread
 from mappings.problems import ProblemSink
 
-READ = frozenset({1, 2, 3, 4, 5, 12, 14, 16, 17, 19, 23, 24, 25, 28})
+READ = frozenset({1, 2, 3, 4, 5, 12, 13, 14, 16, 17, 19, 23, 24, 25, 28})
+LISTED = frozenset({6, 7, 8, 9, 10, 11, 20, 21, 22, 26, 27, 29, 30, 31, 32})
+"""Not mapped by design, listed as information (``HL7-060``): origination, transcription and edit times,
+originator, authenticators, transcriptionist, storage status, change reason, authentication, v2.6+
+administrative fields. TXA-15 filler order number (an identifier) and TXA-18 confidentiality status (a
+status the postbox must honour) refuse the message (``HL7-053``)."""
 KINDS = frozenset({"feedback", "consult-answer", "letter", "result"})
 NOT_FINAL = frozenset({"IP", "IN", "DI"})
 HISGW = "HISGW"
@@ -45,7 +50,7 @@ def _person_text(comps: list[list[str]]) -> str | None:
 
 def read_parts(seg: Segment, sink: ProblemSink) -> dict[str, Any]:
     """Correspondence keyword arguments plus ``item_id`` and ``item_kind``."""
-    warn_unread(seg, READ, sink)
+    warn_unread(seg, READ, sink, LISTED)
     status = seg.get(17)
     if status in NOT_FINAL:
         sink.error(
@@ -77,7 +82,15 @@ def read_parts(seg: Segment, sink: ProblemSink) -> dict[str, Any]:
     }
 
 
-def to_segment(c: m.Correspondence, item_id: str | None, item_kind: str) -> tuple[str, list[FieldValue]]:
+def to_segment(
+    c: m.Correspondence,
+    item_id: str | None,
+    item_kind: str,
+    *,
+    parent: str | None = None,
+    status: str = "AU",
+    availability: str = "AV",
+) -> tuple[str, list[FieldValue]]:
     fields: list[FieldValue] = [
         "1",  # TXA-1
         c.kind,  # TXA-2
@@ -91,13 +104,13 @@ def to_segment(c: m.Correspondence, item_id: str | None, item_kind: str) -> tupl
         None,
         None,  # TXA-6 .. TXA-11
         c.id,  # TXA-12
-        None,  # TXA-13
+        parent,  # TXA-13 parent document number
         c.sender_reference,  # TXA-14
         None,  # TXA-15
         item_id,  # TXA-16
-        "AU",  # TXA-17
+        status,  # TXA-17
         None,  # TXA-18
-        "AV",  # TXA-19
+        availability,  # TXA-19
         None,
         None,
         None,  # TXA-20 .. TXA-22
