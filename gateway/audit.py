@@ -83,6 +83,8 @@ class Agent:
     role: tuple[str, str, str | None] | None = None
     """(system, code, display), e.g. UZI role code ``01.015`` huisarts."""
     network: str | None = None
+    request_id: str | None = None
+    """The HTTP request's ``X-Request-ID`` (an entity of the event: IHE BALP ``XrequestId``)."""
 
     @classmethod
     def from_principal(cls, principal, network: str | None) -> Agent:
@@ -145,6 +147,13 @@ _SOURCE = {
     ],
 }
 _agent_cache: dict[tuple, list[dict[str, Any]]] = {}
+
+
+_REQUEST_ID = {
+    "system": "http://profiles.ihe.net/ITI/BALP/CodeSystem/BasicAuditEntityType",
+    "code": "XrequestId",
+}
+"""IHE Basic Audit Log Patterns (BALP) §3.5.1: the request's ``X-Request-Id`` as an entity."""
 
 
 def _agents(who: Agent) -> list[dict[str, Any]]:
@@ -212,6 +221,8 @@ def _build(
         for system, value in patient_identifiers
     ]
     entity += [{"what": {"reference": ref}, "type": _OBJECT} for ref in entities]
+    if who.request_id:
+        entity.append({"what": {"identifier": {"value": who.request_id}}, "type": _REQUEST_ID})
     if query_params is not None:
         names = ",".join(sorted(set(query_params)))
         entity.append(

@@ -29,6 +29,7 @@ from sqlalchemy import Connection, delete, false, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from gateway import rawsql, tenancy
+from gateway.fhir import cursor
 from gateway.fhir.index import index_rows, parse_reference, walk
 from gateway.fhir.outcome import FhirError, not_found
 from gateway.fhir.resources import RESOURCES
@@ -81,6 +82,8 @@ class SearchResult:
     matches: list[tuple[str, str, bytes]]  # (type, id, body)
     included: list[tuple[str, str, bytes]]
     patients: list[str]
+    next_key: list | None = None
+    """The sort key of the last match when more follow (for the ``next`` link's ``_cursor``)."""
 
 
 def patient_refs(resource_dict: dict, base_url: str) -> tuple[str, ...]:
@@ -295,25 +298,35 @@ class Store:
         if spec.total or spec.count == 0:
             total = conn.execute(select(func.count()).select_from(ids.subquery())).scalar_one()
         matches: list[tuple[str, str, bytes]] = []
+        next_key: list | None = None
         if spec.count:
-            rows = conn.execute(
-                select(r.c.res_id, r.c.body)
+            keys = [expr.label(f"k{i}") for i, (expr, _desc) in enumerate(spec.keys)]
+            conds = list(spec.conditions)
+            if spec.cursor is not None:
+                conds.append(cursor.after(spec.keys, spec.cursor))
+            stmt = (
+                select(r.c.res_id, r.c.body, *keys)
                 .where(
                     r.c.res_type == spec.rtype,
                     r.c.deleted == false(),
                     tenancy.visible(r.c.res_type, r.c.res_id, orgs),
-                    *spec.conditions,
+                    *conds,
                 )
-                .order_by(*spec.order)
-                .limit(spec.count)
-                .offset(spec.offset)
-            ).all()
+                .order_by(*[expr.desc() if desc else expr.asc() for expr, desc in spec.keys])
+                .limit(spec.count + 1)
+            )
+            if spec.cursor is None and spec.offset:
+                stmt = stmt.offset(spec.offset)
+            rows = conn.execute(stmt).all()
+            if len(rows) > spec.count:
+                rows = rows[: spec.count]
+                next_key = list(rows[-1][2:])
             matches = [(spec.rtype, row.res_id, row.body) for row in rows]
         page_ids = [m[1] for m in matches]
         included = self._includes(conn, orgs, spec, page_ids) if page_ids else []
         patients = self._patients_of(conn, spec.rtype, page_ids)
         patients += patients_of_bodies((i[2] for i in included), self.base_url)
-        return SearchResult(total, matches, included, list(dict.fromkeys(patients)))
+        return SearchResult(total, matches, included, list(dict.fromkeys(patients)), next_key)
 
     def _patients_of(self, conn: Connection, rtype: str, ids: list[str]) -> list[str]:
         if not ids:

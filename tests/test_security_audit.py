@@ -155,7 +155,7 @@ def test_every_route_returning_patient_data_audits_the_patient(officers):
     role = f"PractitionerRole/{d.specialists['dr. Hart']}"
     spec = param("specialist", {"reference": role})
 
-    calls: dict[tuple[str, str], list[tuple[str, str, str, dict | None]]] = {
+    calls: dict[tuple[str, str], list[tuple[str, str, str, dict | str | None]]] = {
         ("GET", "/{type}/_history"): [
             ("practice-a", "GET", "/Observation/_history", None),
             ("practice-a", "GET", "/Patient/_history", None),
@@ -171,6 +171,10 @@ def test_every_route_returning_patient_data_audits_the_patient(officers):
             ("practice-a", "GET", "/Observation?_include=Observation:subject", None),
             ("practice-a", "GET", "/Patient?_revinclude=Observation:subject", None),
             ("hospital-h", "GET", "/Task?_include=Task:patient", None),
+        ],
+        ("POST", "/{type}/_search"): [  # a str body: a form
+            ("practice-a", "POST", "/Observation/_search", f"subject={pref}&_include=Observation:subject"),
+            ("hospital-h", "POST", "/Patient/_search", "_revinclude=Observation:subject"),
         ],
         ("POST", "/{type}"): [("practice-a", "POST", "/Observation", plain)],
         ("PUT", "/{type}"): [
@@ -262,7 +266,11 @@ def test_every_route_returning_patient_data_audits_the_patient(officers):
     for key, reqs in [*calls.items(), *later.items()]:
         for who, method, path, body in reqs:
             before = _last_seq(svc)
-            r = svc.request(method, path, as_=who, json=body)
+            if isinstance(body, str):
+                form = {"Content-Type": "application/x-www-form-urlencoded"}
+                r = svc.request(method, path, as_=who, content=body, headers=form)
+            else:
+                r = svc.request(method, path, as_=who, json=body)
             assert r.status_code < 300, (key, path, r.status_code, r.text[:500])
             returned = _patients_in(r.json(), base) if r.content else set()
             if method == "DELETE":

@@ -31,6 +31,7 @@ MATRIX: dict[tuple[str, str], str] = {
     ("GET", "/openapi.json"): "token",
     ("POST", "/"): "token",
     ("GET", "/{type}"): "token",
+    ("POST", "/{type}/_search"): "token",
     ("POST", "/{type}"): "token",
     ("PUT", "/{type}"): "token",
     ("DELETE", "/{type}"): "token",
@@ -114,7 +115,9 @@ def _requests_for(method: str, path: str, rd) -> list[tuple[str, str, bytes | No
     for rtype in rd.types or (None,):
         concrete = path.replace("{type}", rtype or "").replace("{id}", "x").replace("{vid}", "1")
         body = None
-        if method in ("POST", "PUT"):
+        if path.endswith("/_search"):
+            body = b"_count=1"
+        elif method in ("POST", "PUT"):
             body = orjson.dumps(minimal(rtype) if rtype else {"resourceType": "Bundle", "type": "batch"})
         out.append((method, concrete, body))
     return out
@@ -267,10 +270,15 @@ def test_token_endpoint_refuses_bad_assertions(service, case):
 
 def test_token_request_form_errors(service):
     good = service.assertion("practice-a")
+    # SMART lets the server grant a subset: scopes it does not serve are left out, not a refusal
     assert (
-        _token_request(service, good, scope="system/Patient.read patient/Patient.read").json()["error"]
-        == "invalid_scope"
+        _token_request(service, good, scope="system/Patient.read patient/Patient.read").json()["scope"]
+        == "system/Patient.read"
     )
+    only_other = _token_request(
+        service, service.assertion("practice-a"), scope="launch/patient patient/*.read"
+    )
+    assert only_other.status_code == 400 and only_other.json()["error"] == "invalid_scope"
     assert (
         _token_request(service, service.assertion("practice-a"), scope="").json()["error"] == "invalid_scope"
     )
@@ -287,6 +295,25 @@ def test_scopes_are_granted_within_the_clients_allowance(service):
     assert r.status_code == 400 and r.json()["error"] == "invalid_scope"
     r = _token_request(service, service.assertion("practice-a"), scope="system/AuditEvent.read")
     assert r.json()["error"] == "invalid_scope"  # a wildcard never covers the audit log
+    # a scope allowed in part is granted as its allowed part (SMART: the server may grant a subset)
+    r = _token_request(
+        service,
+        service.assertion("reader-a"),
+        scope="launch/patient openid system/*.cruds system/Patient.cruds",
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["scope"] == "system/*.rs system/Patient.rs"
+    token = r.json()["access_token"]
+    h = {"Authorization": f"Bearer {token}"}
+    assert service.http.get("/Patient", headers=h).status_code == 200
+    assert (
+        service.http.post(
+            "/Patient", content=b"{}", headers={**h, "Content-Type": "application/fhir+json"}
+        ).status_code
+        == 403
+    )
+    r = _token_request(service, service.assertion("practice-a"), scope="system/*.cruds system/*.read")
+    assert r.json()["scope"] == "system/*.cruds system/*.read"
 
 
 def test_insufficient_scope_is_403(service):

@@ -11,6 +11,7 @@ is served as stored.
 from __future__ import annotations
 
 import logging
+import re
 import time
 import uuid
 from typing import cast
@@ -59,6 +60,16 @@ def _not_allowed(path: str) -> FhirError:
     )
 
 
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+def request_id_of(request: Request) -> str:
+    """The caller's ``X-Request-ID`` if it is a plain token (letters, digits, ``._:-``, at most 128),
+    otherwise a new one: echoed in the answer, written to the request log and the AuditEvent."""
+    given = request.headers.get("x-request-id")
+    return given if given and _REQUEST_ID.match(given) else uuid.uuid4().hex
+
+
 def _endpoint(gw: Gateway, route: RouteDef):
     handler = route.handler
     label = route.path
@@ -66,6 +77,8 @@ def _endpoint(gw: Gateway, route: RouteDef):
     async def endpoint(request: Request) -> Response:
         started = time.perf_counter()
         client_id = None
+        request_id = request_id_of(request)
+        request.scope.setdefault("state", {})["request_id"] = request_id
         params = request.path_params
         try:
             if "type" in params and request.scope["path"].rstrip("/") in STATIC_PATHS:
@@ -91,10 +104,13 @@ def _endpoint(gw: Gateway, route: RouteDef):
             response = error_response(exc)
         except Exception:  # noqa: BLE001 - never a traceback to the caller
             incident = uuid.uuid4().hex[:12]
-            log.exception("request failed", extra={"route": label, "incident": incident})
+            log.exception(
+                "request failed", extra={"route": label, "incident": incident, "request_id": request_id}
+            )
             response = error_response(
                 FhirError(500, "exception", "API-050", f"internal error (incident {incident})")
             )
+        response.headers["X-Request-ID"] = request_id
         elapsed = time.perf_counter() - started
         gw.metrics.observe(route.method, label, response.status_code, elapsed)
         if gw.settings.log_requests:
@@ -107,6 +123,7 @@ def _endpoint(gw: Gateway, route: RouteDef):
                     "status": response.status_code,
                     "ms": round(elapsed * 1000, 2),
                     "client": client_id,
+                    "request_id": request_id,
                 }
             )
         return response

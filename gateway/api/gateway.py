@@ -16,7 +16,7 @@ import logging
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import Connection, Engine
@@ -75,9 +75,11 @@ class Gateway:
 
     def ctx(self, principal: Principal, request: Request) -> ix.Ctx:
         network = request.client.host if request.client else None
-        return ix.Ctx(
-            principal, audit_mod.Agent.from_principal(principal, network), self.store, self.settings
-        )
+        agent = audit_mod.Agent.from_principal(principal, network)
+        request_id = request.scope.get("state", {}).get("request_id")
+        if request_id:
+            agent = replace(agent, request_id=request_id)
+        return ix.Ctx(principal, agent, self.store, self.settings)
 
     def _event(self, ctx: ix.Ctx, result: ix.Result) -> audit_mod.Pending:
         return audit_mod.prepare(

@@ -19,6 +19,7 @@ from sqlalchemy import ColumnElement, Connection, func, or_, select
 
 from gateway.audit import Agent, visible_events
 from gateway.auth.tokens import Principal
+from gateway.fhir import cursor
 from gateway.fhir.index import date_range
 from gateway.fhir.outcome import PROBLEM_SYSTEM, FhirError, problems_error
 from gateway.fhir.resources import RESOURCES
@@ -362,6 +363,29 @@ def _links(
     return links
 
 
+def _cursor_links(
+    ctx: Ctx,
+    path: str,
+    params: list[tuple[str, str]],
+    count: int,
+    items: list[tuple[str, str]],
+    next_key: list | None,
+) -> list[dict]:
+    """``self`` (this page, its ``_cursor`` included) and, when more follow, ``next`` with the keyset
+    cursor after this page's last row (gateway/fhir/cursor.py)."""
+    kept = [(k, v) for k, v in params if k not in ("_count", "_offset")] + [("_count", str(count))]
+    here = [(k, v) for k, v in items if k == "_cursor"][:1]
+    links = [{"relation": "self", "url": f"{ctx.base}/{path}?" + urlencode(kept + here)}]
+    if count and next_key is not None:
+        links.append(
+            {
+                "relation": "next",
+                "url": f"{ctx.base}/{path}?" + urlencode([*kept, ("_cursor", cursor.encode(next_key))]),
+            }
+        )
+    return links
+
+
 def _bundle(kind: str, total: int | None, links: list[dict], entries: list[dict]) -> bytes:
     _, instant = now_instant()
     bundle: dict = {
@@ -432,7 +456,7 @@ def search(
     ]
     if spec.ignored:
         entries.append(_ignored_outcome(spec.ignored))
-    links = _links(ctx, rtype, spec.params, spec.count, spec.offset, found.total, len(found.matches))
+    links = _cursor_links(ctx, rtype, spec.params, spec.count, items, found.next_key)
     body = _bundle("searchset", found.total, links, entries)
     objects = [f"{t}/{i}" for t, i, _ in found.matches] + [f"{t}/{i}" for t, i, _ in included]
     return Result(
@@ -536,7 +560,8 @@ def _read_audit(conn: Connection, ctx: Ctx, rid: str) -> Result:
 
 
 def _search_audit(conn: Connection, ctx: Ctx, items: list[tuple[str, str]], strict: bool) -> Result:
-    """AuditEvent search: date, patient, action, outcome, _id, _count, _offset (own organisation's events)."""
+    """AuditEvent search: date, patient, action, outcome, _id, _count, _cursor (keyset on the log's
+    sequence, newest first), _offset (own organisation's events)."""
     a, ap = audit_log, audit_patient
     conds: list[ColumnElement[bool]] = [visible_events(ctx.orgs)]
     count, offset = ctx.settings.page_size, 0
@@ -546,6 +571,7 @@ def _search_audit(conn: Connection, ctx: Ctx, items: list[tuple[str, str]], stri
         if k not in (
             "_count",
             "_offset",
+            "_cursor",
             "_id",
             "action",
             "outcome",
@@ -563,11 +589,18 @@ def _search_audit(conn: Connection, ctx: Ctx, items: list[tuple[str, str]], stri
             continue
         if not v and k not in ("_format", "_pretty"):
             raise FhirError(400, "invalid", "API-021", f"parameter {k} has no value", k)
-        used.append((k, v))
+        if k != "_cursor":
+            used.append((k, v))
         if k == "_count":
             count = _bounded(v, k, 0, ctx.settings.max_page_size)
         elif k == "_offset":
             offset = _bounded(v, k, 0, 10_000_000)
+        elif k == "_cursor":
+            after_seq = cursor.decode(v, 1)[0]
+            if not isinstance(after_seq, int):
+                raise FhirError(400, "invalid", "API-023", "_cursor is not a cursor this server gave", k)
+            conds.append(a.c.seq < after_seq)
+            offset = 0
         elif k == "_id":
             conds.append(a.c.event_id.in_(v.split(",")))
         elif k in ("action", "outcome"):
@@ -584,11 +617,19 @@ def _search_audit(conn: Connection, ctx: Ctx, items: list[tuple[str, str]], stri
     total = conn.execute(select(func.count()).select_from(a).where(*conds)).scalar_one()
     rows = (
         conn.execute(
-            select(a.c.event_id, a.c.body).where(*conds).order_by(a.c.seq.desc()).limit(count).offset(offset)
+            select(a.c.event_id, a.c.body, a.c.seq)
+            .where(*conds)
+            .order_by(a.c.seq.desc())
+            .limit(count + 1)
+            .offset(offset)
         ).all()
         if count
         else []
     )
+    next_key = None
+    if len(rows) > count:
+        rows = rows[:count]
+        next_key = [rows[-1].seq]
     entries = [
         {
             "fullUrl": f"{ctx.base}/AuditEvent/{r.event_id}",
@@ -600,7 +641,7 @@ def _search_audit(conn: Connection, ctx: Ctx, items: list[tuple[str, str]], stri
     if ignored:
         entries.append(_ignored_outcome(ignored))
     body = _bundle(
-        "searchset", total, _links(ctx, "AuditEvent", used, count, offset, total, len(rows)), entries
+        "searchset", total, _cursor_links(ctx, "AuditEvent", used, count, items, next_key), entries
     )
     return Result(
         200,

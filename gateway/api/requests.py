@@ -7,6 +7,7 @@ the FHIR answers (a :class:`~gateway.api.interactions.Result`, an OperationOutco
 
 from __future__ import annotations
 
+from email.utils import parsedate_to_datetime
 from urllib.parse import parse_qsl
 
 import orjson
@@ -35,7 +36,18 @@ class NotServed(GatewayError):
 
 def query(request: Request) -> list[tuple[str, str]]:
     """The query parameters in order, repeated names kept; refused if broken, over-long or holding NUL."""
-    raw = request.scope.get("query_string", b"").decode("latin-1")
+    return _pairs(request.scope.get("query_string", b"").decode("latin-1"))
+
+
+async def search_form(request: Request, limit: int) -> list[tuple[str, str]]:
+    """``POST [type]/_search`` (FHIR R4 http.html §3.1.0.9 "search"): the URL's parameters then the
+    form body's, read as one query (same limits, same refusals)."""
+    raw = (await body(request, limit, form=True)).decode("latin-1")
+    url = request.scope.get("query_string", b"").decode("latin-1")
+    return _pairs("&".join(x for x in (url, raw) if x))
+
+
+def _pairs(raw: str) -> list[tuple[str, str]]:
     if not raw:
         return []
     try:
@@ -125,12 +137,55 @@ def json_answer(value: object, status: int = 200, media_type: str = "application
     return Response(orjson.dumps(value), status_code=status, media_type=media_type, **kw)
 
 
+def _not_modified(request: Request, result: Result) -> bool:
+    """Conditional read (FHIR R4 http.html §3.1.0.5.2, RFC 9110 §13.1.2 and §13.1.3): the copy the
+    caller holds is current if ``If-None-Match`` names the version's ETag or, without that header,
+    ``If-Modified-Since`` is not before ``Last-Modified``."""
+    if result.status != 200 or result.subtype not in ("read", "vread"):
+        return False
+    etag = result.headers.get("ETag")
+    wanted = request.headers.get("if-none-match")
+    if wanted is not None:
+        tags = {t.strip().removeprefix("W/") for t in wanted.split(",")}
+        return etag is not None and ("*" in tags or etag.removeprefix("W/") in tags)
+    since, modified = request.headers.get("if-modified-since"), result.headers.get("Last-Modified")
+    if since and modified:
+        try:
+            return parsedate_to_datetime(modified) <= parsedate_to_datetime(since)
+        except (TypeError, ValueError):
+            return False  # an unreadable date is ignored (RFC 9110 §13.1.3)
+    return False
+
+
+WRITES = ("create", "update", "patch")
+
+
 def result_response(request: Request, result: Result) -> Response:
-    """An interaction's answer, without its body if the caller asked ``Prefer: return=minimal``."""
+    """An interaction's answer, shaped by ``Prefer: return=`` (FHIR R4 http.html §3.1.0.8.4: ``minimal``
+    no body, ``OperationOutcome`` an outcome instead of the resource, ``representation`` the resource)
+    and answered 304 to a conditional read that the caller's copy satisfies."""
+    if _not_modified(request, result):
+        keep = {k: v for k, v in result.headers.items() if k in ("ETag", "Last-Modified")}
+        return Response(status_code=304, headers=keep)
     prefer = request.headers.get("prefer", "")
     content = result.body
     if "return=minimal" in prefer and result.status in (200, 201):
         content = None
+    elif "return=OperationOutcome" in prefer and result.status in (200, 201) and result.subtype in WRITES:
+        where = result.entities[0] if result.entities else result.subtype
+        content = orjson.dumps(
+            {
+                "resourceType": "OperationOutcome",
+                "issue": [
+                    {
+                        "severity": "information",
+                        "code": "informational",
+                        "details": {"text": f"{result.subtype} of {where} done"},
+                        "expression": [where],
+                    }
+                ],
+            }
+        )
     return fhir(result.status, content, result.headers)
 
 

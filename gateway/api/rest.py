@@ -134,6 +134,41 @@ async def search(gw: Gateway, request: Request, principal: Principal, p: dict) -
     )
 
 
+def _search_post_doc(doc: Doc) -> Operation:
+    form = {
+        "required": True,
+        "content": {
+            "application/x-www-form-urlencoded": {
+                "schema": {"type": "object", "additionalProperties": {"type": "string"}}
+            }
+        },
+    }
+    return {"requestBody": form, "responses": responses({200: bundle_answer()}, (*COMMON, 413, 415))}
+
+
+@router.route(
+    "POST",
+    "/{type}/_search",
+    "search-type",
+    types=TYPES,
+    summary="search (form body)",
+    openapi=_search_post_doc,
+)
+async def search_post(gw: Gateway, request: Request, principal: Principal, p: dict) -> Response:
+    """The same search as ``GET [type]`` with the parameters in a form body, so that a BSN or a name
+    stays out of URLs and access logs."""
+    rtype = p["type"]
+    ix.check_type(rtype)
+    items = await rq.search_form(request, gw.settings.max_body_bytes)
+    strict = "handling=strict" in request.headers.get("prefer", "")
+    return rq.result_response(
+        request,
+        await gw.audited(
+            request, principal, "search-type", [rtype], lambda c, x: ix.search(c, x, rtype, items, strict)
+        ),
+    )
+
+
 def _create_doc(doc: Doc) -> Operation:
     params = []
     if "identifier" in RESOURCES[doc.type].params:
@@ -302,7 +337,7 @@ async def validate(gw: Gateway, request: Request, principal: Principal, p: dict)
 def _instance(p: dict, path: str, *, writable: bool = False) -> tuple[str, str]:
     """The type and id of an instance path; ``_history`` and ``$operation`` are not ids."""
     rtype, rid = p["type"], p["id"]
-    if rid in ("_history", "$validate") or rid.startswith("$"):
+    if rid in ("_history", "_search", "$validate") or rid.startswith("$"):
         raise rq.NotServed(path)
     ix.check_type(rtype, writable=writable)
     ix.check_id(rid)

@@ -121,7 +121,7 @@ def allowed_methods(routes: Iterable[RouteDef], path: str) -> list[str]:
             if want == "{type}":
                 ok &= got in r.types
             elif want.startswith("{"):
-                ok &= bool(_SEGMENT.match(got)) and got not in ("_history", "$validate")
+                ok &= bool(_SEGMENT.match(got)) and got not in ("_history", "_search", "$validate")
             else:
                 ok &= want == got
         if ok:

@@ -66,12 +66,26 @@ def permissions(scopes: str) -> Permissions:
 
 
 def grant(requested: str, allowed: Permissions) -> str:
-    """The requested scopes the client may have, space-separated (empty: none of them).
+    """The scopes granted for a request, space-separated (empty: none of them).
 
-    Raises :class:`ScopeError` when a requested scope is not a supported scope at all.
+    SMART App Launch 2.x "Scopes and Launch Context" lets a server grant fewer scopes than requested: a
+    requested scope the client is allowed in full is granted as written; one allowed in part is granted
+    as the allowed part (``system/*.cruds`` for a reader: ``system/*.rs``; a wildcard also yields the
+    client's allowances on named types); a scope this gateway does not serve at all (``launch/patient``,
+    ``patient/...``, ``openid``, a v2 constraint) is left out. The caller refuses an empty grant.
     """
-    granted = []
+    granted: list[str] = []
     for s in requested.split():
-        if allowed.covers(Permissions((parse_scope(s),))):
+        try:
+            rtype, letters = parse_scope(s)
+        except ScopeError:
+            continue
+        if allowed.covers(Permissions(((rtype, letters),))):
             granted.append(s)
+            continue
+        for t, have in allowed.grants:
+            fits = t == rtype or (t == "*" and rtype != AUDIT_TYPE) or (rtype == "*" and t != AUDIT_TYPE)
+            common = "".join(x for x in LETTERS if x in letters and x in have)
+            if fits and common:
+                granted.append(f"system/{rtype if t == '*' else t}.{common}")
     return " ".join(dict.fromkeys(granted))

@@ -4,9 +4,10 @@ Supported: token (``system|code``, ``|code``, ``system|``, ``code``; ``:not``; o
 ``:identifier``), reference (``Type/id``, ``id``, our absolute URL; ``:Type``; one level of chaining:
 ``patient.identifier=...``, ``subject:Patient.birthdate=...``), date (prefixes ``eq ne lt le gt ge sa eb``
 and ``ap`` read as "overlaps"), string (starts-with, case and accent insensitive; ``:exact``,
-``:contains``), ``_id``, ``_lastUpdated``; result parameters ``_count`` (paging with next/previous
-links, ``_offset``), ``_sort`` (``_lastUpdated``, ``_id``, date parameters; ``-`` for descending),
-``_include`` / ``_revinclude`` (``Type:param[:Target]``), ``_total`` (``none``/``accurate``),
+``:contains``), ``_id``, ``_lastUpdated``; result parameters ``_count`` (paging by an opaque keyset
+``_cursor`` in the ``next`` link, gateway/fhir/cursor.py; ``_offset`` still read), ``_sort``
+(``_lastUpdated``, ``_id``, date parameters; ``-`` for descending), ``_include`` / ``_revinclude``
+(``Type:param[:Target]``), ``_total`` (``none``/``accurate``),
 ``_summary=count``. Comma = OR within a parameter, repeating a parameter = AND. An unknown parameter,
 modifier or prefix is a 400 with an OperationOutcome (``API-020`` ... ``API-023``): the gateway never
 silently ignores a criterion, since that would return more patient data than asked for.
@@ -21,6 +22,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import ColumnElement, and_, false, func, not_, or_, select
 from sqlalchemy.sql import Select
 
+from gateway.fhir import cursor
 from gateway.fhir.index import MAX_INSTANT, MIN_INSTANT, date_range, fold, parse_reference
 from gateway.fhir.outcome import FhirError
 from gateway.fhir.resources import RESOURCES, SearchParam
@@ -81,7 +83,10 @@ class SearchSpec:
     conditions: list[ColumnElement] = field(default_factory=list)
     count: int = 50
     offset: int = 0
-    order: list = field(default_factory=list)
+    keys: list = field(default_factory=list)
+    """The sort: (expression, descending) pairs, ``res_id`` last so that the key is unique."""
+    cursor: list[str | int] | None = None
+    """The sort key of the last row of the previous page (``_cursor``): this page starts after it."""
     includes: list[tuple[str, str | None]] = field(default_factory=list)
     revincludes: list[tuple[str, str, str | None]] = field(default_factory=list)
     total: bool = True
@@ -305,8 +310,12 @@ def parse_search(
     r = alias if alias is not None else resource
     spec = SearchSpec(rtype, count=page_size)
     builder = _Builder(orgs, base_url)
+    raw_cursor: str | None = None
     for key, value in items:
         if key in IGNORED:
+            continue
+        if key == "_cursor":
+            raw_cursor = value
             continue
         try:
             _accept(spec, builder, r, rtype, key, value, max_page_size)
@@ -317,8 +326,10 @@ def parse_search(
             spec.ignored.append(key)
     if spec.summary_count:
         spec.count = 0
-    if not spec.order:
-        spec.order = [r.c.last_updated, r.c.res_id]
+    if not spec.keys:
+        spec.keys = [(r.c.last_updated, False), (r.c.res_id, False)]
+    if raw_cursor is not None:
+        spec.cursor = cursor.decode(raw_cursor, len(spec.keys))
     return spec
 
 
@@ -340,7 +351,7 @@ def _accept(
             raise _bad("API-020", "only _summary=count is supported", where)
         spec.summary_count = True
     elif key == "_sort":
-        spec.order = _sort(r, rtype, value)
+        spec.keys = _sort(r, rtype, value)
     elif key == "_include":
         spec.includes.append(_include(rtype, value))
     elif key == "_revinclude":
@@ -366,8 +377,8 @@ def condition_for(rtype: str, items: list[tuple[str, str]], *, orgs: tuple[str, 
     return out
 
 
-def _sort(r, rtype: str, value: str) -> list:
-    order = []
+def _sort(r, rtype: str, value: str) -> list[tuple]:
+    order: list[tuple] = []
     for part in value.split(","):
         desc = part.startswith("-")
         name = part[1:] if desc else part
@@ -389,8 +400,8 @@ def _sort(r, rtype: str, value: str) -> list:
                 .scalar_subquery(),
                 MIN_INSTANT if desc else MAX_INSTANT,
             )
-        order.append(col.desc() if desc else col.asc())
-    order.append(r.c.res_id)
+        order.append((col, desc))
+    order.append((r.c.res_id, False))
     return order
 
 
