@@ -326,10 +326,19 @@ def test_insufficient_scope_is_403(service):
 
 
 def test_a_removed_client_loses_its_tokens(service):
-    service.token("practice-b")
-    del service.registry.clients["practice-b"]
-    r = service.request("GET", "/Patient", as_="practice-b")
-    assert r.status_code == 401
+    """A token outlives nothing: once the client is gone from the registry, its token is refused. The client
+    is removed from clients.toml as an operator does (removing it from memory alone raced the registry's
+    reload of the unchanged file, which put it back)."""
+    from tests.test_security_clients import _without, _write
+
+    assert service.request("GET", "/Patient", as_="practice-b").status_code == 200  # token issued, used
+    path = service.settings.clients_file
+    _write(path, _without(path.read_text("utf-8"), "practice-b"))
+    deadline = time.monotonic() + 5
+    while (r := service.request("GET", "/Patient", as_="practice-b")).status_code != 401:
+        assert time.monotonic() < deadline, r.status_code
+        time.sleep(0.02)
+    assert "practice-b" not in service.registry.clients
 
 
 def _clients_file(tmp_path: Path, text: str) -> Path:
