@@ -152,16 +152,38 @@ patients = st.builds(
 )
 
 
+# Strategies are built once at import, not inside the composite functions: building one (a regex parsed,
+# a struct's signature read) cost more than drawing from it, and made the 500-example round trips slow.
+_oid_roots = st.from_regex(
+    r"\A2\.16\.840\.1\.113883\.2\.4\.6\.6\.[1-9][0-9]{0,7}(\.[1-9][0-9]?){0,3}\Z", fullmatch=True
+)
+_codes_1_4 = st.from_regex(r"\A[0-9]{1,4}\Z", fullmatch=True)
+_codes_1_5 = st.from_regex(r"\A[0-9]{1,5}\Z", fullmatch=True)
+_codes_3_8 = st.from_regex(r"\A[0-9]{3,8}\Z", fullmatch=True)
+_atcs = st.from_regex(r"\A[A-Z][0-9]{2}[A-Z]{2}[0-9]{2}\Z", fullmatch=True)
+_video = st.builds(
+    m.VideoDetails,
+    application=opt(short),
+    connection_quality=opt(st.sampled_from(["good", "moderate", "poor"])),
+    patient_device=opt(short),
+    identity_verified=st.booleans(),
+)
+_timing_periods = st.one_of(
+    st.just({}),
+    st.builds(
+        lambda p, u: {"timing_period": p, "timing_unit": u},
+        st.sampled_from([Decimal(1), Decimal("0.5"), Decimal(8), Decimal("1.25")]),
+        st.sampled_from(["h", "d", "wk", "mo"]),
+    ),
+)
+
+
 @st.composite
 def _source(draw) -> dict:
     """The HIS's own id of an item (issue 20): an OID root and an extension, or none."""
     if not draw(st.booleans()):
         return {}
-    root = draw(
-        st.from_regex(
-            r"\A2\.16\.840\.1\.113883\.2\.4\.6\.6\.[1-9][0-9]{0,7}(\.[1-9][0-9]?){0,3}\Z", fullmatch=True
-        )
-    )
+    root = draw(_oid_roots)
     return {"source_root": root, "source_ext": draw(ids)}
 
 
@@ -216,17 +238,7 @@ def _contact(draw, cid: str, episode_ids: list[str], author_ids: list[str]) -> m
         contact_type=draw(opt(st.sampled_from(["01", "02", "03", "04", "09", "11"]))),
         author_id=draw(opt(st.sampled_from(author_ids))) if author_ids else None,
         deelcontacten=tuple(dcs),
-        video=draw(
-            opt(
-                st.builds(
-                    m.VideoDetails,
-                    application=opt(short),
-                    connection_quality=opt(st.sampled_from(["good", "moderate", "poor"])),
-                    patient_device=opt(short),
-                    identity_verified=st.booleans(),
-                )
-            )
-        ),
+        video=draw(opt(_video)),
         shielded=draw(st.booleans()),
         **draw(_source()),
     )
@@ -243,10 +255,10 @@ def _medication(draw, mid: str, episode_ids: list[str], author_ids: list[str]) -
         id=mid,
         product_name=draw(text),
         product_system=system,
-        product_code=draw(st.from_regex(r"\A[0-9]{3,8}\Z", fullmatch=True)) if system else None,
-        atc=draw(opt(st.from_regex(r"\A[A-Z][0-9]{2}[A-Z]{2}[0-9]{2}\Z", fullmatch=True))),
+        product_code=draw(_codes_3_8) if system else None,
+        atc=draw(opt(_atcs)),
         dosage_text=draw(opt(text)),
-        dosage_code=draw(opt(st.from_regex(r"\A[0-9]{1,4}\Z", fullmatch=True))),
+        dosage_code=draw(opt(_codes_1_4)),
         start=start,
         end=end,
         status=draw(st.sampled_from(["active", "stopped", "completed"])),
@@ -257,16 +269,7 @@ def _medication(draw, mid: str, episode_ids: list[str], author_ids: list[str]) -
         episode_id=draw(opt(st.sampled_from(episode_ids))) if episode_ids else None,
         shielded=draw(st.booleans()),
         timing_frequency=draw(opt(st.integers(1, 24))),
-        **draw(
-            st.one_of(
-                st.just({}),
-                st.builds(
-                    lambda p, u: {"timing_period": p, "timing_unit": u},
-                    st.sampled_from([Decimal(1), Decimal("0.5"), Decimal(8), Decimal("1.25")]),
-                    st.sampled_from(["h", "d", "wk", "mo"]),
-                ),
-            )
-        ),
+        **draw(_timing_periods),
         **draw(_source()),
     )
 
@@ -297,7 +300,7 @@ def _measurement(draw, mid: str) -> m.Measurement:
     kind = draw(st.sampled_from(["number", "text", "none"]))
     return m.Measurement(
         id=mid,
-        code=draw(st.from_regex(r"\A[0-9]{1,4}\Z", fullmatch=True)),
+        code=draw(_codes_1_4),
         effective=draw(moments),
         value_quantity=draw(decimals) if kind == "number" else None,
         value_text=draw(text) if kind == "text" else None,
@@ -337,7 +340,7 @@ def dossiers(draw, max_items: int = 4) -> m.Dossier:
                     m.Intolerance(
                         id=f"int{i}",
                         text=draw(text),
-                        code=draw(opt(st.from_regex(r"\A[0-9]{1,5}\Z", fullmatch=True))),
+                        code=draw(opt(_codes_1_5)),
                         start=draw(opt(dates)),
                         status=draw(st.sampled_from(["active", "inactive"])),
                     ),
@@ -352,7 +355,7 @@ def dossiers(draw, max_items: int = 4) -> m.Dossier:
                     m.ContraIndication(
                         id=f"ci{i}",
                         text=draw(text),
-                        code=draw(opt(st.from_regex(r"\A[0-9]{1,5}\Z", fullmatch=True))),
+                        code=draw(opt(_codes_1_5)),
                         start=draw(opt(dates)),
                         end=None,
                     ),
